@@ -1,0 +1,439 @@
+/*
+ * conf_factory.c — fixture of the conformance suite: provider → URL, fresh handle per test,
+ * injectable clock, temp-dir cleanup, and the small helpers declared in conf_factory.h.
+ * Owns no rule of the contract.
+ */
+#include "conf_factory.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static conf_ctx *g_open; /* contexts not yet closed (a failed test skips its teardown) */
+
+/* ---- provider table: add a provider here and in CMakeLists.txt ---- */
+
+static int provider_url(conf_ctx *c)
+{
+	if (strcmp(c->provider, "sqlite-file") == 0) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(c->dir, sizeof c->dir, "%s/durq-conf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(c->dir)) {
+			fprintf(stderr, "conf: mkdtemp(%s): %s\n", c->dir, strerror(errno));
+			return -1;
+		}
+		snprintf(c->url, sizeof c->url, "sqlite:%s/t.db", c->dir);
+		c->durable = 1;
+		return 0;
+	}
+	if (strcmp(c->provider, "sqlite-memory") == 0) {
+		c->dir[0] = '\0';
+		snprintf(c->url, sizeof c->url, "sqlite::memory:");
+		c->durable = 0;
+		return 0;
+	}
+	fprintf(stderr, "conf: unknown DURQ_TEST_PROVIDER '%s' (known: sqlite-file sqlite-memory)\n",
+		c->provider);
+	return -1;
+}
+
+static const char *provider_name(void)
+{
+	return getenv("DURQ_TEST_PROVIDER");
+}
+
+int conf_group_setup(void **state)
+{
+	(void)state;
+	const char *p = provider_name();
+	if (!p || !*p) {
+		fprintf(stderr, "conf: DURQ_TEST_PROVIDER is not set; refusing to run (a skipped "
+				"conformance test is a failed one)\n");
+		return -1;
+	}
+	if (strcmp(p, "sqlite-file") != 0 && strcmp(p, "sqlite-memory") != 0) {
+		fprintf(stderr, "conf: unknown DURQ_TEST_PROVIDER '%s'\n", p);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the injected clock ---- */
+
+static int64_t conf_clock(void *ctx)
+{
+	conf_ctx *c = ctx;
+	atomic_fetch_add(&c->reads, 1);
+	int64_t step = atomic_load(&c->tick);
+	if (step > 0)
+		return atomic_fetch_add(&c->now, step) + step;
+	return atomic_load(&c->now);
+}
+
+void conf_advance(conf_ctx *c, int64_t ms)
+{
+	atomic_fetch_add(&c->now, ms);
+	if (c->db)
+		durq_wake(c->db);
+}
+
+int64_t conf_time(conf_ctx *c)
+{
+	return atomic_load(&c->now);
+}
+
+/* ---- open / close ---- */
+
+static void rm_dir(const char *dir)
+{
+	if (!dir[0])
+		return;
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		char path[1200];
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+static void fill_options(conf_ctx *c)
+{
+	durq_options o = DURQ_OPTIONS_INIT;
+	o.max_attempts = c->copts.max_attempts;
+	o.commit_mode = c->copts.commit_mode;
+	o.max_payload = c->copts.max_payload;
+	o.pool_size = c->copts.pool_size;
+	if (!c->copts.wall_clock) {
+		o.clock = conf_clock;
+		o.clock_ctx = c;
+	}
+	c->opts = o;
+}
+
+static conf_ctx *ctx_new(const conf_opts *o, int *rc)
+{
+	conf_ctx *c = calloc(1, sizeof *c);
+	if (!c) {
+		*rc = DURQ_ENOMEM;
+		return NULL;
+	}
+	c->provider = provider_name();
+	if (!c->provider)
+		c->provider = "(unset)";
+	atomic_store(&c->now, CONF_T0);
+	if (o)
+		c->copts = *o;
+	if (provider_url(c) != 0) {
+		free(c);
+		*rc = DURQ_EINVAL;
+		return NULL;
+	}
+	fill_options(c);
+	*rc = durq_open(&c->db, c->url, &c->opts);
+	if (*rc != DURQ_OK) {
+		fprintf(stderr, "conf: durq_open(%s) = %d (%s): %s\n", c->url, *rc,
+			durq_error_name(*rc), durq_error_last());
+		rm_dir(c->dir);
+		free(c);
+		return NULL;
+	}
+	c->next = g_open;
+	g_open = c;
+	return c;
+}
+
+int conf_open(conf_ctx **out)
+{
+	int rc;
+	*out = ctx_new(NULL, &rc);
+	return rc;
+}
+
+conf_ctx *conf_open_opts(const conf_opts *o)
+{
+	int rc;
+	conf_ctx *c = ctx_new(o, &rc);
+	assert_int_equal(rc, DURQ_OK);
+	assert_non_null(c);
+	return c;
+}
+
+void conf_close(conf_ctx *c)
+{
+	if (!c)
+		return;
+	for (conf_ctx **pp = &g_open; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	if (c->db)
+		durq_free(c->db);
+	c->db = NULL;
+	rm_dir(c->dir);
+	free(c);
+}
+
+int conf_reopen(conf_ctx *c)
+{
+	if (c->db)
+		durq_free(c->db);
+	c->db = NULL;
+	return durq_open(&c->db, c->url, &c->opts);
+}
+
+int conf_open_second(conf_ctx *c, durq **out)
+{
+	return durq_open(out, c->url, &c->opts);
+}
+
+int conf_setup(void **state)
+{
+	conf_ctx *c = NULL;
+	int rc = conf_open(&c);
+	if (rc != DURQ_OK || !c)
+		return -1;
+	*state = c;
+	return 0;
+}
+
+int conf_teardown(void **state)
+{
+	conf_close(*state);
+	*state = NULL;
+	return 0;
+}
+
+conf_ctx *conf_use(void **state, const conf_opts *o)
+{
+	conf_close(*state);
+	*state = NULL;
+	conf_ctx *c = conf_open_opts(o);
+	*state = c;
+	return c;
+}
+
+int conf_group_teardown(void **state)
+{
+	(void)state;
+	while (g_open)
+		conf_close(g_open);
+	return 0;
+}
+
+/* ---- builders ---- */
+
+durq_event conf_ev(uint64_t id, const char *payload)
+{
+	durq_event e = {id, payload, payload ? strlen(payload) : 0};
+	return e;
+}
+
+durq_message conf_m(const char *inst, int kind, const char *payload)
+{
+	durq_message m;
+	memset(&m, 0, sizeof m);
+	m.instance_id = inst;
+	m.kind = kind;
+	m.payload = payload;
+	m.payload_len = payload ? strlen(payload) : 0;
+	return m;
+}
+
+durq_work conf_w(const char *queue, const char *payload)
+{
+	durq_work w;
+	memset(&w, 0, sizeof w);
+	w.queue = queue;
+	w.payload = payload;
+	w.payload_len = payload ? strlen(payload) : 0;
+	return w;
+}
+
+int conf_bytes_eq(const void *p, size_t n, const char *s)
+{
+	size_t sl = strlen(s);
+	if (n != sl)
+		return 0;
+	return n == 0 || (p && memcmp(p, s, n) == 0);
+}
+
+/* ---- helpers ---- */
+
+int conf_msg_at(conf_ctx *c, const char *inst, int kind, const char *payload, int64_t visible_at,
+		int64_t delay_ms)
+{
+	durq_message m = conf_m(inst, kind, payload);
+	m.visible_at_ms = visible_at;
+	m.delay_ms = delay_ms;
+	return durq_orch_enqueue(c->db, &m, 1);
+}
+
+int conf_msg(conf_ctx *c, const char *inst, int kind, const char *payload)
+{
+	return conf_msg_at(c, inst, kind, payload, 0, 0);
+}
+
+int conf_work(conf_ctx *c, const char *queue, const char *payload, int priority, int64_t delay_ms)
+{
+	durq_work w = conf_w(queue, payload);
+	w.priority = priority;
+	w.delay_ms = delay_ms;
+	return durq_work_enqueue(c->db, &w, 1);
+}
+
+int conf_activity(conf_ctx *c, const char *inst, uint64_t exec, uint64_t act, const char *payload)
+{
+	durq_work w = conf_w(NULL, payload);
+	w.instance_id = inst;
+	w.execution_id = exec;
+	w.activity_id = act;
+	return durq_work_enqueue(c->db, &w, 1);
+}
+
+int conf_fetch1(conf_ctx *c, durq_work_item **it, const char *queue, int64_t lease_ms)
+{
+	size_t n = 0;
+	*it = NULL;
+	int rc = durq_work_fetch(c->db, it, &n, queue, 1, lease_ms ? lease_ms : CONF_LEASE, 0);
+	if (rc == DURQ_OK && n != 1) {
+		durq_work_items_free(*it, n);
+		*it = NULL;
+		fail_msg("durq_work_fetch(max=1) returned OK with n=%zu", n);
+	}
+	if (rc != DURQ_OK)
+		*it = NULL;
+	return rc;
+}
+
+int conf_turn(conf_ctx *c, durq_turn **t, int64_t lease_ms)
+{
+	*t = NULL;
+	int rc = durq_orch_fetch(c->db, t, lease_ms ? lease_ms : CONF_LEASE, 0);
+	if (rc != DURQ_OK)
+		*t = NULL;
+	return rc;
+}
+
+void conf_assert_no_turn(conf_ctx *c)
+{
+	durq_turn *t = NULL;
+	int rc = conf_turn(c, &t, 0);
+	if (rc == DURQ_OK) {
+		char id[300];
+		snprintf(id, sizeof id, "%s", t->instance_id ? t->instance_id : "(null)");
+		durq_turn_free(t);
+		fail_msg("expected no fetchable turn, got one for instance '%s'", id);
+	}
+	assert_int_equal(rc, DURQ_EMPTY);
+}
+
+void conf_assert_no_work(conf_ctx *c, const char *queue)
+{
+	durq_work_item *it = NULL;
+	int rc = conf_fetch1(c, &it, queue, 0);
+	if (rc == DURQ_OK) {
+		int64_t id = it->id;
+		durq_work_items_free(it, 1);
+		fail_msg("expected no fetchable work item, got item %lld", (long long)id);
+	}
+	assert_int_equal(rc, DURQ_EMPTY);
+}
+
+durq_turn *conf_turn_for(conf_ctx *c, const char *inst)
+{
+	durq_turn *t = NULL;
+	assert_int_equal(conf_turn(c, &t, 0), DURQ_OK);
+	assert_non_null(t);
+	assert_string_equal(t->instance_id, inst);
+	return t;
+}
+
+int conf_ack_event(conf_ctx *c, durq_turn *t, uint64_t event_id, const char *payload)
+{
+	durq_event e = conf_ev(event_id, payload);
+	durq_turn_result r = DURQ_TURN_RESULT_INIT;
+	r.name = "wf";
+	r.version_tag = "v1";
+	r.history = &e;
+	r.n_history = 1;
+	return durq_orch_ack(c->db, t->instance_id, &t->token, &r);
+}
+
+void conf_create_instance(conf_ctx *c, const char *inst)
+{
+	assert_int_equal(conf_msg(c, inst, 1, "start"), DURQ_OK);
+	durq_turn *t = conf_turn_for(c, inst);
+	assert_int_equal(t->exists, 0);
+	assert_int_equal(conf_ack_event(c, t, 1, "start"), DURQ_OK);
+	durq_turn_free(t);
+	assert_int_equal(conf_status(c, inst), DURQ_STATUS_RUNNING);
+}
+
+size_t conf_history(conf_ctx *c, const char *inst, uint64_t exec, durq_event **ev)
+{
+	size_t n = 0;
+	*ev = NULL;
+	int rc = durq_history_read(c->db, ev, &n, inst, exec);
+	if (rc != DURQ_OK)
+		fail_msg("durq_history_read(%s, %llu) = %s: %s", inst, (unsigned long long)exec,
+			 durq_error_name(rc), durq_error_last());
+	return n;
+}
+
+int conf_status(conf_ctx *c, const char *inst)
+{
+	durq_instance_info *info = NULL;
+	int rc = durq_instance_get(c->db, &info, inst);
+	if (rc == DURQ_ENOTFOUND)
+		return -1;
+	if (rc != DURQ_OK)
+		fail_msg("durq_instance_get(%s) = %s: %s", inst, durq_error_name(rc),
+			 durq_error_last());
+	int st = info->status;
+	durq_instance_info_free(info);
+	return st;
+}
+
+size_t conf_dead_count(conf_ctx *c)
+{
+	durq_dead_letter *dl = NULL;
+	size_t n = 0;
+	int rc = durq_dead_list(c->db, &dl, &n, 100000);
+	assert_int_equal(rc, DURQ_OK);
+	durq_dead_letters_free(dl, n);
+	return n;
+}
+
+int64_t conf_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void conf_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+durq_token conf_forged_token(void)
+{
+	durq_token t;
+	for (int i = 0; i < 16; i++)
+		t.bytes[i] = (unsigned char)(0xA5 ^ (i * 37));
+	return t;
+}
