@@ -1,0 +1,411 @@
+/*
+ * durq.h — the public API of durq, the storage provider of a durable workflow runtime.
+ *
+ * Owns: the opaque handle, versioned option structs, the queue / lease / history calls,
+ * error codes and stats. Does not own: SQL, connections, threads (see src/ and providers/).
+ * Payloads are opaque bytes; durq never parses them.
+ *
+ * Conventions (libgit2 style): out-parameters come first after the handle; every call
+ * returns DURQ_OK (0) or a negative DURQ_E* code and leaves a per-thread message readable
+ * with durq_error_last(); every object returned has its own _free function.
+ */
+#ifndef DURQ_H
+#define DURQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define DURQ_EXTERN __attribute__((visibility("default")))
+#else
+#define DURQ_EXTERN
+#endif
+
+#define DURQ_VERSION_STRING "0.1.0"
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+enum durq_error {
+	DURQ_OK = 0,
+	DURQ_EMPTY = -1,     /* nothing to fetch (not a failure) */
+	DURQ_EBUSY = -2,     /* database busy after all retries: retryable */
+	DURQ_ELOCKLOST = -3, /* token unknown, forged, or its lease expired */
+	DURQ_EDUP = -4,      /* duplicate (e.g. history event id already stored) */
+	DURQ_ENOTFOUND = -5, /* no such instance / dead letter */
+	DURQ_EINVAL = -6,    /* bad argument or option; message says which */
+	DURQ_ETOOBIG = -7,   /* payload larger than options.max_payload */
+	DURQ_ECORRUPT = -8,  /* database corrupt or schema from a newer durq */
+	DURQ_ENOMEM = -9,    /* out of memory */
+	DURQ_EIO = -10,      /* I/O error, cannot open path: retryable once the fault clears */
+	DURQ_EFULL = -11,    /* disk full: retryable once space is freed */
+	DURQ_ECLOSED = -12   /* handle was closed */
+};
+
+/* Message of the last error raised on this thread ("" if none). Valid until the next call. */
+DURQ_EXTERN const char *durq_error_last(void);
+/* Symbolic name of a code, e.g. "DURQ_ELOCKLOST". */
+DURQ_EXTERN const char *durq_error_name(int code);
+/* 1 if retrying the same call later may succeed (EBUSY, EIO, EFULL), else 0. */
+DURQ_EXTERN int durq_error_retryable(int code);
+
+/* ---- limits and small types --------------------------------------------------------- */
+
+#define DURQ_INSTANCE_ID_MAX 256 /* bytes, UTF-8, not counting the NUL */
+#define DURQ_QUEUE_NAME_MAX 256
+#define DURQ_DEFAULT_MAX_PAYLOAD (1024 * 1024)
+
+/* A lease token: 128 random bits. */
+typedef struct durq_token {
+	unsigned char bytes[16];
+} durq_token;
+
+/* Milliseconds since the Unix epoch. Injectable so tests never sleep to expire a lease. */
+typedef int64_t (*durq_clock_fn)(void *ctx);
+
+enum durq_log_level { DURQ_LOG_ERROR = 1, DURQ_LOG_WARN = 2, DURQ_LOG_INFO = 3, DURQ_LOG_DEBUG = 4 };
+/* tag is a short category: "CONFIG", "RETRY", "COMMIT", "POOL", "POISON", ... */
+typedef void (*durq_log_fn)(void *ctx, int level, const char *tag, const char *message);
+
+enum durq_commit_mode {
+	DURQ_COMMIT_GROUP = 0, /* default: one committer thread, many ops per transaction */
+	DURQ_COMMIT_PER_OP = 1 /* classic: one BEGIN IMMEDIATE per op on the caller's thread */
+};
+
+enum durq_sync {
+	DURQ_SYNC_DEFAULT = 0, /* FULL for files, OFF for the in-memory provider */
+	DURQ_SYNC_OFF = 1,
+	DURQ_SYNC_NORMAL = 2,
+	DURQ_SYNC_FULL = 3
+};
+
+/* ---- options (versioned; zero means "default" for every numeric field) -------------- */
+
+typedef struct durq_options {
+	unsigned int version;     /* DURQ_OPTIONS_VERSION */
+	int pool_size;            /* read connections, 5..20 (default 8) */
+	int pool_timeout_ms;      /* pool checkout wait before DURQ_EBUSY (default 5000) */
+	int max_batch;            /* max ops per group-commit transaction (default 512) */
+	int backlog;              /* pending ops before callers block; power of two (default 4096) */
+	int commit_mode;          /* enum durq_commit_mode (default DURQ_COMMIT_GROUP) */
+	int synchronous;          /* enum durq_sync */
+	int busy_timeout_ms;      /* SQLite busy_timeout and retry budget (default 5000) */
+	size_t max_payload;       /* bytes per payload (default 1 MiB) */
+	int max_attempts;         /* deliveries before dead-lettering (default 10) */
+	int poll_interval_ms;     /* fallback poll for writes of other processes (default 100) */
+	durq_clock_fn clock;      /* NULL = wall clock */
+	void *clock_ctx;
+	durq_log_fn log;          /* NULL = silent */
+	void *log_ctx;
+	int log_level;            /* highest level passed to log (default DURQ_LOG_INFO) */
+	const char *sqlite_vfs;   /* name of a registered sqlite3 VFS (NULL = default) */
+} durq_options;
+
+#define DURQ_OPTIONS_VERSION 1
+#define DURQ_OPTIONS_INIT {DURQ_OPTIONS_VERSION}
+DURQ_EXTERN int durq_options_init(durq_options *opts, unsigned int version);
+
+/* ---- the handle --------------------------------------------------------------------- */
+
+typedef struct durq durq;
+
+/*
+ * Open by URL: "sqlite:path/to.db" (file, created 0600), "sqlite::memory:" (private,
+ * concurrent, not durable). opts may be NULL. Environment overrides (DURQ_POOL_SIZE,
+ * DURQ_SYNCHRONOUS, DURQ_MAX_BATCH, DURQ_GROUP_COMMIT, DURQ_BUSY_TIMEOUT_MS,
+ * DURQ_MAX_ATTEMPTS) are applied on top of opts and validated.
+ */
+DURQ_EXTERN int durq_open(durq **out, const char *url, const durq_options *opts);
+/* Stop accepting work, complete every pending op, join the committer. Later calls on the
+ * handle return DURQ_ECLOSED. Safe to call twice. */
+DURQ_EXTERN int durq_close(durq *db);
+/* Close if needed and release the handle. */
+DURQ_EXTERN void durq_free(durq *db);
+/* Wake blocked fetchers (e.g. after advancing an injected clock). */
+DURQ_EXTERN int durq_wake(durq *db);
+/* Current time on the handle's clock. */
+DURQ_EXTERN int64_t durq_now(durq *db);
+
+/* ---- enqueue ------------------------------------------------------------------------ */
+
+/* A message for an orchestration instance (start, event, completion, timer, ...). */
+typedef struct durq_message {
+	const char *instance_id;  /* required, 1..256 bytes */
+	int kind;                 /* runtime-defined, stored, never interpreted */
+	const void *payload;
+	size_t payload_len;
+	int64_t visible_at_ms;    /* absolute time (timer); 0 = now */
+	int64_t delay_ms;         /* added to commit time; the later of the two wins */
+} durq_message;
+
+/* An item for a worker queue: an activity of an orchestration, or plain work. */
+typedef struct durq_work {
+	const char *queue;        /* NULL or "" = the default queue */
+	const char *instance_id;  /* owning orchestration, NULL for plain work */
+	uint64_t execution_id;
+	uint64_t activity_id;
+	int priority;             /* higher first; FIFO within one priority */
+	const void *payload;
+	size_t payload_len;
+	int64_t delay_ms;
+} durq_work;
+
+DURQ_EXTERN int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n);
+DURQ_EXTERN int durq_work_enqueue(durq *db, const durq_work *items, size_t n);
+
+/* ---- worker queue ------------------------------------------------------------------- */
+
+typedef struct durq_work_item {
+	int64_t id;
+	char *queue;
+	char *instance_id;        /* NULL for plain work */
+	uint64_t execution_id;
+	uint64_t activity_id;
+	int priority;
+	int attempt;              /* 1 on first delivery */
+	void *payload;
+	size_t payload_len;
+	durq_token token;
+	int64_t lease_until_ms;
+} durq_work_item;
+
+/*
+ * Lease up to max items of queue (NULL = default), waiting up to timeout_ms (0 = do not
+ * wait) for one to become ready. *n = items leased; returns DURQ_EMPTY if none.
+ * Free with durq_work_items_free(items, n).
+ */
+DURQ_EXTERN int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *queue,
+				size_t max, int64_t lease_ms, int timeout_ms);
+DURQ_EXTERN void durq_work_items_free(durq_work_item *items, size_t n);
+/* Delete the item and, in the same transaction, enqueue completion (may be NULL). */
+DURQ_EXTERN int durq_work_ack(durq *db, int64_t id, const durq_token *token,
+			      const durq_message *completion);
+/* Release the lease; visible again after delay_ms; ignore_attempt undoes this delivery's
+ * attempt count (never below 0). */
+DURQ_EXTERN int durq_work_abandon(durq *db, int64_t id, const durq_token *token, int64_t delay_ms,
+				  int ignore_attempt);
+/* Extend a live lease to now + lease_ms; never revives an expired one. */
+DURQ_EXTERN int durq_work_renew(durq *db, int64_t *lease_until_ms, int64_t id,
+				const durq_token *token, int64_t lease_ms);
+
+/* ---- orchestrations ----------------------------------------------------------------- */
+
+enum durq_status {
+	DURQ_STATUS_PENDING = 0, /* no turn acked yet (never stored) */
+	DURQ_STATUS_RUNNING = 1,
+	DURQ_STATUS_COMPLETED = 2,
+	DURQ_STATUS_FAILED = 3,
+	DURQ_STATUS_CONTINUED_AS_NEW = 4,
+	DURQ_STATUS_TERMINATED = 5
+};
+
+typedef struct durq_event {
+	uint64_t event_id;
+	const void *payload;
+	size_t payload_len;
+} durq_event;
+
+typedef struct durq_turn_message {
+	int64_t id;
+	int kind;
+	void *payload;
+	size_t payload_len;
+	int attempt;
+} durq_turn_message;
+
+typedef struct durq_turn {
+	char *instance_id;
+	durq_token token;
+	int64_t lease_until_ms;
+	int attempt;                  /* max over the messages */
+	int exists;                   /* 1 once a turn has been acked */
+	uint64_t execution_id;        /* current execution (0 if !exists) */
+	int status;
+	char *name;
+	char *version;
+	durq_turn_message *messages;  /* ordered by arrival */
+	size_t n_messages;
+	durq_event *history;          /* current execution, ordered by event id */
+	size_t n_history;
+} durq_turn;
+
+/* A cancelled activity of this instance. */
+typedef struct durq_activity_ref {
+	uint64_t execution_id;
+	uint64_t activity_id;
+} durq_activity_ref;
+
+/* Everything one turn commits, atomically. */
+typedef struct durq_turn_result {
+	unsigned int version;         /* DURQ_TURN_RESULT_VERSION */
+	uint64_t execution_id;        /* 0 = current (1 for a new instance); current+1 = continue-as-new */
+	const char *name;             /* orchestration name/version: stored on creation */
+	const char *version_tag;
+	const char *parent_id;
+	int status;                   /* enum durq_status; 0 = RUNNING */
+	const void *output;
+	size_t output_len;
+	int set_custom_status;        /* 1 = store custom_status and bump its version */
+	const void *custom_status;
+	size_t custom_status_len;
+	const durq_event *history;    /* delta appended to the execution */
+	size_t n_history;
+	const durq_work *work;        /* activities scheduled */
+	size_t n_work;
+	const durq_activity_ref *cancel; /* applied after work: schedule+cancel = no-op */
+	size_t n_cancel;
+	const durq_message *messages; /* orchestrator items and timers (visible_at_ms) */
+	size_t n_messages;
+} durq_turn_result;
+
+#define DURQ_TURN_RESULT_VERSION 1
+#define DURQ_TURN_RESULT_INIT {DURQ_TURN_RESULT_VERSION}
+
+/* Lease the oldest instance with a visible message and no live lease. */
+DURQ_EXTERN int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms);
+DURQ_EXTERN void durq_turn_free(durq_turn *turn);
+DURQ_EXTERN int durq_orch_ack(durq *db, const char *instance_id, const durq_token *token,
+			      const durq_turn_result *result);
+DURQ_EXTERN int durq_orch_abandon(durq *db, const char *instance_id, const durq_token *token,
+				  int64_t delay_ms, int ignore_attempt);
+DURQ_EXTERN int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *instance_id,
+				const durq_token *token, int64_t lease_ms);
+
+/* ---- reads and management ----------------------------------------------------------- */
+
+typedef struct durq_instance_info {
+	char *id;
+	char *name;
+	char *version;
+	char *parent_id;
+	uint64_t execution_id;
+	int status;
+	void *output;
+	size_t output_len;
+	void *custom_status;
+	size_t custom_status_len;
+	uint64_t custom_status_version;
+	int64_t created_ms;
+	int64_t updated_ms;
+} durq_instance_info;
+
+typedef struct durq_execution_info {
+	uint64_t execution_id;
+	int status;
+	size_t n_events;
+	int64_t created_ms;
+	int64_t updated_ms;
+} durq_execution_info;
+
+typedef struct durq_dead_letter {
+	int64_t id;
+	int source;                /* DURQ_DEAD_ORCH or DURQ_DEAD_WORK */
+	char *queue;
+	char *instance_id;
+	uint64_t execution_id;
+	uint64_t activity_id;
+	int kind;
+	int attempt;
+	void *payload;
+	size_t payload_len;
+	int64_t dead_at_ms;
+} durq_dead_letter;
+
+enum { DURQ_DEAD_ORCH = 1, DURQ_DEAD_WORK = 2 };
+
+typedef struct durq_queue_depths {
+	int64_t orch_ready, orch_delayed, orch_leased;
+	int64_t work_ready, work_delayed, work_leased;
+	int64_t dead_letters;
+	int64_t instances_locked;
+} durq_queue_depths;
+
+DURQ_EXTERN int durq_instance_get(durq *db, durq_instance_info **out, const char *instance_id);
+DURQ_EXTERN void durq_instance_info_free(durq_instance_info *info);
+/* status < 0 = any. Free with durq_strings_free. */
+DURQ_EXTERN int durq_instance_list(durq *db, char ***ids, size_t *n, int status);
+DURQ_EXTERN void durq_strings_free(char **strings, size_t n);
+/* execution_id 0 = current execution. Free with durq_events_free. */
+DURQ_EXTERN int durq_history_read(durq *db, durq_event **events, size_t *n,
+				  const char *instance_id, uint64_t execution_id);
+DURQ_EXTERN void durq_events_free(durq_event *events, size_t n);
+DURQ_EXTERN int durq_execution_list(durq *db, durq_execution_info **out, size_t *n,
+				    const char *instance_id);
+DURQ_EXTERN void durq_execution_list_free(durq_execution_info *list);
+/* Delete an instance with its queues, lock and history. */
+DURQ_EXTERN int durq_instance_delete(durq *db, const char *instance_id);
+/* Delete executions older than before_execution_id; never the current one. */
+DURQ_EXTERN int durq_execution_prune(durq *db, size_t *pruned, const char *instance_id,
+				     uint64_t before_execution_id);
+DURQ_EXTERN int durq_dead_list(durq *db, durq_dead_letter **out, size_t *n, size_t max);
+DURQ_EXTERN void durq_dead_letters_free(durq_dead_letter *list, size_t n);
+/* Put a dead letter back on its queue with attempt 0. */
+DURQ_EXTERN int durq_dead_requeue(durq *db, int64_t dead_id);
+/* queue: a worker queue name, or NULL for all worker queues. */
+DURQ_EXTERN int durq_queue_depths_get(durq *db, durq_queue_depths *out, const char *queue);
+
+/* ---- configuration read-back -------------------------------------------------------- */
+
+/* The effective options after defaults and environment overrides. */
+DURQ_EXTERN int durq_options_get(durq *db, durq_options *out);
+/* Read back one PRAGMA as the database reports it, e.g. "journal_mode" -> "wal".
+ * Allowed names: journal_mode synchronous busy_timeout foreign_keys temp_store cache_size
+ * mmap_size wal_autocheckpoint journal_size_limit trusted_schema page_size. */
+DURQ_EXTERN int durq_pragma_get(durq *db, char *buf, size_t len, const char *name);
+
+/* ---- stats -------------------------------------------------------------------------- */
+
+enum durq_op_kind {
+	DURQ_OP_ORCH_ENQUEUE = 0,
+	DURQ_OP_WORK_ENQUEUE,
+	DURQ_OP_ORCH_CLAIM,
+	DURQ_OP_ORCH_ACK,
+	DURQ_OP_ORCH_ABANDON,
+	DURQ_OP_ORCH_RENEW,
+	DURQ_OP_WORK_CLAIM,
+	DURQ_OP_WORK_ACK,
+	DURQ_OP_WORK_ABANDON,
+	DURQ_OP_WORK_RENEW,
+	DURQ_OP_DEAD_REQUEUE,
+	DURQ_OP_INSTANCE_DELETE,
+	DURQ_OP_EXECUTION_PRUNE,
+	DURQ_OP__COUNT
+};
+
+DURQ_EXTERN const char *durq_op_kind_name(int kind);
+
+#define DURQ_STATS_BUCKETS 12 /* ops/txn histogram: 1, 2-3, 4-7, ..., >= 2048 */
+
+typedef struct durq_stats {
+	uint64_t ops[DURQ_OP__COUNT];     /* committed or failed, by kind */
+	uint64_t op_failures;             /* ops that returned an error other than EMPTY */
+	uint64_t transactions;            /* committed write transactions */
+	uint64_t txn_ops;                 /* ops carried by those transactions */
+	uint64_t max_ops_per_txn;
+	double mean_ops_per_txn;
+	uint64_t ops_per_txn_hist[DURQ_STATS_BUCKETS];
+	uint64_t commit_failures;
+	uint64_t commit_ns_total;         /* BEGIN..COMMIT time, summed */
+	uint64_t commit_ns_max;
+	uint64_t busy_retries;            /* SQLITE_BUSY seen and retried (hidden from callers) */
+	uint64_t busy_surfaced;           /* DURQ_EBUSY returned to callers */
+	uint64_t backlog_waits;           /* callers blocked because the backlog was full */
+	uint64_t pool_checkouts;
+	uint64_t pool_waits;
+	uint64_t pool_wait_ns;
+	uint64_t pool_in_use;
+	uint64_t pool_size;
+	durq_queue_depths depths;         /* read at the time of the call */
+} durq_stats;
+
+DURQ_EXTERN int durq_stats_get(durq *db, durq_stats *out);
+/* Prometheus text exposition into buf; *needed = bytes required (excluding NUL). */
+DURQ_EXTERN int durq_stats_prometheus(durq *db, char *buf, size_t len, size_t *needed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DURQ_H */

@@ -1,0 +1,69 @@
+/*
+ * sqlite_internal.h — shared by the SQLite provider's files: the connection with its
+ * cached prepared statements, the statement table, and small binding/copy helpers.
+ */
+#ifndef DURQ_SQLITE_INTERNAL_H
+#define DURQ_SQLITE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "durq/provider.h"
+
+typedef struct sq_provider {
+	durq_provider base;
+	char *path;
+	bool is_memory;
+	const durq_options *opts;
+	int config_logged;
+} sq_provider;
+
+enum sq_stmt_id {
+	SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK, SQ_SAVEPOINT, SQ_RELEASE, SQ_ROLLBACK_TO,
+	SQ_ORCH_INSERT, SQ_WORK_INSERT,
+	SQ_CLAIM_EXPIRED_INSTANCE, SQ_CLAIM_READY_INSTANCE, SQ_LOCK_UPSERT, SQ_TAG_MESSAGES,
+	SQ_INSTANCE_HEAD, SQ_DEAD_FROM_ORCH, SQ_DELETE_TAGGED, SQ_LOCK_DELETE, SQ_INSTANCE_FAIL,
+	SQ_EXECUTION_FAIL, SQ_LOCK_CHECK, SQ_INSTANCE_INSERT, SQ_EXECUTION_INSERT,
+	SQ_EXECUTION_CLOSE, SQ_INSTANCE_SET_EXECUTION, SQ_HISTORY_INSERT, SQ_INSTANCE_UPDATE,
+	SQ_EXECUTION_UPDATE, SQ_WORK_CANCEL, SQ_ORCH_UNTAG, SQ_LOCK_RENEW,
+	SQ_WORK_CLAIM_EXPIRED, SQ_WORK_CLAIM_READY, SQ_DEAD_FROM_WORK, SQ_WORK_DELETE,
+	SQ_WORK_ACK, SQ_WORK_ABANDON, SQ_WORK_RENEW, SQ_DEAD_GET, SQ_DEAD_DELETE,
+	SQ_DEL_ORCH, SQ_DEL_WORK, SQ_DEL_LOCK, SQ_DEL_HISTORY, SQ_DEL_EXECUTIONS, SQ_DEL_INSTANCE,
+	SQ_PRUNE_HISTORY, SQ_PRUNE_EXECUTIONS, SQ_ORCH_EXISTS,
+	SQ_HISTORY_READ, SQ_INSTANCE_GET, SQ_INSTANCE_LIST, SQ_EXECUTION_LIST, SQ_DEAD_LIST,
+	SQ_DEPTHS, SQ_NEXT_DUE, SQ_DATA_VERSION,
+	SQ__COUNT
+};
+
+struct durq_conn {
+	sqlite3 *db;
+	sq_provider *p;
+	int role;
+	sqlite3_stmt *stmts[SQ__COUNT];
+};
+
+/* Prepared (once per connection) and reset statement; NULL + error set on failure. */
+sqlite3_stmt *sq_stmt(durq_conn *c, enum sq_stmt_id id);
+/* Map an SQLite result code to a durq code and set the message. */
+int sq_error(durq_conn *c, int sqlite_rc, const char *what);
+/* Step a statement that returns no rows; reset it. */
+int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what);
+
+int sq_bind_token(sqlite3_stmt *s, int i, const durq_token *t);
+int sq_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n);
+char *sq_col_text(sqlite3_stmt *s, int col);
+void *sq_col_blob(sqlite3_stmt *s, int col, size_t *len);
+
+int sq_op_apply(durq_conn *c, durq_op *op, const durq_op_ctx *ctx);
+
+int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec);
+int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id);
+int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status);
+int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const char *id);
+int sq_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max);
+int sq_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int64_t now);
+int sq_next_due(durq_conn *c, int64_t *due, int64_t now);
+int sq_pragma_get(durq_conn *c, char *buf, size_t len, const char *name);
+int sq_data_version(durq_conn *c, uint64_t *out);
+
+#endif

@@ -1,0 +1,548 @@
+/*
+ * sqlite_provider.c — the SQLite provider's plumbing: the vtable, opening connections with
+ * the durq profile (WAL, explicit PRAGMAs, defensive mode, 0600 files), the schema, the
+ * SQL text of every statement, transactions/savepoints and the checkpoint policy.
+ * The ops themselves live in sqlite_ops.c, the reads in sqlite_reads.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sqlite_internal.h"
+#include "sqlite_provider.h"
+
+#define SCHEMA_VERSION 1
+
+/* Ready messages: visible, untagged, instance not under a live lease. The partial indexes
+ * hold only unleased rows, so claims never re-scan leased ones. */
+static const char *const sql_text[SQ__COUNT] = {
+	[SQ_BEGIN] = "BEGIN IMMEDIATE",
+	[SQ_COMMIT] = "COMMIT",
+	[SQ_ROLLBACK] = "ROLLBACK",
+	[SQ_SAVEPOINT] = "SAVEPOINT durq_op",
+	[SQ_RELEASE] = "RELEASE durq_op",
+	[SQ_ROLLBACK_TO] = "ROLLBACK TO durq_op",
+	[SQ_ORCH_INSERT] = "INSERT INTO orch_queue(instance_id, kind, payload, visible_at, attempt, "
+			   "created_ms) VALUES(?1, ?2, ?3, ?4, 0, ?5)",
+	[SQ_WORK_INSERT] = "INSERT INTO work_queue(queue, instance_id, execution_id, activity_id, "
+			   "priority, payload, visible_at, attempt, created_ms) "
+			   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+	[SQ_CLAIM_EXPIRED_INSTANCE] =
+		"SELECT l.instance_id FROM instance_locks l WHERE l.locked_until <= ?1 AND EXISTS "
+		"(SELECT 1 FROM orch_queue q WHERE q.instance_id = l.instance_id AND q.visible_at <= ?1) "
+		"ORDER BY l.locked_until LIMIT 1",
+	[SQ_CLAIM_READY_INSTANCE] =
+		"SELECT q.instance_id FROM orch_queue q WHERE q.lock_token IS NULL AND q.visible_at <= ?1 "
+		"AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = q.instance_id "
+		"AND l.locked_until > ?1) ORDER BY q.visible_at, q.id LIMIT 1",
+	[SQ_LOCK_UPSERT] = "INSERT INTO instance_locks(instance_id, token, locked_until) VALUES(?1, ?2, ?3) "
+			   "ON CONFLICT(instance_id) DO UPDATE SET token = excluded.token, "
+			   "locked_until = excluded.locked_until",
+	[SQ_TAG_MESSAGES] = "UPDATE orch_queue SET lock_token = ?2, attempt = attempt + 1 "
+			    "WHERE instance_id = ?1 AND visible_at <= ?3 "
+			    "RETURNING id, kind, payload, attempt",
+	[SQ_INSTANCE_HEAD] = "SELECT execution_id, status, name, version FROM instances WHERE id = ?1",
+	[SQ_DEAD_FROM_ORCH] = "INSERT INTO dead_letters(source, queue, instance_id, execution_id, "
+			      "activity_id, kind, priority, payload, attempt, dead_at) "
+			      "SELECT 1, NULL, instance_id, NULL, NULL, kind, 0, payload, attempt - 1, ?3 "
+			      "FROM orch_queue WHERE instance_id = ?1 AND lock_token = ?2 ORDER BY id",
+	[SQ_DELETE_TAGGED] = "DELETE FROM orch_queue WHERE instance_id = ?1 AND lock_token = ?2",
+	[SQ_LOCK_DELETE] = "DELETE FROM instance_locks WHERE instance_id = ?1",
+	[SQ_INSTANCE_FAIL] = "UPDATE instances SET status = 3, updated_ms = ?2 WHERE id = ?1",
+	[SQ_EXECUTION_FAIL] = "UPDATE executions SET status = 3, updated_ms = ?2 WHERE instance_id = ?1 "
+			      "AND execution_id = (SELECT execution_id FROM instances WHERE id = ?1)",
+	[SQ_LOCK_CHECK] = "SELECT 1 FROM instance_locks WHERE instance_id = ?1 AND token = ?2 "
+			  "AND locked_until > ?3",
+	[SQ_INSTANCE_INSERT] = "INSERT INTO instances(id, name, version, execution_id, status, "
+			       "custom_status_version, parent_id, created_ms, updated_ms) "
+			       "VALUES(?1, ?2, ?3, 1, 1, 0, ?4, ?5, ?5)",
+	[SQ_EXECUTION_INSERT] = "INSERT OR IGNORE INTO executions(instance_id, execution_id, status, "
+				"created_ms, updated_ms) VALUES(?1, ?2, 1, ?3, ?3)",
+	[SQ_EXECUTION_CLOSE] = "UPDATE executions SET status = 4, updated_ms = ?3 "
+			       "WHERE instance_id = ?1 AND execution_id = ?2",
+	[SQ_INSTANCE_SET_EXECUTION] = "UPDATE instances SET execution_id = ?2 WHERE id = ?1",
+	[SQ_HISTORY_INSERT] = "INSERT INTO history(instance_id, execution_id, event_id, payload) "
+			      "VALUES(?1, ?2, ?3, ?4)",
+	[SQ_INSTANCE_UPDATE] = "UPDATE instances SET status = ?2, output = ?3, "
+			       "custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END, "
+			       "custom_status_version = custom_status_version + ?4, "
+			       "name = COALESCE(name, ?6), version = COALESCE(version, ?7), "
+			       "updated_ms = ?8 WHERE id = ?1",
+	[SQ_EXECUTION_UPDATE] = "UPDATE executions SET status = ?3, output = ?4, updated_ms = ?5 "
+				"WHERE instance_id = ?1 AND execution_id = ?2",
+	[SQ_WORK_CANCEL] = "DELETE FROM work_queue WHERE instance_id = ?1 AND execution_id = ?2 "
+			   "AND activity_id = ?3",
+	[SQ_ORCH_UNTAG] = "UPDATE orch_queue SET lock_token = NULL, "
+			  "visible_at = CASE WHEN ?3 > 0 THEN ?4 + ?3 ELSE visible_at END, "
+			  "attempt = CASE WHEN ?5 THEN max(attempt - 1, 0) ELSE attempt END "
+			  "WHERE instance_id = ?1 AND lock_token = ?2",
+	[SQ_LOCK_RENEW] = "UPDATE instance_locks SET locked_until = ?4 WHERE instance_id = ?1 "
+			  "AND token = ?2 AND locked_until > ?3",
+	[SQ_WORK_CLAIM_EXPIRED] =
+		"UPDATE work_queue SET lock_token = ?1, locked_until = ?2, attempt = attempt + 1 "
+		"WHERE id IN (SELECT id FROM work_queue WHERE queue = ?3 AND lock_token IS NOT NULL "
+		"AND locked_until <= ?4 ORDER BY locked_until, id LIMIT ?5) "
+		"RETURNING id, queue, instance_id, execution_id, activity_id, priority, attempt, payload",
+	[SQ_WORK_CLAIM_READY] =
+		"UPDATE work_queue SET lock_token = ?1, locked_until = ?2, attempt = attempt + 1 "
+		"WHERE id IN (SELECT id FROM work_queue WHERE queue = ?3 AND lock_token IS NULL "
+		"AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5) "
+		"RETURNING id, queue, instance_id, execution_id, activity_id, priority, attempt, payload",
+	[SQ_DEAD_FROM_WORK] = "INSERT INTO dead_letters(source, queue, instance_id, execution_id, "
+			      "activity_id, kind, priority, payload, attempt, dead_at) "
+			      "SELECT 2, queue, instance_id, execution_id, activity_id, 0, priority, "
+			      "payload, attempt - 1, ?2 FROM work_queue WHERE id = ?1",
+	[SQ_WORK_DELETE] = "DELETE FROM work_queue WHERE id = ?1",
+	[SQ_WORK_ACK] = "DELETE FROM work_queue WHERE id = ?1 AND lock_token = ?2 AND locked_until > ?3",
+	[SQ_WORK_ABANDON] = "UPDATE work_queue SET lock_token = NULL, locked_until = NULL, "
+			    "visible_at = CASE WHEN ?4 > 0 THEN ?3 + ?4 ELSE visible_at END, "
+			    "attempt = CASE WHEN ?5 THEN max(attempt - 1, 0) ELSE attempt END "
+			    "WHERE id = ?1 AND lock_token = ?2 AND locked_until > ?3",
+	[SQ_WORK_RENEW] = "UPDATE work_queue SET locked_until = ?4 WHERE id = ?1 AND lock_token = ?2 "
+			  "AND locked_until > ?3",
+	[SQ_DEAD_GET] = "SELECT source, queue, instance_id, execution_id, activity_id, kind, priority, "
+			"payload FROM dead_letters WHERE id = ?1",
+	[SQ_DEAD_DELETE] = "DELETE FROM dead_letters WHERE id = ?1",
+	[SQ_DEL_ORCH] = "DELETE FROM orch_queue WHERE instance_id = ?1",
+	[SQ_DEL_WORK] = "DELETE FROM work_queue WHERE instance_id = ?1",
+	[SQ_DEL_LOCK] = "DELETE FROM instance_locks WHERE instance_id = ?1",
+	[SQ_DEL_HISTORY] = "DELETE FROM history WHERE instance_id = ?1",
+	[SQ_DEL_EXECUTIONS] = "DELETE FROM executions WHERE instance_id = ?1",
+	[SQ_DEL_INSTANCE] = "DELETE FROM instances WHERE id = ?1",
+	[SQ_PRUNE_HISTORY] = "DELETE FROM history WHERE instance_id = ?1 AND execution_id < ?2",
+	[SQ_PRUNE_EXECUTIONS] = "DELETE FROM executions WHERE instance_id = ?1 AND execution_id < ?2",
+	[SQ_ORCH_EXISTS] = "SELECT 1 FROM orch_queue WHERE instance_id = ?1 LIMIT 1",
+	[SQ_HISTORY_READ] = "SELECT event_id, payload FROM history WHERE instance_id = ?1 "
+			    "AND execution_id = ?2 ORDER BY event_id",
+	[SQ_INSTANCE_GET] = "SELECT id, name, version, parent_id, execution_id, status, output, "
+			    "custom_status, custom_status_version, created_ms, updated_ms "
+			    "FROM instances WHERE id = ?1",
+	[SQ_INSTANCE_LIST] = "SELECT id FROM instances WHERE ?1 < 0 OR status = ?1 "
+			     "ORDER BY created_ms, id",
+	[SQ_EXECUTION_LIST] = "SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, "
+			      "(SELECT count(*) FROM history h WHERE h.instance_id = e.instance_id "
+			      "AND h.execution_id = e.execution_id) FROM executions e "
+			      "WHERE e.instance_id = ?1 ORDER BY e.execution_id",
+	[SQ_DEAD_LIST] = "SELECT id, source, queue, instance_id, execution_id, activity_id, kind, "
+			 "attempt, payload, dead_at FROM dead_letters ORDER BY id LIMIT ?1",
+	[SQ_DEPTHS] =
+		"SELECT "
+		"(SELECT count(*) FROM orch_queue q WHERE q.visible_at <= ?1 AND NOT EXISTS (SELECT 1 "
+		" FROM instance_locks l WHERE l.instance_id = q.instance_id AND l.locked_until > ?1 "
+		" AND l.token = q.lock_token)), "
+		"(SELECT count(*) FROM orch_queue WHERE visible_at > ?1), "
+		"(SELECT count(*) FROM orch_queue q WHERE EXISTS (SELECT 1 FROM instance_locks l "
+		" WHERE l.instance_id = q.instance_id AND l.locked_until > ?1 AND l.token = q.lock_token)), "
+		"(SELECT count(*) FROM work_queue WHERE (?2 IS NULL OR queue = ?2) AND "
+		" ((lock_token IS NULL AND visible_at <= ?1) OR (lock_token IS NOT NULL AND locked_until <= ?1))), "
+		"(SELECT count(*) FROM work_queue WHERE (?2 IS NULL OR queue = ?2) AND lock_token IS NULL "
+		" AND visible_at > ?1), "
+		"(SELECT count(*) FROM work_queue WHERE (?2 IS NULL OR queue = ?2) AND lock_token IS NOT NULL "
+		" AND locked_until > ?1), "
+		"(SELECT count(*) FROM dead_letters), "
+		"(SELECT count(*) FROM instance_locks WHERE locked_until > ?1)",
+	[SQ_NEXT_DUE] = "SELECT min(v) FROM ("
+			"SELECT min(visible_at) AS v FROM orch_queue WHERE lock_token IS NULL AND visible_at > ?1 "
+			"UNION ALL SELECT min(visible_at) FROM work_queue WHERE lock_token IS NULL AND visible_at > ?1 "
+			"UNION ALL SELECT min(locked_until) FROM work_queue WHERE lock_token IS NOT NULL AND locked_until > ?1 "
+			"UNION ALL SELECT min(locked_until) FROM instance_locks WHERE locked_until > ?1)",
+	[SQ_DATA_VERSION] = "PRAGMA data_version",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS instances("
+	" id TEXT PRIMARY KEY, name TEXT, version TEXT, execution_id INTEGER NOT NULL,"
+	" status INTEGER NOT NULL, output BLOB, custom_status BLOB,"
+	" custom_status_version INTEGER NOT NULL DEFAULT 0, parent_id TEXT,"
+	" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS instances_status ON instances(status);"
+	"CREATE TABLE IF NOT EXISTS executions("
+	" instance_id TEXT NOT NULL, execution_id INTEGER NOT NULL, status INTEGER NOT NULL,"
+	" output BLOB, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+	" PRIMARY KEY(instance_id, execution_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS history("
+	" instance_id TEXT NOT NULL, execution_id INTEGER NOT NULL, event_id INTEGER NOT NULL,"
+	" payload BLOB, PRIMARY KEY(instance_id, execution_id, event_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS orch_queue("
+	" id INTEGER PRIMARY KEY, instance_id TEXT NOT NULL, kind INTEGER NOT NULL, payload BLOB,"
+	" visible_at INTEGER NOT NULL, lock_token BLOB, attempt INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS orch_ready ON orch_queue(visible_at, id) WHERE lock_token IS NULL;"
+	"CREATE INDEX IF NOT EXISTS orch_instance ON orch_queue(instance_id, visible_at);"
+	"CREATE TABLE IF NOT EXISTS instance_locks("
+	" instance_id TEXT PRIMARY KEY, token BLOB NOT NULL, locked_until INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS instance_locks_until ON instance_locks(locked_until);"
+	"CREATE TABLE IF NOT EXISTS work_queue("
+	" id INTEGER PRIMARY KEY, queue TEXT NOT NULL, instance_id TEXT, execution_id INTEGER,"
+	" activity_id INTEGER, priority INTEGER NOT NULL, payload BLOB, visible_at INTEGER NOT NULL,"
+	" lock_token BLOB, locked_until INTEGER, attempt INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS work_ready ON work_queue(queue, priority DESC, id)"
+	" WHERE lock_token IS NULL;"
+	"CREATE INDEX IF NOT EXISTS work_leased ON work_queue(queue, locked_until)"
+	" WHERE lock_token IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS work_activity ON work_queue(instance_id, execution_id, activity_id)"
+	" WHERE instance_id IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS dead_letters("
+	" id INTEGER PRIMARY KEY, source INTEGER NOT NULL, queue TEXT, instance_id TEXT,"
+	" execution_id INTEGER, activity_id INTEGER, kind INTEGER, priority INTEGER, payload BLOB,"
+	" attempt INTEGER NOT NULL, dead_at INTEGER NOT NULL);"
+	"PRAGMA user_version = 1;";
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+int sq_error(durq_conn *c, int rc, const char *what)
+{
+	const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return durq_error_set(DURQ_EBUSY, "%s: database busy: %s", what, msg);
+	case SQLITE_FULL:
+		return durq_error_set(DURQ_EFULL, "%s: disk full: %s", what, msg);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return durq_error_set(DURQ_ECORRUPT, "%s: database corrupt: %s", what, msg);
+	case SQLITE_NOMEM:
+		return durq_error_set(DURQ_ENOMEM, "%s: out of memory", what);
+	case SQLITE_CONSTRAINT:
+		return durq_error_set(DURQ_EDUP, "%s: duplicate: %s", what, msg);
+	case SQLITE_TOOBIG:
+		return durq_error_set(DURQ_ETOOBIG, "%s: too big: %s", what, msg);
+	default:
+		return durq_error_set(DURQ_EIO, "%s: %s (sqlite %d)", what, msg, rc);
+	}
+}
+
+sqlite3_stmt *sq_stmt(durq_conn *c, enum sq_stmt_id id)
+{
+	if (!c->stmts[id]) {
+		int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->stmts[id], NULL);
+		if (rc != SQLITE_OK) {
+			sq_error(c, rc, "prepare");
+			return NULL;
+		}
+	}
+	return c->stmts[id];
+}
+
+int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what)
+{
+	if (!s)
+		return DURQ_EIO;
+	int rc = sqlite3_step(s);
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(s);
+	int out = rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return out;
+}
+
+int sq_bind_token(sqlite3_stmt *s, int i, const durq_token *t)
+{
+	return sqlite3_bind_blob(s, i, t->bytes, sizeof(t->bytes), SQLITE_STATIC);
+}
+
+int sq_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
+{
+	if (!p)
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC);
+}
+
+char *sq_col_text(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+void *sq_col_blob(sqlite3_stmt *s, int col, size_t *len)
+{
+	const void *b = sqlite3_column_blob(s, col);
+	size_t n = (size_t)sqlite3_column_bytes(s, col);
+	*len = n;
+	if (!b && sqlite3_column_type(s, col) == SQLITE_NULL)
+		return NULL;
+	void *out = malloc(n ? n : 1);
+	if (out && n)
+		memcpy(out, b, n);
+	return out;
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+static const char *sync_name(int s)
+{
+	return s == DURQ_SYNC_OFF ? "OFF" : s == DURQ_SYNC_NORMAL ? "NORMAL" : "FULL";
+}
+
+/* Checkpoint policy: passive at wal_autocheckpoint frames, RESTART (waits for readers,
+ * then journal_size_limit truncates) when readers kept the WAL from being reset. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)arg;
+	if (frames >= 8000)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+	else if (frames >= 1000)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+static int apply_profile(durq_conn *c)
+{
+	sq_provider *p = c->p;
+	const char *sync_sql = p->opts->synchronous == DURQ_SYNC_OFF      ? "PRAGMA synchronous=OFF"
+			       : p->opts->synchronous == DURQ_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL"
+									  : "PRAGMA synchronous=FULL";
+	const char *pragmas[] = {
+		"PRAGMA journal_mode=WAL", sync_sql, "PRAGMA foreign_keys=ON",
+		"PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384",
+		"PRAGMA mmap_size=268435456", "PRAGMA wal_autocheckpoint=1000",
+		"PRAGMA journal_size_limit=67108864", "PRAGMA trusted_schema=OFF",
+	};
+	int rc;
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, p->opts->busy_timeout_ms);
+	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
+		if ((rc = sqlite3_exec(c->db, pragmas[i], NULL, NULL, NULL)) != SQLITE_OK)
+			return sq_error(c, rc, pragmas[i]);
+	sqlite3_wal_hook(c->db, wal_hook, NULL);
+	if (!p->config_logged) {
+		p->config_logged = 1;
+		for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
+			durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "%s", pragmas[i]);
+		durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "PRAGMA busy_timeout=%d",
+			      p->opts->busy_timeout_ms);
+		durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "SQLITE_DBCONFIG_DEFENSIVE=1 "
+			      "synchronous=%s path=%s", sync_name(p->opts->synchronous), p->path);
+	}
+	return DURQ_OK;
+}
+
+static int check_schema_version(durq_conn *c)
+{
+	sqlite3_stmt *s;
+	int v = 0, rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sq_error(c, rc, "read schema version");
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (v > SCHEMA_VERSION)
+		return durq_error_set(DURQ_ECORRUPT, "database schema version %d is newer than this "
+				      "durq (%d)", v, SCHEMA_VERSION);
+	return DURQ_OK;
+}
+
+static int create_schema(durq_conn *c)
+{
+	int rc;
+	if ((rc = check_schema_version(c)) < 0)
+		return rc;
+	if ((rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+		return sq_error(c, rc, "create schema");
+	if ((rc = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK) {
+		int out = sq_error(c, rc, "create schema");
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return out;
+	}
+	if ((rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+		int out = sq_error(c, rc, "create schema");
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return out;
+	}
+	return DURQ_OK;
+}
+
+static void sq_conn_close(durq_provider *prov, durq_conn *c)
+{
+	(void)prov;
+	if (!c)
+		return;
+	for (int i = 0; i < SQ__COUNT; i++)
+		sqlite3_finalize(c->stmts[i]);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+/* Create the file 0600 before SQLite does (SQLite gives -wal/-shm the db file's mode). */
+static int precreate(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return durq_error_set(DURQ_EIO, "cannot open database '%s': %s", path,
+				      strerror(errno));
+	close(fd);
+	return DURQ_OK;
+}
+
+static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
+{
+	sq_provider *p = (sq_provider *)prov;
+	durq_conn *c = calloc(1, sizeof(*c));
+	int rc;
+	if (!c)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	c->p = p;
+	c->role = role;
+	if (role == DURQ_CONN_WRITE && (rc = precreate(p->path)) < 0) {
+		free(c);
+		return rc;
+	}
+	rc = sqlite3_open_v2(p->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			     p->opts->sqlite_vfs);
+	if (rc != SQLITE_OK) {
+		rc = c->db ? sq_error(c, rc, p->path)
+			   : durq_error_set(DURQ_ENOMEM, "sqlite3_open_v2: out of memory");
+		if (rc == DURQ_EIO)
+			durq_error_set(DURQ_EIO, "cannot open database '%s': %s", p->path,
+				       c->db ? sqlite3_errmsg(c->db) : "?");
+		sq_conn_close(prov, c);
+		return rc;
+	}
+	if ((rc = apply_profile(c)) < 0 || (role == DURQ_CONN_WRITE && (rc = create_schema(c)) < 0)) {
+		sq_conn_close(prov, c);
+		return rc;
+	}
+	*out = c;
+	return DURQ_OK;
+}
+
+/* A pool connection must come back with no transaction open. */
+static int sq_conn_check(durq_conn *c)
+{
+	if (!sqlite3_get_autocommit(c->db)) {
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return durq_error_set(DURQ_EIO, "connection returned with an open transaction");
+	}
+	return DURQ_OK;
+}
+
+static int run_simple(durq_conn *c, enum sq_stmt_id id, const char *what)
+{
+	return sq_exec(c, sq_stmt(c, id), what);
+}
+
+static int sq_txn_begin(durq_conn *c)
+{
+	return run_simple(c, SQ_BEGIN, "BEGIN IMMEDIATE");
+}
+
+static int sq_txn_commit(durq_conn *c)
+{
+	return run_simple(c, SQ_COMMIT, "COMMIT");
+}
+
+static int sq_txn_rollback(durq_conn *c)
+{
+	if (sqlite3_get_autocommit(c->db))
+		return DURQ_OK; /* SQLite already rolled back (e.g. after an I/O error) */
+	return run_simple(c, SQ_ROLLBACK, "ROLLBACK");
+}
+
+static int sq_op_begin(durq_conn *c)
+{
+	return run_simple(c, SQ_SAVEPOINT, "SAVEPOINT");
+}
+
+static int sq_op_end(durq_conn *c, int keep)
+{
+	int rc = keep ? DURQ_OK : run_simple(c, SQ_ROLLBACK_TO, "ROLLBACK TO");
+	int rc2 = run_simple(c, SQ_RELEASE, "RELEASE");
+	return rc < 0 ? rc : rc2;
+}
+
+static void remove_files(const char *path)
+{
+	char buf[4096];
+	unlink(path);
+	snprintf(buf, sizeof(buf), "%s-wal", path);
+	unlink(buf);
+	snprintf(buf, sizeof(buf), "%s-shm", path);
+	unlink(buf);
+}
+
+static void sq_free(durq_provider *prov)
+{
+	sq_provider *p = (sq_provider *)prov;
+	if (p->is_memory && p->path)
+		remove_files(p->path);
+	free(p->path);
+	free(p);
+}
+
+/* In-memory = a private WAL database on tmpfs: readers never block the writer, unlike
+ * shared-cache :memory: (table locks) or memdb (no WAL). Nothing touches a disk. */
+static int memory_path(char **out)
+{
+	const char *dirs[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+	for (size_t i = 0; i < 3; i++) {
+		if (!dirs[i] || access(dirs[i], W_OK) != 0)
+			continue;
+		size_t n = strlen(dirs[i]) + 32;
+		char *path = malloc(n);
+		if (!path)
+			return durq_error_set(DURQ_ENOMEM, "out of memory");
+		snprintf(path, n, "%s/durq-mem-XXXXXX", dirs[i]);
+		int fd = mkstemp(path); /* mode 0600 */
+		if (fd >= 0) {
+			close(fd);
+			*out = path;
+			return DURQ_OK;
+		}
+		free(path);
+	}
+	return durq_error_set(DURQ_EIO, "in-memory provider: no writable tmpfs or temp dir");
+}
+
+int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts)
+{
+	sq_provider *p = calloc(1, sizeof(*p));
+	int rc;
+	if (!p)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	p->opts = opts;
+	p->is_memory = path == NULL;
+	if (p->is_memory) {
+		if ((rc = memory_path(&p->path)) < 0) {
+			free(p);
+			return rc;
+		}
+	} else if (!(p->path = strdup(path))) {
+		free(p);
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	}
+	p->base = (durq_provider){
+		.version = DURQ_PROVIDER_VERSION,
+		.name = p->is_memory ? "sqlite-memory" : "sqlite-file",
+		.conn_open = sq_conn_open,
+		.conn_close = sq_conn_close,
+		.conn_check = sq_conn_check,
+		.txn_begin = sq_txn_begin,
+		.txn_commit = sq_txn_commit,
+		.txn_rollback = sq_txn_rollback,
+		.op_begin = sq_op_begin,
+		.op_end = sq_op_end,
+		.op_apply = sq_op_apply,
+		.history_read = sq_history_read,
+		.instance_get = sq_instance_get,
+		.instance_list = sq_instance_list,
+		.execution_list = sq_execution_list,
+		.dead_list = sq_dead_list,
+		.queue_depths = sq_queue_depths,
+		.next_due = sq_next_due,
+		.pragma_get = sq_pragma_get,
+		.data_version = sq_data_version,
+		.free = sq_free,
+	};
+	*out = &p->base;
+	return DURQ_OK;
+}

@@ -1,0 +1,13 @@
+/*
+ * sqlite_provider.h — constructor of the SQLite provider (file and private in-memory).
+ */
+#ifndef DURQ_SQLITE_PROVIDER_H
+#define DURQ_SQLITE_PROVIDER_H
+
+#include "durq/provider.h"
+
+/* path NULL = in-memory: a private WAL database on tmpfs, removed on free. opts must
+ * outlive the provider (the handle owns both). */
+int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts);
+
+#endif

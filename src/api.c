@@ -1,0 +1,730 @@
+/*
+ * api.c — the public calls of durq.h: argument checks (clear code + message, never a
+ * half-written state), building write ops for durq_exec(), fetch long-polling, reads
+ * through the pool, stats and config read-back. Does not own: SQL, threads.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ck_pr.h>
+
+#include "durq_internal.h"
+
+#define ENTER(db)                                  \
+	do {                                       \
+		int enter_rc_ = durq_api_enter(db); \
+		if (enter_rc_ < 0)                 \
+			return enter_rc_;          \
+	} while (0)
+
+/* ---- argument checks ---------------------------------------------------------------- */
+
+static int check_id(const char *id, const char *what)
+{
+	if (!id)
+		return durq_error_set(DURQ_EINVAL, "%s is NULL", what);
+	size_t len = strnlen(id, DURQ_INSTANCE_ID_MAX + 1);
+	if (len == 0)
+		return durq_error_set(DURQ_EINVAL, "%s is empty", what);
+	if (len > DURQ_INSTANCE_ID_MAX)
+		return durq_error_set(DURQ_EINVAL, "%s longer than %d bytes", what,
+				      DURQ_INSTANCE_ID_MAX);
+	return DURQ_OK;
+}
+
+static int check_queue(const char *q)
+{
+	if (q && strnlen(q, DURQ_QUEUE_NAME_MAX + 1) > DURQ_QUEUE_NAME_MAX)
+		return durq_error_set(DURQ_EINVAL, "queue name longer than %d bytes",
+				      DURQ_QUEUE_NAME_MAX);
+	return DURQ_OK;
+}
+
+static int check_payload(durq *db, const void *p, size_t len, const char *what)
+{
+	if (!p && len)
+		return durq_error_set(DURQ_EINVAL, "%s is NULL with length %zu", what, len);
+	if (len > db->opts.max_payload)
+		return durq_error_set(DURQ_ETOOBIG, "%s of %zu bytes exceeds max_payload %zu", what,
+				      len, db->opts.max_payload);
+	return DURQ_OK;
+}
+
+static int check_token(const durq_token *t)
+{
+	return t ? DURQ_OK : durq_error_set(DURQ_EINVAL, "token is NULL");
+}
+
+static int check_array(const void *a, size_t n, const char *what)
+{
+	return (!a && n) ? durq_error_set(DURQ_EINVAL, "%s is NULL with count %zu", what, n)
+			 : DURQ_OK;
+}
+
+static int check_messages(durq *db, const durq_message *m, size_t n)
+{
+	int rc;
+	if ((rc = check_array(m, n, "messages")) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = check_id(m[i].instance_id, "message instance_id")) < 0 ||
+		    (rc = check_payload(db, m[i].payload, m[i].payload_len, "message payload")) < 0)
+			return rc;
+	return DURQ_OK;
+}
+
+static int check_work(durq *db, const durq_work *w, size_t n)
+{
+	int rc;
+	if ((rc = check_array(w, n, "work items")) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = check_queue(w[i].queue)) < 0 ||
+		    (rc = check_payload(db, w[i].payload, w[i].payload_len, "work payload")) < 0)
+			return rc;
+		if (w[i].instance_id && (rc = check_id(w[i].instance_id, "work instance_id")) < 0)
+			return rc;
+	}
+	return DURQ_OK;
+}
+
+static int check_result(durq *db, const durq_turn_result *r)
+{
+	int rc;
+	if (!r)
+		return durq_error_set(DURQ_EINVAL, "turn result is NULL");
+	if (r->version != DURQ_TURN_RESULT_VERSION)
+		return durq_error_set(DURQ_EINVAL, "turn result version %u unsupported (use "
+				      "DURQ_TURN_RESULT_INIT)", r->version);
+	if (r->status < 0 || r->status > DURQ_STATUS_TERMINATED)
+		return durq_error_set(DURQ_EINVAL, "turn result status %d unknown", r->status);
+	if ((rc = check_payload(db, r->output, r->output_len, "output")) < 0 ||
+	    (rc = check_payload(db, r->custom_status, r->custom_status_len, "custom status")) < 0 ||
+	    (rc = check_array(r->history, r->n_history, "history")) < 0 ||
+	    (rc = check_array(r->cancel, r->n_cancel, "cancel")) < 0 ||
+	    (rc = check_messages(db, r->messages, r->n_messages)) < 0 ||
+	    (rc = check_work(db, r->work, r->n_work)) < 0)
+		return rc;
+	if (r->parent_id && (rc = check_id(r->parent_id, "parent_id")) < 0)
+		return rc;
+	for (size_t i = 0; i < r->n_history; i++)
+		if ((rc = check_payload(db, r->history[i].payload, r->history[i].payload_len,
+					"history payload")) < 0)
+			return rc;
+	return DURQ_OK;
+}
+
+static int run(durq *db, durq_op *op)
+{
+	int rc = durq_exec(db, op);
+	durq_api_leave(db);
+	return rc;
+}
+
+/* ---- enqueue ------------------------------------------------------------------------ */
+
+int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_messages(db, msgs, n)) < 0 || n == 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_ORCH_ENQUEUE, .u.orch_enqueue = {msgs, n}};
+	return run(db, &op);
+}
+
+int durq_work_enqueue(durq *db, const durq_work *items, size_t n)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_work(db, items, n)) < 0 || n == 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_WORK_ENQUEUE, .u.work_enqueue = {items, n}};
+	return run(db, &op);
+}
+
+/* ---- long polling ------------------------------------------------------------------- */
+
+/* Block until a commit in this process may have made work visible, the earliest timer is
+ * due, the fallback poll interval passes (other processes), or the deadline. */
+static void wait_for_work(durq *db, uint64_t seq, uint64_t deadline_ns)
+{
+	int64_t now = durq_clock_now(db);
+	pthread_mutex_lock(&db->wake_mu);
+	int64_t due = db->next_due_ms;
+	pthread_mutex_unlock(&db->wake_mu);
+	if (due <= now) {
+		durq_next_due_refresh(db); /* the cached timer fired; find the next one */
+		pthread_mutex_lock(&db->wake_mu);
+		due = db->next_due_ms;
+		pthread_mutex_unlock(&db->wake_mu);
+	}
+	uint64_t mono = durq_clock_mono_ns();
+	uint64_t until = mono + (uint64_t)db->opts.poll_interval_ms * 1000000ull;
+	if (due != INT64_MAX && due > now && mono + (uint64_t)(due - now) * 1000000ull < until)
+		until = mono + (uint64_t)(due - now) * 1000000ull;
+	if (deadline_ns < until)
+		until = deadline_ns;
+	struct timespec ts;
+	durq_deadline_to_timespec(&ts, until);
+	pthread_mutex_lock(&db->wake_mu);
+	while (db->wake_seq == seq && !ck_pr_load_int(&db->closed))
+		if (pthread_cond_timedwait(&db->wake_cv, &db->wake_mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&db->wake_mu);
+}
+
+static uint64_t wake_seq(durq *db)
+{
+	pthread_mutex_lock(&db->wake_mu);
+	uint64_t s = db->wake_seq;
+	pthread_mutex_unlock(&db->wake_mu);
+	return s;
+}
+
+static int check_fetch_args(int64_t lease_ms, int timeout_ms)
+{
+	if (lease_ms <= 0)
+		return durq_error_set(DURQ_EINVAL, "lease_ms must be > 0 (got %lld)",
+				      (long long)lease_ms);
+	if (timeout_ms < 0)
+		return durq_error_set(DURQ_EINVAL, "timeout_ms must be >= 0 (got %d)", timeout_ms);
+	return DURQ_OK;
+}
+
+/* Claim with op until it returns something other than EMPTY or the timeout passes. */
+static int claim_loop(durq *db, durq_op *op, int timeout_ms)
+{
+	uint64_t deadline = durq_clock_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		uint64_t seq = wake_seq(db);
+		int rc = durq_token_random(&op->token);
+		if (rc == DURQ_OK)
+			rc = durq_exec(db, op);
+		if (rc != DURQ_EMPTY)
+			return rc;
+		if (ck_pr_load_int(&db->closed))
+			return durq_error_set(DURQ_ECLOSED, "durq handle closed while fetching");
+		if (durq_clock_mono_ns() >= deadline)
+			return durq_error_set(DURQ_EMPTY, "nothing to fetch");
+		wait_for_work(db, seq, deadline);
+	}
+}
+
+/* ---- worker queue ------------------------------------------------------------------- */
+
+int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *queue, size_t max,
+		    int64_t lease_ms, int timeout_ms)
+{
+	int rc;
+	ENTER(db);
+	if (!items || !n || max == 0)
+		rc = durq_error_set(DURQ_EINVAL, "durq_work_fetch: items/n NULL or max 0");
+	else if ((rc = check_queue(queue)) == DURQ_OK)
+		rc = check_fetch_args(lease_ms, timeout_ms);
+	if (rc < 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	*items = NULL;
+	*n = 0;
+	if (max > 1024)
+		max = 1024;
+	durq_work_item *arr = calloc(max, sizeof(*arr));
+	if (!arr) {
+		durq_api_leave(db);
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	}
+	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
+		      .u.work_claim = {queue ? queue : "", max, lease_ms, arr, 0}};
+	rc = claim_loop(db, &op, timeout_ms);
+	durq_api_leave(db);
+	if (rc < 0 || op.u.work_claim.n == 0) {
+		free(arr);
+		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
+	}
+	*items = arr;
+	*n = op.u.work_claim.n;
+	return DURQ_OK;
+}
+
+void durq_work_items_free(durq_work_item *items, size_t n)
+{
+	if (!items)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].queue);
+		free(items[i].instance_id);
+		free(items[i].payload);
+	}
+	free(items);
+}
+
+int durq_work_ack(durq *db, int64_t id, const durq_token *token, const durq_message *completion)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_token(token)) < 0 || (completion && (rc = check_messages(db, completion, 1)) < 0)) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_WORK_ACK, .u.work_ack = {id, token, completion}};
+	return run(db, &op);
+}
+
+int durq_work_abandon(durq *db, int64_t id, const durq_token *token, int64_t delay_ms,
+		      int ignore_attempt)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_token(token)) < 0 ||
+	    (delay_ms < 0 && (rc = durq_error_set(DURQ_EINVAL, "delay_ms must be >= 0")) < 0)) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_WORK_ABANDON,
+		      .u.work_abandon = {id, token, delay_ms, ignore_attempt}};
+	return run(db, &op);
+}
+
+int durq_work_renew(durq *db, int64_t *lease_until_ms, int64_t id, const durq_token *token,
+		    int64_t lease_ms)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_token(token)) < 0 || (rc = check_fetch_args(lease_ms, 0)) < 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_WORK_RENEW, .u.work_renew = {id, token, lease_ms, 0}};
+	rc = run(db, &op);
+	if (rc == DURQ_OK && lease_until_ms)
+		*lease_until_ms = op.u.work_renew.lease_until;
+	return rc;
+}
+
+/* ---- orchestrations ----------------------------------------------------------------- */
+
+static int load_history(durq *db, durq_turn *t)
+{
+	durq_conn *c;
+	int rc;
+	if (!t->exists)
+		return DURQ_OK;
+	if ((rc = durq_pool_checkout(&db->pool, &c)) < 0)
+		return rc;
+	rc = db->provider->history_read(c, &t->history, &t->n_history, t->instance_id,
+					t->execution_id);
+	durq_pool_checkin(&db->pool, c, rc == DURQ_EIO || rc == DURQ_ECORRUPT);
+	return rc;
+}
+
+int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms)
+{
+	int rc;
+	ENTER(db);
+	if (!out)
+		rc = durq_error_set(DURQ_EINVAL, "durq_orch_fetch: out is NULL");
+	else
+		rc = check_fetch_args(lease_ms, timeout_ms);
+	if (rc < 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	*out = NULL;
+	durq_turn *t = calloc(1, sizeof(*t));
+	if (!t) {
+		durq_api_leave(db);
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	}
+	durq_op op = {.kind = DURQ_OP_ORCH_CLAIM, .u.orch_claim = {lease_ms, t}};
+	rc = claim_loop(db, &op, timeout_ms);
+	if (rc == DURQ_OK && (rc = load_history(db, t)) < 0) {
+		/* give the turn back untouched rather than hold a lease nobody works on */
+		durq_op ab = {.kind = DURQ_OP_ORCH_ABANDON,
+			      .u.orch_abandon = {t->instance_id, &t->token, 0, 1}};
+		char msg[DURQ_ERRMSG_MAX];
+		durq_error_copy(msg, sizeof(msg));
+		durq_exec(db, &ab);
+		durq_error_set(rc, "%s", msg);
+	}
+	durq_api_leave(db);
+	if (rc < 0) {
+		durq_turn_free(t);
+		return rc;
+	}
+	*out = t;
+	return DURQ_OK;
+}
+
+void durq_events_free(durq_event *events, size_t n)
+{
+	if (!events)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free((void *)events[i].payload);
+	free(events);
+}
+
+void durq_turn_free(durq_turn *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_messages; i++)
+		free(t->messages[i].payload);
+	free(t->messages);
+	durq_events_free(t->history, t->n_history);
+	free(t->instance_id);
+	free(t->name);
+	free(t->version);
+	free(t);
+}
+
+int durq_orch_ack(durq *db, const char *instance_id, const durq_token *token,
+		  const durq_turn_result *result)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	    (rc = check_result(db, result)) < 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_ORCH_ACK, .u.orch_ack = {instance_id, token, result}};
+	return run(db, &op);
+}
+
+int durq_orch_abandon(durq *db, const char *instance_id, const durq_token *token,
+		      int64_t delay_ms, int ignore_attempt)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	    (delay_ms < 0 && (rc = durq_error_set(DURQ_EINVAL, "delay_ms must be >= 0")) < 0)) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_ORCH_ABANDON,
+		      .u.orch_abandon = {instance_id, token, delay_ms, ignore_attempt}};
+	return run(db, &op);
+}
+
+int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *instance_id,
+		    const durq_token *token, int64_t lease_ms)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	    (rc = check_fetch_args(lease_ms, 0)) < 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_ORCH_RENEW, .u.orch_renew = {instance_id, token, lease_ms, 0}};
+	rc = run(db, &op);
+	if (rc == DURQ_OK && lease_until_ms)
+		*lease_until_ms = op.u.orch_renew.lease_until;
+	return rc;
+}
+
+/* ---- management writes -------------------------------------------------------------- */
+
+int durq_instance_delete(durq *db, const char *instance_id)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_id(instance_id, "instance_id")) < 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_INSTANCE_DELETE, .u.instance_delete = {instance_id}};
+	return run(db, &op);
+}
+
+int durq_execution_prune(durq *db, size_t *pruned, const char *instance_id,
+			 uint64_t before_execution_id)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_id(instance_id, "instance_id")) < 0) {
+		durq_api_leave(db);
+		return rc;
+	}
+	durq_op op = {.kind = DURQ_OP_EXECUTION_PRUNE,
+		      .u.execution_prune = {instance_id, before_execution_id, 0}};
+	rc = run(db, &op);
+	if (rc == DURQ_OK && pruned)
+		*pruned = op.u.execution_prune.pruned;
+	return rc;
+}
+
+int durq_dead_requeue(durq *db, int64_t dead_id)
+{
+	ENTER(db);
+	durq_op op = {.kind = DURQ_OP_DEAD_REQUEUE, .u.dead_requeue = {dead_id}};
+	return run(db, &op);
+}
+
+/* ---- reads -------------------------------------------------------------------------- */
+
+#define READ(db, call)                                                                   \
+	do {                                                                             \
+		durq_conn *c_;                                                           \
+		rc = durq_pool_checkout(&(db)->pool, &c_);                               \
+		if (rc == DURQ_OK) {                                                     \
+			rc = (db)->provider->call;                                       \
+			durq_pool_checkin(&(db)->pool, c_, rc == DURQ_EIO || rc == DURQ_ECORRUPT); \
+		}                                                                        \
+	} while (0)
+
+int durq_instance_get(durq *db, durq_instance_info **out, const char *instance_id)
+{
+	int rc;
+	ENTER(db);
+	if (!out)
+		rc = durq_error_set(DURQ_EINVAL, "durq_instance_get: out is NULL");
+	else
+		rc = check_id(instance_id, "instance_id");
+	if (rc == DURQ_OK) {
+		*out = NULL;
+		READ(db, instance_get(c_, out, instance_id));
+	}
+	durq_api_leave(db);
+	return rc;
+}
+
+void durq_instance_info_free(durq_instance_info *i)
+{
+	if (!i)
+		return;
+	free(i->id);
+	free(i->name);
+	free(i->version);
+	free(i->parent_id);
+	free(i->output);
+	free(i->custom_status);
+	free(i);
+}
+
+int durq_instance_list(durq *db, char ***ids, size_t *n, int status)
+{
+	int rc = DURQ_OK;
+	ENTER(db);
+	if (!ids || !n)
+		rc = durq_error_set(DURQ_EINVAL, "durq_instance_list: ids/n is NULL");
+	if (rc == DURQ_OK) {
+		*ids = NULL;
+		*n = 0;
+		READ(db, instance_list(c_, ids, n, status));
+	}
+	durq_api_leave(db);
+	return rc;
+}
+
+void durq_strings_free(char **s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(s[i]);
+	free(s);
+}
+
+int durq_history_read(durq *db, durq_event **events, size_t *n, const char *instance_id,
+		      uint64_t execution_id)
+{
+	int rc;
+	ENTER(db);
+	if (!events || !n)
+		rc = durq_error_set(DURQ_EINVAL, "durq_history_read: events/n is NULL");
+	else
+		rc = check_id(instance_id, "instance_id");
+	if (rc == DURQ_OK) {
+		*events = NULL;
+		*n = 0;
+		READ(db, history_read(c_, events, n, instance_id, execution_id));
+	}
+	durq_api_leave(db);
+	return rc;
+}
+
+int durq_execution_list(durq *db, durq_execution_info **out, size_t *n, const char *instance_id)
+{
+	int rc;
+	ENTER(db);
+	if (!out || !n)
+		rc = durq_error_set(DURQ_EINVAL, "durq_execution_list: out/n is NULL");
+	else
+		rc = check_id(instance_id, "instance_id");
+	if (rc == DURQ_OK) {
+		*out = NULL;
+		*n = 0;
+		READ(db, execution_list(c_, out, n, instance_id));
+	}
+	durq_api_leave(db);
+	return rc;
+}
+
+void durq_execution_list_free(durq_execution_info *list)
+{
+	free(list);
+}
+
+int durq_dead_list(durq *db, durq_dead_letter **out, size_t *n, size_t max)
+{
+	int rc = DURQ_OK;
+	ENTER(db);
+	if (!out || !n)
+		rc = durq_error_set(DURQ_EINVAL, "durq_dead_list: out/n is NULL");
+	if (rc == DURQ_OK) {
+		*out = NULL;
+		*n = 0;
+		READ(db, dead_list(c_, out, n, max ? max : 1000));
+	}
+	durq_api_leave(db);
+	return rc;
+}
+
+void durq_dead_letters_free(durq_dead_letter *list, size_t n)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(list[i].queue);
+		free(list[i].instance_id);
+		free(list[i].payload);
+	}
+	free(list);
+}
+
+int durq_queue_depths_get(durq *db, durq_queue_depths *out, const char *queue)
+{
+	int rc;
+	ENTER(db);
+	if (!out)
+		rc = durq_error_set(DURQ_EINVAL, "durq_queue_depths_get: out is NULL");
+	else
+		rc = check_queue(queue);
+	if (rc == DURQ_OK) {
+		memset(out, 0, sizeof(*out));
+		READ(db, queue_depths(c_, out, queue, durq_clock_now(db)));
+	}
+	durq_api_leave(db);
+	return rc;
+}
+
+/* ---- config read-back and stats ----------------------------------------------------- */
+
+int durq_options_get(durq *db, durq_options *out)
+{
+	ENTER(db);
+	int rc = DURQ_OK;
+	if (!out)
+		rc = durq_error_set(DURQ_EINVAL, "durq_options_get: out is NULL");
+	else
+		*out = db->opts;
+	durq_api_leave(db);
+	return rc;
+}
+
+int durq_pragma_get(durq *db, char *buf, size_t len, const char *name)
+{
+	int rc = DURQ_OK;
+	ENTER(db);
+	if (!buf || !len || !name)
+		rc = durq_error_set(DURQ_EINVAL, "durq_pragma_get: buf/name NULL or len 0");
+	else if (!db->provider->pragma_get)
+		rc = durq_error_set(DURQ_EINVAL, "provider %s has no PRAGMAs", db->provider->name);
+	if (rc == DURQ_OK)
+		READ(db, pragma_get(c_, buf, len, name));
+	durq_api_leave(db);
+	return rc;
+}
+
+static const char *const op_names[DURQ_OP__COUNT] = {
+	"orch_enqueue", "work_enqueue", "orch_claim", "orch_ack", "orch_abandon",
+	"orch_renew", "work_claim", "work_ack", "work_abandon", "work_renew",
+	"dead_requeue", "instance_delete", "execution_prune"};
+
+const char *durq_op_kind_name(int kind)
+{
+	return kind >= 0 && kind < DURQ_OP__COUNT ? op_names[kind] : "unknown";
+}
+
+int durq_stats_get(durq *db, durq_stats *out)
+{
+	int rc = DURQ_OK;
+	ENTER(db);
+	if (!out)
+		rc = durq_error_set(DURQ_EINVAL, "durq_stats_get: out is NULL");
+	if (rc == DURQ_OK) {
+		durq_stats_snapshot(&db->counters, out);
+		out->pool_size = (uint64_t)db->opts.pool_size;
+		READ(db, queue_depths(c_, &out->depths, NULL, durq_clock_now(db)));
+	}
+	durq_api_leave(db);
+	return rc;
+}
+
+typedef struct outbuf {
+	char *buf;
+	size_t len, used;
+} outbuf;
+
+static void out_printf(outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(outbuf *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = o->used < o->len ? o->len - o->used : 0;
+	int w = vsnprintf(room ? o->buf + o->used : NULL, room, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		o->used += (size_t)w;
+}
+
+static void metric(outbuf *o, const char *name, const char *type, const char *help, double v)
+{
+	out_printf(o, "# HELP durq_%s %s\n# TYPE durq_%s %s\ndurq_%s %.17g\n", name, help, name,
+		   type, name, v);
+}
+
+int durq_stats_prometheus(durq *db, char *buf, size_t len, size_t *needed)
+{
+	durq_stats s;
+	int rc = durq_stats_get(db, &s);
+	if (rc < 0)
+		return rc;
+	outbuf o = {buf, len, 0};
+	out_printf(&o, "# HELP durq_ops_total Write ops by kind.\n# TYPE durq_ops_total counter\n");
+	for (int i = 0; i < DURQ_OP__COUNT; i++)
+		out_printf(&o, "durq_ops_total{kind=\"%s\"} %llu\n", op_names[i],
+			   (unsigned long long)s.ops[i]);
+	metric(&o, "op_failures_total", "counter", "Ops that returned an error.", (double)s.op_failures);
+	metric(&o, "transactions_total", "counter", "Committed write transactions.", (double)s.transactions);
+	metric(&o, "txn_ops_total", "counter", "Ops carried by committed transactions.", (double)s.txn_ops);
+	metric(&o, "ops_per_txn_max", "gauge", "Largest batch committed.", (double)s.max_ops_per_txn);
+	metric(&o, "commit_seconds_total", "counter", "Time spent in write transactions.",
+	       (double)s.commit_ns_total / 1e9);
+	metric(&o, "commit_failures_total", "counter", "Transactions that failed to commit.",
+	       (double)s.commit_failures);
+	metric(&o, "busy_retries_total", "counter", "SQLITE_BUSY retried internally.", (double)s.busy_retries);
+	metric(&o, "busy_surfaced_total", "counter", "DURQ_EBUSY returned to callers.", (double)s.busy_surfaced);
+	metric(&o, "pool_waits_total", "counter", "Pool checkouts that had to wait.", (double)s.pool_waits);
+	metric(&o, "pool_in_use", "gauge", "Read connections checked out.", (double)s.pool_in_use);
+	metric(&o, "queue_work_ready", "gauge", "Worker items ready.", (double)s.depths.work_ready);
+	metric(&o, "queue_orch_ready", "gauge", "Orchestrator messages ready.", (double)s.depths.orch_ready);
+	metric(&o, "dead_letters", "gauge", "Items in the dead letters.", (double)s.depths.dead_letters);
+	if (needed)
+		*needed = o.used;
+	if (buf && len && o.used >= len)
+		return durq_error_set(DURQ_ETOOBIG, "buffer of %zu bytes too small; need %zu", len,
+				      o.used + 1);
+	return DURQ_OK;
+}

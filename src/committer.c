@@ -1,0 +1,300 @@
+/*
+ * committer.c — the write path: one thread per handle owns the only write connection.
+ * Callers post ops into a Concurrency Kit MPSC ring and wait on their own semaphore; the
+ * committer drains up to max_batch ops, runs them in one BEGIN IMMEDIATE … COMMIT with a
+ * savepoint per op (an op that fails rolls back alone), completes each op with its own
+ * result, and wakes fetchers. No fixed delay: it commits as soon as the ring is empty.
+ * Does not own: SQL (the provider), per-op mode (handle.c), fetch waiting (api.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ck_pr.h>
+
+#include "durq_internal.h"
+
+static void cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static bool ring_empty(durq_committer *c)
+{
+	return ck_ring_size(&c->ring) == 0;
+}
+
+static size_t drain(durq_committer *c)
+{
+	size_t n = 0;
+	void *p;
+	if (ck_pr_load_int(&c->paused))
+		return 0;
+	while (n < (size_t)c->db->opts.max_batch && ck_ring_dequeue_mpsc(&c->ring, c->slots, &p)) {
+		DURQ_HB_ACQUIRE(p);
+		c->batch[n++] = p;
+	}
+	return n;
+}
+
+static void complete(durq_pending *p)
+{
+	sem_post(&p->done);
+}
+
+/* Free what a claim op allocated, after its transaction failed to commit. */
+void durq_op_discard_outputs(durq_op *op)
+{
+	if (op->kind == DURQ_OP_WORK_CLAIM) {
+		for (size_t i = 0; i < op->u.work_claim.n; i++) {
+			durq_work_item *it = &op->u.work_claim.items[i];
+			free(it->queue);
+			free(it->instance_id);
+			free(it->payload);
+		}
+		op->u.work_claim.n = 0;
+	} else if (op->kind == DURQ_OP_ORCH_CLAIM && op->u.orch_claim.out) {
+		durq_turn *t = op->u.orch_claim.out;
+		for (size_t i = 0; i < t->n_messages; i++)
+			free(t->messages[i].payload);
+		free(t->messages);
+		free(t->instance_id);
+		free(t->name);
+		free(t->version);
+		memset(t, 0, sizeof(*t));
+	}
+}
+
+static void fail_batch(durq_committer *c, size_t n, int rc)
+{
+	char msg[DURQ_ERRMSG_MAX];
+	durq_error_copy(msg, sizeof(msg));
+	for (size_t i = 0; i < n; i++) {
+		durq_pending *p = c->batch[i];
+		if (p->rc >= 0 || p->rc == DURQ_EMPTY) {
+			durq_op_discard_outputs(&p->op);
+			p->rc = rc;
+			memcpy(p->errmsg, msg, sizeof(msg));
+		}
+	}
+}
+
+/* BEGIN IMMEDIATE; another process may hold the lock: busy_timeout waited already, so
+ * retry with exponential backoff + jitter until the budget is spent. */
+static int begin_with_retry(durq *db, durq_conn *conn)
+{
+	uint64_t start = durq_clock_mono_ns();
+	uint64_t budget = (uint64_t)db->opts.busy_timeout_ms * 1000000ull;
+	long delay_us = 500;
+	for (;;) {
+		int rc = db->provider->txn_begin(conn);
+		if (rc != DURQ_EBUSY)
+			return rc;
+		ck_pr_inc_64(&db->counters.busy_retries);
+		durq_log_emit(&db->opts, DURQ_LOG_WARN, "RETRY", "committer: database busy, retrying");
+		if (durq_clock_mono_ns() - start > budget)
+			return rc;
+		struct timespec ts = {0, (delay_us + rand_r(&db->rng_state) % delay_us) * 1000};
+		nanosleep(&ts, NULL);
+		if (delay_us < 100000)
+			delay_us *= 2;
+	}
+}
+
+static void apply_one(durq *db, durq_conn *conn, durq_pending *p, const durq_op_ctx *ctx)
+{
+	durq_error_clear();
+	int rc = db->provider->op_begin(conn);
+	if (rc == DURQ_OK) {
+		rc = db->provider->op_apply(conn, &p->op, ctx);
+		int keep = rc >= 0 || rc == DURQ_EMPTY;
+		int erc = db->provider->op_end(conn, keep);
+		if (!keep)
+			durq_op_discard_outputs(&p->op);
+		if (erc < 0 && rc >= 0)
+			rc = erc;
+	}
+	p->rc = rc;
+	if (rc < 0)
+		durq_error_copy(p->errmsg, sizeof(p->errmsg));
+}
+
+static void run_batch(durq_committer *c, size_t n)
+{
+	durq *db = c->db;
+	uint64_t t0 = durq_clock_mono_ns();
+	durq_op *ops[n];
+	int rc = begin_with_retry(db, c->conn);
+	if (rc == DURQ_OK) {
+		durq_op_ctx ctx = {.now_ms = durq_clock_now(db), .max_attempts = db->opts.max_attempts};
+		for (size_t i = 0; i < n; i++)
+			apply_one(db, c->conn, c->batch[i], &ctx);
+		rc = db->provider->txn_commit(c->conn);
+		if (rc < 0) {
+			fail_batch(c, n, rc);
+			db->provider->txn_rollback(c->conn);
+			durq_log_emit(&db->opts, DURQ_LOG_ERROR, "COMMIT", "commit of %zu ops failed: %s",
+				      n, durq_error_last());
+		} else {
+			for (size_t i = 0; i < n; i++)
+				ops[i] = &c->batch[i]->op;
+			durq_notify_commit(db, ops, n, ctx.now_ms);
+		}
+	} else {
+		for (size_t i = 0; i < n; i++)
+			c->batch[i]->rc = 0;
+		fail_batch(c, n, rc);
+	}
+	durq_stats_txn(&db->counters, n, durq_clock_mono_ns() - t0, rc == DURQ_OK);
+	for (size_t i = 0; i < n; i++) {
+		durq_stats_op(&db->counters, c->batch[i]->op.kind, c->batch[i]->rc);
+		complete(c->batch[i]);
+	}
+}
+
+static void notify_space(durq_committer *c)
+{
+	ck_pr_fence_memory();
+	if (ck_pr_load_int(&c->space_waiters)) {
+		pthread_mutex_lock(&c->mu);
+		pthread_cond_broadcast(&c->space);
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+/* Returns false when the committer should exit. */
+static bool sleep_until_work(durq_committer *c)
+{
+	bool run = true;
+	pthread_mutex_lock(&c->mu);
+	ck_pr_store_int(&c->sleeping, 1);
+	ck_pr_fence_memory();
+	if (ring_empty(c) || ck_pr_load_int(&c->paused)) {
+		if (c->stop && ring_empty(c))
+			run = false;
+		else
+			pthread_cond_wait(&c->wake, &c->mu);
+	}
+	ck_pr_store_int(&c->sleeping, 0);
+	pthread_mutex_unlock(&c->mu);
+	return run;
+}
+
+static void *committer_main(void *arg)
+{
+	durq_committer *c = arg;
+	for (;;) {
+		size_t n = drain(c);
+		if (n == 0) {
+			if (!sleep_until_work(c))
+				break;
+			continue;
+		}
+		notify_space(c);
+		run_batch(c, n);
+	}
+	return NULL;
+}
+
+int durq_committer_start(durq_committer *c, durq *db)
+{
+	c->db = db;
+	c->ring_size = (unsigned int)db->opts.backlog;
+	c->slots = calloc(c->ring_size, sizeof(*c->slots));
+	c->batch = calloc((size_t)db->opts.max_batch, sizeof(*c->batch));
+	if (!c->slots || !c->batch) {
+		free(c->slots);
+		free(c->batch);
+		return durq_error_set(DURQ_ENOMEM, "committer: out of memory");
+	}
+	ck_ring_init(&c->ring, c->ring_size);
+	pthread_mutex_init(&c->mu, NULL);
+	cond_init_mono(&c->wake);
+	cond_init_mono(&c->space);
+	c->sleeping = 0;
+	c->space_waiters = 0;
+	c->paused = 0;
+	c->stop = false;
+	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+		free(c->slots);
+		free(c->batch);
+		return durq_error_set(DURQ_ENOMEM, "committer: cannot start thread");
+	}
+	c->started = true;
+	return DURQ_OK;
+}
+
+static void wait_for_space(durq_committer *c)
+{
+	ck_pr_inc_64(&c->db->counters.backlog_waits);
+	pthread_mutex_lock(&c->mu);
+	ck_pr_inc_int(&c->space_waiters);
+	while (ck_ring_size(&c->ring) >= c->ring_size - 1)
+		pthread_cond_wait(&c->space, &c->mu);
+	ck_pr_dec_int(&c->space_waiters);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void wake_committer(durq_committer *c)
+{
+	ck_pr_fence_memory();
+	if (ck_pr_load_int(&c->sleeping)) {
+		pthread_mutex_lock(&c->mu);
+		pthread_cond_signal(&c->wake);
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+int durq_committer_submit(durq_committer *c, durq_pending *p)
+{
+	p->rc = DURQ_OK;
+	p->errmsg[0] = '\0';
+	sem_init(&p->done, 0, 0);
+	DURQ_HB_RELEASE(p);
+	while (!ck_ring_enqueue_mpsc(&c->ring, c->slots, p))
+		wait_for_space(c);
+	wake_committer(c);
+	while (sem_wait(&p->done) != 0 && errno == EINTR)
+		;
+	sem_destroy(&p->done);
+	if (p->rc < 0)
+		durq_error_set(p->rc, "%s", p->errmsg);
+	return p->rc;
+}
+
+void durq_committer_stop(durq_committer *c)
+{
+	if (!c->started)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	ck_pr_store_int(&c->paused, 0);
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	c->started = false;
+	free(c->slots);
+	free(c->batch);
+	pthread_cond_destroy(&c->wake);
+	pthread_cond_destroy(&c->space);
+	pthread_mutex_destroy(&c->mu);
+}
+
+void durq_committer_pause(durq *db, int paused)
+{
+	durq_committer *c = &db->committer;
+	pthread_mutex_lock(&c->mu);
+	ck_pr_store_int(&c->paused, paused);
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->mu);
+}
+
+unsigned int durq_committer_backlog(durq *db)
+{
+	return ck_ring_size(&db->committer.ring);
+}

@@ -1,0 +1,167 @@
+/*
+ * durq_internal.h — the core's private types: the handle, the committer, the pool, stats.
+ * Not installed. Concurrency Kit and pthread types live here, never in public headers.
+ */
+#ifndef DURQ_INTERNAL_H
+#define DURQ_INTERNAL_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ck_ring.h>
+
+#include "durq.h"
+#include "durq/provider.h"
+
+/* ---- TSan: happens-before through the ck ring (its fences are invisible to TSan) ----- */
+#if defined(__SANITIZE_THREAD__)
+#define DURQ_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DURQ_TSAN 1
+#endif
+#endif
+#ifdef DURQ_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define DURQ_HB_RELEASE(p) __tsan_release(p)
+#define DURQ_HB_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define DURQ_HB_RELEASE(p) ((void)(p))
+#define DURQ_HB_ACQUIRE(p) ((void)(p))
+#endif
+
+#define DURQ_ERRMSG_MAX 256
+
+/* ---- error.c ---- */
+void durq_error_clear(void);
+/* Copy this thread's message (for handing a committer result to the caller's thread). */
+void durq_error_copy(char *buf, size_t len);
+
+/* ---- options.c ---- */
+int durq_options_resolve(durq_options *out, const durq_options *in, int is_memory);
+int durq_options_apply_env(durq_options *o);
+
+/* ---- clock.c ---- */
+int64_t durq_clock_wall_ms(void *ctx);
+uint64_t durq_clock_mono_ns(void);
+void durq_deadline_to_timespec(struct timespec *ts, uint64_t mono_deadline_ns);
+int durq_token_random(durq_token *out);
+
+/* ---- stats.c: counters written with ck_pr, padded so hot ones don't share a line ---- */
+typedef struct durq_counters {
+	uint64_t ops[DURQ_OP__COUNT];
+	uint64_t op_failures;
+	uint64_t transactions;
+	uint64_t txn_ops;
+	uint64_t max_ops_per_txn;
+	uint64_t hist[DURQ_STATS_BUCKETS];
+	uint64_t commit_failures;
+	uint64_t commit_ns_total;
+	uint64_t commit_ns_max;
+	char pad0[64];
+	uint64_t busy_retries;
+	uint64_t busy_surfaced;
+	uint64_t backlog_waits;
+	char pad1[64];
+	uint64_t pool_checkouts;
+	uint64_t pool_waits;
+	uint64_t pool_wait_ns;
+	uint64_t pool_in_use;
+} durq_counters;
+
+void durq_stats_txn(durq_counters *c, uint64_t nops, uint64_t ns, int ok);
+void durq_stats_op(durq_counters *c, int kind, int rc);
+void durq_stats_add(uint64_t *counter, uint64_t v);
+void durq_stats_max(uint64_t *counter, uint64_t v);
+void durq_stats_snapshot(const durq_counters *c, durq_stats *out);
+
+/* ---- pool.c ---- */
+typedef struct durq_pool {
+	durq_provider *provider;
+	durq_counters *counters;
+	const durq_options *opts;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	durq_conn **conns;   /* all connections */
+	durq_conn **free;    /* stack of idle ones */
+	int size;
+	int nfree;
+	bool closed;
+} durq_pool;
+
+int durq_pool_init(durq_pool *p, durq_provider *prov, const durq_options *o, durq_counters *c);
+int durq_pool_checkout(durq_pool *p, durq_conn **out);
+/* bad = the connection saw an I/O error: the pool reopens it */
+void durq_pool_checkin(durq_pool *p, durq_conn *c, bool bad);
+void durq_pool_destroy(durq_pool *p);
+
+/* ---- committer.c ---- */
+typedef struct durq_pending {
+	durq_op op;
+	int rc;
+	char errmsg[DURQ_ERRMSG_MAX];
+	sem_t done;
+} durq_pending;
+
+typedef struct durq_committer {
+	struct durq *db;
+	ck_ring_t ring;
+	ck_ring_buffer_t *slots;
+	unsigned int ring_size;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;          /* guards the sleep/wake handshake and close */
+	pthread_cond_t wake;         /* committer waits here when the ring is empty */
+	pthread_cond_t space;        /* producers wait here when the ring is full */
+	int sleeping;                /* ck_pr */
+	int space_waiters;           /* ck_pr */
+	int paused;                  /* test hook: hold ops in the ring */
+	bool stop;
+	durq_conn *conn;             /* the only write connection */
+	durq_pending **batch;
+} durq_committer;
+
+int durq_committer_start(durq_committer *c, struct durq *db);
+/* Post op, wait for its result. Group mode only. */
+int durq_committer_submit(durq_committer *c, durq_pending *p);
+void durq_committer_stop(durq_committer *c);
+/* Test hook: while paused the committer leaves ops in the ring; resume commits them as one
+ * batch (up to max_batch). */
+void durq_committer_pause(durq *db, int paused);
+unsigned int durq_committer_backlog(durq *db);
+
+/* ---- handle.c ---- */
+struct durq {
+	durq_options opts;
+	durq_provider *provider;
+	durq_counters counters;
+	durq_pool pool;
+	durq_committer committer;
+	int closed;                  /* ck_pr */
+	int active;                  /* callers inside the API (ck_pr) */
+	pthread_mutex_t wake_mu;     /* fetch wakeups */
+	pthread_cond_t wake_cv;
+	uint64_t wake_seq;           /* bumped after commits that may make work visible */
+	int64_t next_due_ms;         /* earliest known future visible_at (clock domain) */
+	unsigned int rng_state;      /* jitter for per-op retries (under wake_mu) */
+};
+
+int64_t durq_clock_now(durq *db);
+int durq_api_enter(durq *db);
+void durq_api_leave(durq *db);
+/* Run one write op: group mode via the committer, per-op mode on this thread. */
+int durq_exec(durq *db, durq_op *op);
+/* Called after a commit: wake fetchers if the ops may have made work visible. */
+/* Re-read the earliest future visible_at from the database. */
+void durq_next_due_refresh(durq *db);
+void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now);
+/* Run one op in its own transaction on conn, retrying BUSY with backoff + jitter. */
+int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op);
+/* Free what a claim op allocated when its transaction did not commit. */
+void durq_op_discard_outputs(durq_op *op);
+bool durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due);
+
+#endif /* DURQ_INTERNAL_H */

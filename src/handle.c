@@ -1,0 +1,386 @@
+/*
+ * handle.c — the durq handle's life: open by URL or by provider, close (drain + join),
+ * free; entering/leaving the API; running one write op (committer or per-op); waking
+ * fetchers after commits. Does not own: argument checks and reads (api.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ck_pr.h>
+
+#include "durq_internal.h"
+#include "sqlite/sqlite_provider.h"
+
+int durq_provider_check(const durq_provider *p)
+{
+	if (!p)
+		return durq_error_set(DURQ_EINVAL, "provider is NULL");
+	if (p->version < 1 || p->version > DURQ_PROVIDER_VERSION)
+		return durq_error_set(DURQ_EINVAL, "provider '%s' has version %u; this durq supports "
+				      "1..%d", p->name ? p->name : "?", p->version,
+				      DURQ_PROVIDER_VERSION);
+#define REQUIRE(m)                                                                          \
+	if (!p->m)                                                                          \
+		return durq_error_set(DURQ_EINVAL, "provider '%s' lacks required method " #m, \
+				      p->name ? p->name : "?");
+	REQUIRE(name) REQUIRE(conn_open) REQUIRE(conn_close) REQUIRE(txn_begin)
+	REQUIRE(txn_commit) REQUIRE(txn_rollback) REQUIRE(op_begin) REQUIRE(op_end)
+	REQUIRE(op_apply) REQUIRE(history_read) REQUIRE(instance_get) REQUIRE(instance_list)
+	REQUIRE(execution_list) REQUIRE(dead_list) REQUIRE(queue_depths) REQUIRE(next_due)
+	REQUIRE(free)
+#undef REQUIRE
+	return DURQ_OK;
+}
+
+int64_t durq_clock_now(durq *db)
+{
+	return db->opts.clock(db->opts.clock_ctx);
+}
+
+int64_t durq_now(durq *db)
+{
+	return db ? durq_clock_now(db) : 0;
+}
+
+static durq *handle_alloc(void)
+{
+	durq *db = calloc(1, sizeof(*db));
+	if (!db)
+		return NULL;
+	pthread_condattr_t ca;
+	pthread_mutex_init(&db->wake_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->wake_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	db->next_due_ms = INT64_MAX;
+	db->rng_state = (unsigned int)durq_clock_mono_ns();
+	return db;
+}
+
+void durq_next_due_refresh(durq *db)
+{
+	durq_conn *c;
+	int64_t due = INT64_MAX;
+	if (durq_pool_checkout(&db->pool, &c) < 0)
+		return;
+	db->provider->next_due(c, &due, durq_clock_now(db));
+	durq_pool_checkin(&db->pool, c, false);
+	pthread_mutex_lock(&db->wake_mu);
+	db->next_due_ms = due;
+	pthread_mutex_unlock(&db->wake_mu);
+}
+
+/* The write connection creates the schema first; then the pool; then the committer. */
+static int handle_start(durq *db)
+{
+	durq_conn *w = NULL;
+	int rc = db->provider->conn_open(db->provider, &w, DURQ_CONN_WRITE);
+	if (rc < 0)
+		return rc;
+	if ((rc = durq_pool_init(&db->pool, db->provider, &db->opts, &db->counters)) < 0) {
+		db->provider->conn_close(db->provider, w);
+		return rc;
+	}
+	if (db->opts.commit_mode == DURQ_COMMIT_GROUP) {
+		db->committer.conn = w;
+		if ((rc = durq_committer_start(&db->committer, db)) < 0) {
+			db->provider->conn_close(db->provider, w);
+			durq_pool_destroy(&db->pool);
+			return rc;
+		}
+	} else {
+		db->provider->conn_close(db->provider, w);
+	}
+	durq_next_due_refresh(db);
+	durq_log_emit(&db->opts, DURQ_LOG_INFO, "CONFIG", "provider=%s commit_mode=%s pool_size=%d "
+		      "max_batch=%d backlog=%d max_attempts=%d", db->provider->name,
+		      db->opts.commit_mode == DURQ_COMMIT_GROUP ? "group" : "per-op",
+		      db->opts.pool_size, db->opts.max_batch, db->opts.backlog,
+		      db->opts.max_attempts);
+	return DURQ_OK;
+}
+
+static void handle_release(durq *db)
+{
+	if (db->provider)
+		db->provider->free(db->provider);
+	pthread_cond_destroy(&db->wake_cv);
+	pthread_mutex_destroy(&db->wake_mu);
+	free(db);
+}
+
+int durq_open_provider(durq **out, durq_provider *p, const durq_options *opts)
+{
+	int rc;
+	durq *db;
+	if (!out)
+		return durq_error_set(DURQ_EINVAL, "durq_open_provider: out is NULL");
+	*out = NULL;
+	if ((rc = durq_provider_check(p)) < 0)
+		return rc;
+	if (!(db = handle_alloc())) {
+		p->free(p);
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	}
+	db->provider = p;
+	if ((rc = durq_options_resolve(&db->opts, opts, 0)) < 0 || (rc = handle_start(db)) < 0) {
+		handle_release(db);
+		return rc;
+	}
+	*out = db;
+	return DURQ_OK;
+}
+
+/* "sqlite:path" or "sqlite::memory:". */
+int durq_open(durq **out, const char *url, const durq_options *opts)
+{
+	int rc;
+	durq *db;
+	if (!out)
+		return durq_error_set(DURQ_EINVAL, "durq_open: out is NULL");
+	*out = NULL;
+	if (!url)
+		return durq_error_set(DURQ_EINVAL, "durq_open: url is NULL");
+	if (strncmp(url, "sqlite:", 7) != 0) {
+		if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11))
+			return durq_error_set(DURQ_EINVAL, "durq_open: PostgreSQL provider not built "
+					      "into this library");
+		return durq_error_set(DURQ_EINVAL, "durq_open: unknown URL scheme in '%.64s' "
+				      "(expected sqlite:path or sqlite::memory:)", url);
+	}
+	const char *path = url + 7;
+	int is_memory = strcmp(path, ":memory:") == 0;
+	if (!*path)
+		return durq_error_set(DURQ_EINVAL, "durq_open: empty path in '%s'", url);
+	if (!(db = handle_alloc()))
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	if ((rc = durq_options_resolve(&db->opts, opts, is_memory)) < 0 ||
+	    (rc = durq_sqlite_provider_new(&db->provider, is_memory ? NULL : path, &db->opts)) < 0 ||
+	    (rc = handle_start(db)) < 0) {
+		handle_release(db);
+		return rc;
+	}
+	*out = db;
+	return DURQ_OK;
+}
+
+int durq_api_enter(durq *db)
+{
+	if (!db)
+		return durq_error_set(DURQ_EINVAL, "durq handle is NULL");
+	ck_pr_inc_int(&db->active);
+	if (ck_pr_load_int(&db->closed)) {
+		durq_api_leave(db);
+		return durq_error_set(DURQ_ECLOSED, "durq handle is closed");
+	}
+	return DURQ_OK;
+}
+
+void durq_api_leave(durq *db)
+{
+	bool last;
+	ck_pr_dec_int_zero(&db->active, &last);
+	if (last && ck_pr_load_int(&db->closed)) {
+		pthread_mutex_lock(&db->wake_mu);
+		pthread_cond_broadcast(&db->wake_cv);
+		pthread_mutex_unlock(&db->wake_mu);
+	}
+}
+
+int durq_close(durq *db)
+{
+	if (!db)
+		return durq_error_set(DURQ_EINVAL, "durq_close: handle is NULL");
+	if (!ck_pr_cas_int(&db->closed, 0, 1))
+		return DURQ_OK; /* already closed (or closing on another thread) */
+	ck_pr_fence_memory();
+	pthread_mutex_lock(&db->wake_mu);
+	db->wake_seq++;
+	pthread_cond_broadcast(&db->wake_cv); /* long-polling fetchers return ECLOSED */
+	while (ck_pr_load_int(&db->active) > 0)
+		pthread_cond_wait(&db->wake_cv, &db->wake_mu);
+	pthread_mutex_unlock(&db->wake_mu);
+	durq_committer_stop(&db->committer); /* drains what is left, joins */
+	if (db->committer.conn)
+		db->provider->conn_close(db->provider, db->committer.conn);
+	db->committer.conn = NULL;
+	durq_pool_destroy(&db->pool);
+	return DURQ_OK;
+}
+
+void durq_free(durq *db)
+{
+	if (!db)
+		return;
+	durq_close(db);
+	handle_release(db);
+}
+
+int durq_wake(durq *db)
+{
+	if (!db)
+		return durq_error_set(DURQ_EINVAL, "durq_wake: handle is NULL");
+	pthread_mutex_lock(&db->wake_mu);
+	db->wake_seq++;
+	pthread_cond_broadcast(&db->wake_cv);
+	pthread_mutex_unlock(&db->wake_mu);
+	return DURQ_OK;
+}
+
+static int64_t msg_due(const durq_message *m, int64_t now)
+{
+	int64_t due = now + (m->delay_ms > 0 ? m->delay_ms : 0);
+	return m->visible_at_ms > due ? m->visible_at_ms : due;
+}
+
+static void due_msgs(const durq_message *m, size_t n, int64_t now, bool *vis, int64_t *due)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t d = msg_due(&m[i], now);
+		if (d <= now)
+			*vis = true;
+		else if (d < *due)
+			*due = d;
+	}
+}
+
+static void due_work(const durq_work *w, size_t n, int64_t now, bool *vis, int64_t *due)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].delay_ms <= 0)
+			*vis = true;
+		else if (now + w[i].delay_ms < *due)
+			*due = now + w[i].delay_ms;
+	}
+}
+
+/* Does this committed op make work visible now (vis) or later (*due)? */
+bool durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due)
+{
+	bool vis = false;
+	switch (op->kind) {
+	case DURQ_OP_ORCH_ENQUEUE:
+		due_msgs(op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now, &vis, due);
+		break;
+	case DURQ_OP_WORK_ENQUEUE:
+		due_work(op->u.work_enqueue.items, op->u.work_enqueue.n, now, &vis, due);
+		break;
+	case DURQ_OP_ORCH_ACK: {
+		const durq_turn_result *r = op->u.orch_ack.result;
+		vis = true; /* the lease is released: messages that arrived mid-turn are ready */
+		if (r) {
+			due_msgs(r->messages, r->n_messages, now, &vis, due);
+			due_work(r->work, r->n_work, now, &vis, due);
+		}
+		break;
+	}
+	case DURQ_OP_WORK_ACK:
+		vis = op->u.work_ack.completion != NULL;
+		break;
+	case DURQ_OP_ORCH_ABANDON:
+	case DURQ_OP_WORK_ABANDON: {
+		int64_t d = op->kind == DURQ_OP_ORCH_ABANDON ? op->u.orch_abandon.delay_ms
+							     : op->u.work_abandon.delay_ms;
+		if (d <= 0)
+			vis = true;
+		else if (now + d < *due)
+			*due = now + d;
+		break;
+	}
+	case DURQ_OP_DEAD_REQUEUE:
+		vis = true;
+		break;
+	default:
+		break;
+	}
+	return vis;
+}
+
+void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
+{
+	bool vis = false;
+	int64_t due = INT64_MAX;
+	for (size_t i = 0; i < n; i++)
+		vis |= durq_op_makes_visible(ops[i], now, &due);
+	if (!vis && due == INT64_MAX)
+		return;
+	pthread_mutex_lock(&db->wake_mu);
+	if (due < db->next_due_ms)
+		db->next_due_ms = due;
+	db->wake_seq++;
+	pthread_cond_broadcast(&db->wake_cv);
+	pthread_mutex_unlock(&db->wake_mu);
+}
+
+static void backoff_sleep(durq *db, long *delay_us)
+{
+	pthread_mutex_lock(&db->wake_mu);
+	long jitter = rand_r(&db->rng_state) % *delay_us;
+	pthread_mutex_unlock(&db->wake_mu);
+	struct timespec ts = {0, (*delay_us + jitter) * 1000};
+	nanosleep(&ts, NULL);
+	if (*delay_us < 100000)
+		*delay_us *= 2;
+}
+
+/* The classic approach: one BEGIN IMMEDIATE per op, busy_timeout, then retry with
+ * exponential backoff + jitter. Kept for the bench's side-by-side comparison. */
+int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
+{
+	uint64_t start = durq_clock_mono_ns();
+	uint64_t budget = (uint64_t)db->opts.busy_timeout_ms * 1000000ull;
+	long delay_us = 1000;
+	int rc;
+	for (;;) {
+		uint64_t t0 = durq_clock_mono_ns();
+		rc = db->provider->txn_begin(conn);
+		if (rc == DURQ_OK) {
+			durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
+			rc = db->provider->op_apply(conn, op, &ctx);
+			if (rc >= 0 || rc == DURQ_EMPTY) {
+				int crc = db->provider->txn_commit(conn);
+				if (crc == DURQ_OK) {
+					durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
+					durq_op *ops[1] = {op};
+					durq_notify_commit(db, ops, 1, ctx.now_ms);
+					return rc;
+				}
+				rc = crc;
+			}
+			char msg[DURQ_ERRMSG_MAX];
+			durq_error_copy(msg, sizeof(msg));
+			durq_op_discard_outputs(op);
+			db->provider->txn_rollback(conn);
+			durq_error_set(rc, "%s", msg);
+		}
+		if (rc != DURQ_EBUSY || durq_clock_mono_ns() - start > budget)
+			return rc;
+		ck_pr_inc_64(&db->counters.busy_retries);
+		durq_log_emit(&db->opts, DURQ_LOG_DEBUG, "RETRY", "per-op: database busy, retrying");
+		backoff_sleep(db, &delay_us);
+	}
+}
+
+int durq_exec(durq *db, durq_op *op)
+{
+	int rc;
+	if (db->opts.commit_mode == DURQ_COMMIT_GROUP) {
+		durq_pending *p = malloc(sizeof(*p));
+		if (!p)
+			return durq_error_set(DURQ_ENOMEM, "out of memory");
+		p->op = *op;
+		rc = durq_committer_submit(&db->committer, p);
+		*op = p->op;
+		free(p);
+		return rc;
+	}
+	durq_conn *conn;
+	if ((rc = durq_pool_checkout(&db->pool, &conn)) < 0)
+		return rc;
+	rc = durq_exec_per_op(db, conn, op);
+	durq_pool_checkin(&db->pool, conn, rc == DURQ_EIO || rc == DURQ_ECORRUPT);
+	durq_stats_op(&db->counters, op->kind, rc);
+	return rc;
+}
