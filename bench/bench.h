@@ -1,0 +1,123 @@
+/*
+ * bench.h — shared types of durq-bench: the run configuration, one row of results, and the
+ * small helpers (clock, latency samples, CPU time) every workload uses.
+ *
+ * Owns: the row/config structs and helper prototypes. Does not own: argument parsing
+ * (main.c), the workloads (wl_queue.c, wl_orch.c, ceiling.c), output (report.c), the slow
+ * sync VFS (slowvfs.c).
+ */
+#ifndef DURQ_BENCH_H
+#define DURQ_BENCH_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "durq.h"
+
+enum bench_provider { PROV_FILE = 0, PROV_MEMORY = 1 };
+enum bench_workload { WL_QUEUE = 0, WL_QUEUE_PRODUCE = 1, WL_ORCH = 2 };
+enum bench_mode { MODE_GROUP = 0, MODE_PER_OP = 1, MODE_CEILING = 2 };
+
+/* What one row runs: fixed for the row, filled by main.c. */
+typedef struct bench_row_cfg {
+	int provider;           /* enum bench_provider */
+	int workload;           /* enum bench_workload */
+	int mode;               /* enum bench_mode */
+	int workers;            /* queue: W; orchestration: activity workers A */
+	int dispatchers;        /* orchestration: D (0 for queue rows) */
+	long items;             /* queue: items; orchestration: orchestrations (0 = unbounded) */
+	double duration_s;      /* 0 = run until items are done */
+	size_t payload;         /* payload bytes per item / message */
+	int sync;               /* enum durq_sync */
+	int activity_ms;        /* orchestration: simulated work per activity */
+	int in_flight;          /* orchestration: orchestrations kept in flight */
+	const char *vfs;        /* slow-sync VFS name or NULL */
+	const char *tmpdir;     /* parent of the per-row database directory */
+	int quiet;
+} bench_row_cfg;
+
+/* What one row measured. Everything a table cell or a JSON key shows. */
+typedef struct bench_row {
+	bench_row_cfg cfg;
+	int skipped;            /* 1 = combination not applicable (note says why) */
+	char note[160];
+	double elapsed_s;       /* measured window */
+	long items_done;        /* queue: acked cycles; orchestration: completed orchestrations */
+	long activities_done;   /* orchestration only */
+	double throughput;      /* cycles/s or orch/s */
+	double act_throughput;  /* orchestration: act/s */
+	double p50_ms, p99_ms;  /* queue: fetch start -> ack returned OK; orch: start -> completed */
+	double ack_p50_ms, ack_p99_ms; /* durq_work_ack call -> returned OK (activity ack for orch) */
+	double success_rate;    /* ok ops / attempted ops (fetch errors other than EMPTY, acks) */
+	long failures;
+	uint64_t busy_retries;  /* hidden: SQLITE_BUSY retried inside durq */
+	uint64_t busy_surfaced; /* DURQ_EBUSY returned to callers */
+	uint64_t transactions;
+	double ops_per_txn;
+	double txn_per_item;
+	double cpu_s_per_1k;
+	double commit_ms_mean;
+	double bound;           /* orchestration theoretical bound, orch/s (0 = n/a) */
+	double pct_of_bound;
+	char first_error[160];
+} bench_row;
+
+/* ---- helpers (util.c) ---- */
+
+uint64_t bench_now_ns(void);         /* CLOCK_MONOTONIC */
+void bench_sleep_us(long us);
+double bench_cpu_seconds(void);      /* user + system of this process */
+
+/* A growable array of latency samples (ns). One per thread; merged at the end. */
+typedef struct bench_lat {
+	uint64_t *v;
+	size_t n, cap;
+} bench_lat;
+
+void bench_lat_add(bench_lat *l, uint64_t ns);
+void bench_lat_merge(bench_lat *dst, const bench_lat *src);
+/* Sorts in place; q in [0,1]; returns milliseconds (0 if empty). */
+double bench_lat_quantile_ms(bench_lat *l, double q);
+void bench_lat_free(bench_lat *l);
+
+/* Record the first error message of a row (thread-safe). */
+void bench_note_error(bench_row *row, const char *what, int code);
+
+/* Open a durq handle for a row: fresh database, commit mode, sync, VFS. */
+int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen);
+/* Close the handle and remove the row's database directory. */
+void bench_close(durq *db, const char *dir);
+/* Fill row's stats columns from the difference of two snapshots. */
+void bench_fill_stats(bench_row *row, const durq_stats *before, const durq_stats *after,
+		      double cpu_s, long items);
+
+/* Fresh per-row directory under cfg->tmpdir (or /dev/shm for the memory ceiling). */
+int bench_mkdir(char *dir, size_t len, const char *parent);
+void bench_rmdir(const char *dir);
+
+/* ---- workloads ---- */
+void bench_run_queue(bench_row *row);       /* wl_queue.c: queue and queue-produce */
+void bench_run_orch(bench_row *row);        /* wl_orch.c */
+void bench_run_ceiling(bench_row *row);     /* ceiling.c */
+
+/* ---- slow sync VFS (slowvfs.c) ---- */
+/* Registers (not as default) a VFS named "durq-bench-slowsync" that adds us microseconds to
+ * every xSync. Returns its name, or NULL on failure. */
+const char *bench_slowvfs_register(long us);
+
+/* ---- progress ---- */
+/* Prints a progress line to stderr unless quiet; called by the row's main thread. */
+void bench_progress(const bench_row_cfg *cfg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- output (report.c) ---- */
+const char *bench_provider_name(int p);
+const char *bench_workload_name(int w);
+const char *bench_mode_name(int m);
+void bench_print_header(void);
+void bench_print_row(const bench_row *row);
+int bench_write_json(const char *path, const bench_row *rows, size_t n, const char *cmdline);
+int bench_write_plot(const char *path, const bench_row *rows, size_t n);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * ceiling.c — the speed limit of the schema on this disk: one thread, the sqlite3 API
+ * directly, no durq, no threads.
+ *
+ * Own schema equivalent to a worker queue (item rows with a lease token, a partial index on
+ * ready rows). Prefill N rows in transactions of 1,000 (not timed), then per item: claim
+ * (UPDATE ... SET lock_token, locked_until, attempt = attempt + 1 on the oldest ready row)
+ * and ack (DELETE by id and token), 1,000 items per BEGIN IMMEDIATE ... COMMIT. Same PRAGMAs
+ * as a durq file database (WAL, synchronous as --sync) and the same slow-sync VFS if asked.
+ * The in-memory provider's ceiling uses a WAL database on /dev/shm (tmpfs).
+ *
+ * Latency of an item = its claim start -> COMMIT of its transaction returned.
+ * Owns: its own sqlite3 connection and files. Does not own: anything of durq.
+ */
+#include "bench.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TXN_ITEMS 1000
+
+static const char *const schema =
+	"CREATE TABLE work("
+	" id INTEGER PRIMARY KEY,"
+	" queue TEXT NOT NULL DEFAULT '',"
+	" instance_id TEXT, execution_id INTEGER, activity_id INTEGER,"
+	" priority INTEGER NOT NULL DEFAULT 0,"
+	" payload BLOB,"
+	" visible_at INTEGER NOT NULL,"
+	" lock_token BLOB, locked_until INTEGER,"
+	" attempt INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX work_ready ON work(queue, priority DESC, id) WHERE lock_token IS NULL;";
+
+static const char *sync_pragma(int sync)
+{
+	switch (sync) {
+	case DURQ_SYNC_OFF:
+		return "PRAGMA synchronous=OFF";
+	case DURQ_SYNC_NORMAL:
+		return "PRAGMA synchronous=NORMAL";
+	default:
+		return "PRAGMA synchronous=FULL";
+	}
+}
+
+static int exec(sqlite3 *db, const char *sql, bench_row *row)
+{
+	char *err = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK) {
+		snprintf(row->first_error, sizeof(row->first_error), "ceiling: %.40s: %.100s", sql,
+			 err ? err : sqlite3_errstr(rc));
+		sqlite3_free(err);
+	}
+	return rc;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static int prefill(sqlite3 *db, bench_row *row, long n)
+{
+	sqlite3_stmt *ins = NULL;
+	size_t plen = row->cfg.payload;
+	unsigned char *payload = calloc(1, plen ? plen : 1);
+	int rc = sqlite3_prepare_v2(db,
+				    "INSERT INTO work(queue, priority, payload, visible_at)"
+				    " VALUES('', 0, ?1, ?2)",
+				    -1, &ins, NULL);
+	for (long done = 0; rc == SQLITE_OK && done < n;) {
+		rc = exec(db, "BEGIN IMMEDIATE", row);
+		for (long i = 0; rc == SQLITE_OK && i < TXN_ITEMS && done < n; i++, done++) {
+			sqlite3_bind_blob(ins, 1, payload, (int)plen, SQLITE_STATIC);
+			sqlite3_bind_int64(ins, 2, wall_ms());
+			rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+			sqlite3_reset(ins);
+		}
+		if (rc == SQLITE_OK)
+			rc = exec(db, "COMMIT", row);
+	}
+	sqlite3_finalize(ins);
+	free(payload);
+	return rc;
+}
+
+void bench_run_ceiling(bench_row *row)
+{
+	const bench_row_cfg *cfg = &row->cfg;
+	char dir[4096], path[4200];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *claim = NULL, *ack = NULL;
+	bench_lat lat = {0};
+	uint64_t seed = 0x9e3779b97f4a7c15ull ^ bench_now_ns();
+	long n = cfg->items > 0 ? cfg->items : 10000, done = 0;
+	uint64_t txns = 0, commit_ns = 0;
+
+	if (cfg->workload != WL_QUEUE) {
+		row->skipped = 1;
+		snprintf(row->note, sizeof(row->note),
+			 "ceiling is defined for the queue workload only");
+		return;
+	}
+	const char *parent = cfg->provider == PROV_MEMORY ? "/dev/shm" : cfg->tmpdir;
+	if (cfg->provider == PROV_MEMORY && access("/dev/shm", W_OK) != 0)
+		parent = cfg->tmpdir;
+	if (bench_mkdir(dir, sizeof(dir), parent) < 0) {
+		row->skipped = 1;
+		snprintf(row->note, sizeof(row->note), "cannot create a directory under %s", parent);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/bench.db", dir);
+	/* The slow-sync VFS models a slower disk: the file rows only, like durq's rows. */
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				 cfg->provider == PROV_FILE ? cfg->vfs : NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(row->first_error, sizeof(row->first_error), "ceiling: open %.80s: %.60s", path,
+			 sqlite3_errstr(rc));
+		goto out;
+	}
+	if (exec(db, "PRAGMA journal_mode=WAL", row) || exec(db, sync_pragma(cfg->sync), row) ||
+	    exec(db, "PRAGMA temp_store=MEMORY", row) || exec(db, "PRAGMA busy_timeout=5000", row) ||
+	    exec(db, schema, row) || prefill(db, row, n))
+		goto out;
+	rc = sqlite3_prepare_v2(db,
+				"UPDATE work SET lock_token = ?1, locked_until = ?2,"
+				" attempt = attempt + 1"
+				" WHERE id = (SELECT id FROM work WHERE queue = '' AND"
+				" lock_token IS NULL AND visible_at <= ?3"
+				" ORDER BY priority DESC, id LIMIT 1) RETURNING id",
+				-1, &claim, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "DELETE FROM work WHERE id = ?1 AND lock_token = ?2", -1,
+					&ack, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(row->first_error, sizeof(row->first_error), "ceiling: prepare: %s",
+			 sqlite3_errmsg(db));
+		goto out;
+	}
+
+	double cpu0 = bench_cpu_seconds();
+	uint64_t t0 = bench_now_ns(), deadline = 0, t1 = t0;
+	uint64_t starts[TXN_ITEMS];
+	if (cfg->duration_s > 0)
+		deadline = t0 + (uint64_t)(cfg->duration_s * 1e9);
+	while (done < n && (!deadline || bench_now_ns() < deadline)) {
+		uint64_t tb = bench_now_ns();
+		long k = 0;
+		if (exec(db, "BEGIN IMMEDIATE", row))
+			break;
+		for (; k < TXN_ITEMS && done + k < n; k++) {
+			unsigned char tok[16];
+			uint64_t r1 = xorshift(&seed), r2 = xorshift(&seed);
+			int64_t now = wall_ms(), id = -1;
+			memcpy(tok, &r1, 8);
+			memcpy(tok + 8, &r2, 8);
+			starts[k] = bench_now_ns();
+			sqlite3_bind_blob(claim, 1, tok, 16, SQLITE_STATIC);
+			sqlite3_bind_int64(claim, 2, now + 30000);
+			sqlite3_bind_int64(claim, 3, now);
+			if (sqlite3_step(claim) == SQLITE_ROW)
+				id = sqlite3_column_int64(claim, 0);
+			while (sqlite3_step(claim) == SQLITE_ROW)
+				;
+			sqlite3_reset(claim);
+			if (id < 0)
+				break;
+			sqlite3_bind_int64(ack, 1, id);
+			sqlite3_bind_blob(ack, 2, tok, 16, SQLITE_STATIC);
+			if (sqlite3_step(ack) != SQLITE_DONE || sqlite3_changes(db) != 1)
+				row->failures++;
+			sqlite3_reset(ack);
+		}
+		if (exec(db, "COMMIT", row))
+			break;
+		t1 = bench_now_ns();
+		txns++;
+		commit_ns += t1 - tb;
+		for (long i = 0; i < k; i++)
+			bench_lat_add(&lat, t1 - starts[i]);
+		done += k;
+		if (k == 0)
+			break;
+	}
+	double cpu = bench_cpu_seconds() - cpu0;
+	row->elapsed_s = (t1 - t0) / 1e9;
+	row->items_done = done - row->failures;
+	row->throughput = row->elapsed_s > 0 ? row->items_done / row->elapsed_s : 0;
+	row->success_rate = done > 0 ? (double)row->items_done / (double)done : 0;
+	row->p50_ms = bench_lat_quantile_ms(&lat, 0.50);
+	row->p99_ms = bench_lat_quantile_ms(&lat, 0.99);
+	row->transactions = txns;
+	row->ops_per_txn = txns ? 2.0 * (double)done / (double)txns : 0; /* claim + ack per item */
+	row->txn_per_item = done ? (double)txns / (double)done : 0;
+	row->commit_ms_mean = txns ? (double)commit_ns / (double)txns / 1e6 : 0;
+	row->cpu_s_per_1k = done ? cpu * 1000.0 / (double)done : 0;
+	snprintf(row->note, sizeof(row->note), "sqlite3 direct, 1 thread, %d items/txn", TXN_ITEMS);
+out:
+	sqlite3_finalize(claim);
+	sqlite3_finalize(ack);
+	if (db)
+		sqlite3_close(db);
+	bench_lat_free(&lat);
+	bench_rmdir(dir);
+}

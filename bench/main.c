@@ -1,0 +1,447 @@
+/*
+ * main.c — durq-bench: parse the flags, run the matrix of rows (provider x workload x mode x
+ * concurrency), print the table and the target checks, write JSON and the plot.
+ *
+ * Owns: the command line and the row loop. Does not own: measuring (wl_*.c, ceiling.c) or
+ * formatting (report.c).
+ */
+#include "bench.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_LIST 16
+
+typedef struct opts {
+	int providers[MAX_LIST], np;
+	int workloads[MAX_LIST], nw;
+	int modes[MAX_LIST], nm;
+	int workers[MAX_LIST], nwk;
+	int disp[MAX_LIST], acts[MAX_LIST], nc;
+	long items, orch_items;
+	double duration, orch_duration;
+	size_t payload;
+	int sync, activity_ms, in_flight, quiet;
+	long sync_latency_us;
+	const char *json, *plot, *tmpdir;
+} opts;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: durq-bench [options]\n"
+		"  --provider LIST      sqlite-file,sqlite-memory (default both)\n"
+		"  --workload LIST      queue,queue-produce,orchestration (default queue,orchestration)\n"
+		"  --mode LIST          group,per-op,ceiling (default all three)\n"
+		"  --workers LIST       queue workers, e.g. 1,2,4,8 (default)\n"
+		"  --concurrency LIST   orchestration dispatchers/activity workers, e.g. 1/1,2/2,4/4,8/8\n"
+		"  --items N            queue: items per row (default 20000); orchestration: orchestrations\n"
+		"  --duration S         cap per row in seconds (queue: stop early if not drained)\n"
+		"  --orch-items N       orchestration override of --items\n"
+		"  --orch-duration S    orchestration override of --duration (default 5 when neither is set)\n"
+		"  --payload BYTES      payload per item/message/event (default 256)\n"
+		"  --sync FULL|NORMAL|OFF  options.synchronous (default FULL)\n"
+		"  --sync-latency-us N  add N us to every xSync through a wrapper VFS (file rows)\n"
+		"  --activity-ms MS     simulated activity work (default 10)\n"
+		"  --in-flight N        orchestrations kept in flight (default 20)\n"
+		"  --tmpdir DIR         where per-row databases go (default $TMPDIR or /tmp)\n"
+		"  --json FILE          write the rows as a JSON array\n"
+		"  --plot FILE          write a PNG (gnuplot) of throughput vs concurrency\n"
+		"  --quiet              no progress on stderr\n"
+		"Latency: queue = fetch start -> ack returned OK; queue-produce = enqueue start ->\n"
+		"ack returned OK; orchestration = start enqueue -> completing turn acked;\n"
+		"ackp99 = the durq_work_ack call alone. Orchestration bound = A * 1000/activity_ms / 5.\n");
+}
+
+static int parse_list(const char *arg, int *out, int max, int (*one)(const char *, int *))
+{
+	char buf[512];
+	int n = 0;
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n >= max || one(tok, &out[n]) < 0) {
+			fprintf(stderr, "durq-bench: bad list item '%s' in '%s'\n", tok, arg);
+			return -1;
+		}
+		n++;
+	}
+	return n;
+}
+
+static int one_provider(const char *s, int *v)
+{
+	if (!strcmp(s, "sqlite-file") || !strcmp(s, "file"))
+		*v = PROV_FILE;
+	else if (!strcmp(s, "sqlite-memory") || !strcmp(s, "memory"))
+		*v = PROV_MEMORY;
+	else
+		return -1;
+	return 0;
+}
+
+static int one_workload(const char *s, int *v)
+{
+	if (!strcmp(s, "queue"))
+		*v = WL_QUEUE;
+	else if (!strcmp(s, "queue-produce"))
+		*v = WL_QUEUE_PRODUCE;
+	else if (!strcmp(s, "orchestration") || !strcmp(s, "orch"))
+		*v = WL_ORCH;
+	else
+		return -1;
+	return 0;
+}
+
+static int one_mode(const char *s, int *v)
+{
+	if (!strcmp(s, "group"))
+		*v = MODE_GROUP;
+	else if (!strcmp(s, "per-op"))
+		*v = MODE_PER_OP;
+	else if (!strcmp(s, "ceiling"))
+		*v = MODE_CEILING;
+	else
+		return -1;
+	return 0;
+}
+
+static int one_int(const char *s, int *v)
+{
+	char *end;
+	long x = strtol(s, &end, 10);
+	if (*end || x < 1 || x > 1024)
+		return -1;
+	*v = (int)x;
+	return 0;
+}
+
+/* "D/A" packed as D * 10000 + A. */
+static int one_conc(const char *s, int *v)
+{
+	int d, a;
+	char tail;
+	if (sscanf(s, "%d/%d%c", &d, &a, &tail) != 2 || d < 1 || a < 1 || d > 1024 || a > 1024)
+		return -1;
+	*v = d * 10000 + a;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, opts *o)
+{
+	enum { O_PROVIDER = 256, O_WORKLOAD, O_MODE, O_WORKERS, O_CONC, O_ITEMS, O_DURATION,
+	       O_OITEMS, O_ODURATION, O_PAYLOAD, O_SYNC, O_SYNCLAT, O_ACTMS, O_INFLIGHT,
+	       O_TMPDIR, O_JSON, O_PLOT, O_QUIET, O_HELP };
+	static const struct option lo[] = {
+		{"provider", required_argument, 0, O_PROVIDER},
+		{"workload", required_argument, 0, O_WORKLOAD},
+		{"mode", required_argument, 0, O_MODE},
+		{"workers", required_argument, 0, O_WORKERS},
+		{"concurrency", required_argument, 0, O_CONC},
+		{"items", required_argument, 0, O_ITEMS},
+		{"duration", required_argument, 0, O_DURATION},
+		{"orch-items", required_argument, 0, O_OITEMS},
+		{"orch-duration", required_argument, 0, O_ODURATION},
+		{"payload", required_argument, 0, O_PAYLOAD},
+		{"sync", required_argument, 0, O_SYNC},
+		{"sync-latency-us", required_argument, 0, O_SYNCLAT},
+		{"activity-ms", required_argument, 0, O_ACTMS},
+		{"in-flight", required_argument, 0, O_INFLIGHT},
+		{"tmpdir", required_argument, 0, O_TMPDIR},
+		{"json", required_argument, 0, O_JSON},
+		{"plot", required_argument, 0, O_PLOT},
+		{"quiet", no_argument, 0, O_QUIET},
+		{"help", no_argument, 0, O_HELP},
+		{0, 0, 0, 0}};
+	int c, conc[MAX_LIST];
+	const char *t = getenv("TMPDIR");
+
+	memset(o, 0, sizeof(*o));
+	o->providers[0] = PROV_FILE, o->providers[1] = PROV_MEMORY, o->np = 2;
+	o->workloads[0] = WL_QUEUE, o->workloads[1] = WL_ORCH, o->nw = 2;
+	o->modes[0] = MODE_GROUP, o->modes[1] = MODE_PER_OP, o->modes[2] = MODE_CEILING, o->nm = 3;
+	for (int i = 0; i < 4; i++)
+		o->workers[i] = o->disp[i] = o->acts[i] = 1 << i;
+	o->nwk = o->nc = 4;
+	o->items = o->orch_items = -1;
+	o->duration = o->orch_duration = -1;
+	o->payload = 256;
+	o->sync = DURQ_SYNC_FULL;
+	o->activity_ms = 10;
+	o->in_flight = 20;
+	o->tmpdir = t && *t ? t : "/tmp";
+
+	while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
+		switch (c) {
+		case O_PROVIDER:
+			if ((o->np = parse_list(optarg, o->providers, MAX_LIST, one_provider)) <= 0)
+				return -1;
+			break;
+		case O_WORKLOAD:
+			if ((o->nw = parse_list(optarg, o->workloads, MAX_LIST, one_workload)) <= 0)
+				return -1;
+			break;
+		case O_MODE:
+			if ((o->nm = parse_list(optarg, o->modes, MAX_LIST, one_mode)) <= 0)
+				return -1;
+			break;
+		case O_WORKERS:
+			if ((o->nwk = parse_list(optarg, o->workers, MAX_LIST, one_int)) <= 0)
+				return -1;
+			break;
+		case O_CONC:
+			if ((o->nc = parse_list(optarg, conc, MAX_LIST, one_conc)) <= 0)
+				return -1;
+			for (int i = 0; i < o->nc; i++)
+				o->disp[i] = conc[i] / 10000, o->acts[i] = conc[i] % 10000;
+			break;
+		case O_ITEMS:
+			o->items = atol(optarg);
+			break;
+		case O_DURATION:
+			o->duration = atof(optarg);
+			break;
+		case O_OITEMS:
+			o->orch_items = atol(optarg);
+			break;
+		case O_ODURATION:
+			o->orch_duration = atof(optarg);
+			break;
+		case O_PAYLOAD:
+			o->payload = (size_t)atol(optarg);
+			break;
+		case O_SYNC:
+			if (!strcasecmp(optarg, "FULL"))
+				o->sync = DURQ_SYNC_FULL;
+			else if (!strcasecmp(optarg, "NORMAL"))
+				o->sync = DURQ_SYNC_NORMAL;
+			else if (!strcasecmp(optarg, "OFF"))
+				o->sync = DURQ_SYNC_OFF;
+			else {
+				fprintf(stderr, "durq-bench: --sync FULL|NORMAL|OFF\n");
+				return -1;
+			}
+			break;
+		case O_SYNCLAT:
+			o->sync_latency_us = atol(optarg);
+			break;
+		case O_ACTMS:
+			o->activity_ms = atoi(optarg);
+			break;
+		case O_INFLIGHT:
+			o->in_flight = atoi(optarg);
+			break;
+		case O_TMPDIR:
+			o->tmpdir = optarg;
+			break;
+		case O_JSON:
+			o->json = optarg;
+			break;
+		case O_PLOT:
+			o->plot = optarg;
+			break;
+		case 'q':
+		case O_QUIET:
+			o->quiet = 1;
+			break;
+		case 'h':
+		case O_HELP:
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "durq-bench: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->in_flight < 1 || o->activity_ms < 0 || o->sync_latency_us < 0) {
+		fprintf(stderr, "durq-bench: --in-flight >= 1, --activity-ms >= 0, --sync-latency-us >= 0\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- target checks: printed under the table, measured figures only ---- */
+
+static const bench_row *find(const bench_row *rows, size_t n, int p, int w, int m, int level)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].skipped && rows[i].cfg.provider == p && rows[i].cfg.workload == w &&
+		    rows[i].cfg.mode == m && (level < 0 || rows[i].cfg.workers == level))
+			return &rows[i];
+	return NULL;
+}
+
+static void print_checks(const bench_row *rows, size_t n, const opts *o)
+{
+	int wmax = 0;
+	for (int i = 0; i < o->nwk; i++)
+		if (o->workers[i] > wmax)
+			wmax = o->workers[i];
+	printf("\nchecks (measured in this run):\n");
+	const bench_row *g = find(rows, n, PROV_FILE, WL_QUEUE, MODE_GROUP, wmax);
+	const bench_row *p = find(rows, n, PROV_FILE, WL_QUEUE, MODE_PER_OP, wmax);
+	const bench_row *c = find(rows, n, PROV_FILE, WL_QUEUE, MODE_CEILING, -1);
+	if (g && p && p->throughput > 0)
+		printf("  queue sqlite-file W=%d: group/per-op = %.1fx (target >= 10x%s)\n", wmax,
+		       g->throughput / p->throughput,
+		       o->sync_latency_us >= 1000 ? "; >= 50x with --sync-latency-us 1000" : "");
+	if (g && c && c->throughput > 0)
+		printf("  queue sqlite-file W=%d: group/ceiling = %.2fx (target >= 0.5x)\n", wmax,
+		       g->throughput / c->throughput);
+	if (g && g->commit_ms_mean > 0)
+		printf("  queue sqlite-file W=%d group: ack p99 %.3f ms vs mean commit %.3f ms = %.2fx "
+		       "(target <= 2x); cycle p99 %.3f ms\n",
+		       wmax, g->ack_p99_ms, g->commit_ms_mean, g->ack_p99_ms / g->commit_ms_mean,
+		       g->p99_ms);
+	for (int w = 0; w < 3; w++) {
+		for (int m = 0; m < 2; m++) {
+			int ok = 1, any = 0;
+			char worst[128] = "";
+			for (size_t i = 0; i < n; i++) {
+				const bench_row *f = &rows[i];
+				if (f->skipped || f->cfg.provider != PROV_FILE || f->cfg.workload != w ||
+				    f->cfg.mode != m)
+					continue;
+				const bench_row *mem = find(rows, n, PROV_MEMORY, w, m, f->cfg.workers);
+				if (!mem)
+					continue;
+				any = 1;
+				if (mem->throughput < f->throughput) {
+					ok = 0;
+					snprintf(worst, sizeof(worst), " (at %d: memory %.1f < file %.1f)",
+						 f->cfg.workers, mem->throughput, f->throughput);
+				}
+			}
+			if (any)
+				printf("  %s %s: sqlite-memory >= sqlite-file at every level: %s%s\n",
+				       bench_workload_name(w), bench_mode_name(m), ok ? "yes" : "NO", worst);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const bench_row *r = &rows[i];
+		if (r->skipped || r->cfg.workload != WL_ORCH)
+			continue;
+		printf("  orchestration %s %s %d/%d: %.1f orch/s = %.1f%% of bound %.1f (target >= 95%%), "
+		       "success %.2f%%\n",
+		       bench_provider_name(r->cfg.provider), bench_mode_name(r->cfg.mode),
+		       r->cfg.dispatchers, r->cfg.workers, r->throughput, r->pct_of_bound, r->bound,
+		       100.0 * r->success_rate);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	opts o;
+	char cmdline[2048] = "";
+	size_t cl = 0;
+	for (int i = 0; i < argc && cl < sizeof(cmdline) - 1; i++)
+		cl += (size_t)snprintf(cmdline + cl, sizeof(cmdline) - cl, "%s%s", i ? " " : "", argv[i]);
+	if (parse_args(argc, argv, &o) < 0)
+		return 2;
+
+	const char *vfs = NULL;
+	if (o.sync_latency_us > 0 && !(vfs = bench_slowvfs_register(o.sync_latency_us))) {
+		fprintf(stderr, "durq-bench: cannot register the slow-sync VFS\n");
+		return 1;
+	}
+
+	/* The matrix. Ceiling is one thread, so it runs once per provider and workload. */
+	size_t cap = (size_t)o.np * o.nw * o.nm * (o.nwk > o.nc ? o.nwk : o.nc), n = 0;
+	bench_row *rows = calloc(cap ? cap : 1, sizeof(*rows));
+	if (!rows)
+		return 1;
+	for (int pi = 0; pi < o.np; pi++)
+		for (int wi = 0; wi < o.nw; wi++)
+			for (int mi = 0; mi < o.nm; mi++) {
+				int w = o.workloads[wi], m = o.modes[mi];
+				int levels = w == WL_ORCH ? o.nc : o.nwk;
+				if (m == MODE_CEILING) {
+					if (w != WL_QUEUE) {
+						if (!o.quiet)
+							fprintf(stderr, "durq-bench: ceiling mode is defined for the queue workload only; skipping %s\n",
+								bench_workload_name(w));
+						continue;
+					}
+					levels = 1;
+				}
+				for (int li = 0; li < levels; li++) {
+					bench_row_cfg *c = &rows[n].cfg;
+					c->provider = o.providers[pi];
+					c->workload = w;
+					c->mode = m;
+					if (w == WL_ORCH) {
+						c->dispatchers = o.disp[li];
+						c->workers = o.acts[li];
+						int own = o.orch_items >= 0 || o.orch_duration >= 0;
+						long it = own ? o.orch_items : o.items;
+						double du = own ? o.orch_duration : o.duration;
+						c->items = it > 0 ? it : 0;
+						c->duration_s = du > 0 ? du : 0;
+						if (c->items <= 0 && c->duration_s <= 0)
+							c->duration_s = 5;
+					} else {
+						c->workers = m == MODE_CEILING ? 1 : o.workers[li];
+						c->items = o.items > 0 ? o.items : 20000;
+						c->duration_s = o.duration > 0 ? o.duration : 0;
+					}
+					c->payload = o.payload;
+					c->sync = o.sync;
+					c->activity_ms = o.activity_ms;
+					c->in_flight = o.in_flight;
+					c->vfs = vfs;
+					c->tmpdir = o.tmpdir;
+					c->quiet = o.quiet;
+					n++;
+				}
+			}
+
+	for (size_t i = 0; i < n; i++) {
+		bench_row *r = &rows[i];
+		if (!o.quiet) {
+			char conc[32];
+			if (r->cfg.workload == WL_ORCH)
+				snprintf(conc, sizeof(conc), "D/A=%d/%d", r->cfg.dispatchers, r->cfg.workers);
+			else
+				snprintf(conc, sizeof(conc), "W=%d", r->cfg.workers);
+			fprintf(stderr, "[%zu/%zu] %s %s %s %s ...\n", i + 1, n,
+				bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
+				bench_mode_name(r->cfg.mode), conc);
+		}
+		if (r->cfg.mode == MODE_CEILING)
+			bench_run_ceiling(r);
+		else if (r->cfg.workload == WL_ORCH)
+			bench_run_orch(r);
+		else
+			bench_run_queue(r);
+		if (!o.quiet) {
+			fprintf(stderr, "    -> %.1f %s, p99 %.3f ms, %ld failures%s%s\n", r->throughput,
+				r->cfg.workload == WL_ORCH ? "orch/s" : "cycles/s", r->p99_ms, r->failures,
+				r->first_error[0] ? ", first error: " : "", r->first_error);
+		}
+	}
+
+	printf("durq-bench %s  sync=%s payload=%zu activity_ms=%d in_flight=%d sync_latency_us=%ld\n",
+	       DURQ_VERSION_STRING,
+	       o.sync == DURQ_SYNC_FULL ? "FULL" : o.sync == DURQ_SYNC_NORMAL ? "NORMAL" : "OFF",
+	       o.payload, o.activity_ms, o.in_flight, o.sync_latency_us);
+	bench_print_header();
+	for (size_t i = 0; i < n; i++)
+		bench_print_row(&rows[i]);
+	print_checks(rows, n, &o);
+	fflush(stdout);
+
+	int rc = 0;
+	if (o.json && bench_write_json(o.json, rows, n, cmdline) < 0)
+		rc = 1;
+	if (o.plot && bench_write_plot(o.plot, rows, n) < 0)
+		rc = 1;
+	free(rows);
+	return rc;
+}

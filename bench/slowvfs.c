@@ -1,0 +1,212 @@
+/*
+ * slowvfs.c — a wrapper VFS around the default (unix) VFS that adds a fixed delay to every
+ * xSync, to model a slower disk (--sync-latency-us). Registered under its own name, never
+ * as the default; durq gets it through options.sqlite_vfs, the ceiling through
+ * sqlite3_open_v2.
+ *
+ * Every method forwards to the real VFS / file; only xSync sleeps first. The io_methods
+ * version is the real file's, so WAL (xShm*) and mmap (xFetch) keep working.
+ * Owns: the registered sqlite3_vfs and its counters. Does not own: the real VFS.
+ */
+#include "bench.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+#define SLOWVFS_NAME "durq-bench-slowsync"
+
+typedef struct slow_file {
+	sqlite3_file base;  /* pMethods = &slow_io (or NULL if the real open failed) */
+	sqlite3_file *real; /* allocated right after this struct */
+} slow_file;
+
+static sqlite3_vfs slow_vfs;
+static sqlite3_vfs *real_vfs;
+static long slow_us;
+
+#define REAL(f) (((slow_file *)(f))->real)
+
+static int s_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int s_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int s_truncate(sqlite3_file *f, sqlite3_int64 sz)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), sz);
+}
+static int s_sync(sqlite3_file *f, int flags)
+{
+	if (slow_us > 0)
+		bench_sleep_us(slow_us); /* the simulated device latency */
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int s_filesize(sqlite3_file *f, sqlite3_int64 *sz)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), sz);
+}
+static int s_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int s_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int s_check(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int s_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int s_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int s_devchar(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int s_shmmap(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
+}
+static int s_shmlock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void s_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int s_shmunmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int s_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp)
+{
+	return REAL(f)->pMethods->xFetch(REAL(f), o, n, pp);
+}
+static int s_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
+{
+	return REAL(f)->pMethods->xUnfetch(REAL(f), o, p);
+}
+
+static sqlite3_io_methods slow_io = {
+	3,	   s_close,	s_read,	    s_write,	 s_truncate,  s_sync,	   s_filesize,
+	s_lock,	   s_unlock,	s_check,    s_fcntl,	 s_sector,    s_devchar,   s_shmmap,
+	s_shmlock, s_shmbarrier, s_shmunmap, s_fetch,	 s_unfetch,
+};
+
+static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	slow_file *sf = (slow_file *)f;
+	(void)vfs;
+	sf->real = (sqlite3_file *)(sf + 1);
+	memset(sf->real, 0, (size_t)real_vfs->szOsFile);
+	int rc = real_vfs->xOpen(real_vfs, name, sf->real, flags, out);
+	/* The unix VFS gives every file version-3 methods; a file with fewer would lack the
+	 * xShm and xFetch entries slow_io forwards to, so it is refused rather than crashed. */
+	if (!sf->real->pMethods) {
+		sf->base.pMethods = NULL;
+		return rc;
+	}
+	if (sf->real->pMethods->iVersion < 3) {
+		sf->real->pMethods->xClose(sf->real);
+		sf->base.pMethods = NULL;
+		return SQLITE_CANTOPEN;
+	}
+	sf->base.pMethods = &slow_io;
+	return rc;
+}
+static int v_delete(sqlite3_vfs *v, const char *n, int sync)
+{
+	(void)v;
+	return real_vfs->xDelete(real_vfs, n, sync);
+}
+static int v_access(sqlite3_vfs *v, const char *n, int flags, int *out)
+{
+	(void)v;
+	return real_vfs->xAccess(real_vfs, n, flags, out);
+}
+static int v_fullpath(sqlite3_vfs *v, const char *n, int len, char *out)
+{
+	(void)v;
+	return real_vfs->xFullPathname(real_vfs, n, len, out);
+}
+static void *v_dlopen(sqlite3_vfs *v, const char *n)
+{
+	(void)v;
+	return real_vfs->xDlOpen(real_vfs, n);
+}
+static void v_dlerror(sqlite3_vfs *v, int n, char *msg)
+{
+	(void)v;
+	real_vfs->xDlError(real_vfs, n, msg);
+}
+static void (*v_dlsym(sqlite3_vfs *v, void *h, const char *s))(void)
+{
+	(void)v;
+	return real_vfs->xDlSym(real_vfs, h, s);
+}
+static void v_dlclose(sqlite3_vfs *v, void *h)
+{
+	(void)v;
+	real_vfs->xDlClose(real_vfs, h);
+}
+static int v_random(sqlite3_vfs *v, int n, char *out)
+{
+	(void)v;
+	return real_vfs->xRandomness(real_vfs, n, out);
+}
+static int v_sleep(sqlite3_vfs *v, int us)
+{
+	(void)v;
+	return real_vfs->xSleep(real_vfs, us);
+}
+static int v_time(sqlite3_vfs *v, double *out)
+{
+	(void)v;
+	return real_vfs->xCurrentTime(real_vfs, out);
+}
+static int v_lasterr(sqlite3_vfs *v, int n, char *msg)
+{
+	(void)v;
+	return real_vfs->xGetLastError ? real_vfs->xGetLastError(real_vfs, n, msg) : 0;
+}
+static int v_time64(sqlite3_vfs *v, sqlite3_int64 *out)
+{
+	(void)v;
+	return real_vfs->xCurrentTimeInt64(real_vfs, out);
+}
+
+const char *bench_slowvfs_register(long us)
+{
+	if (real_vfs) {
+		slow_us = us;
+		return SLOWVFS_NAME;
+	}
+	if (sqlite3_initialize() != SQLITE_OK)
+		return NULL;
+	real_vfs = sqlite3_vfs_find(NULL);
+	if (!real_vfs || real_vfs->iVersion < 2)
+		return NULL;
+	slow_us = us;
+	memset(&slow_vfs, 0, sizeof(slow_vfs));
+	slow_vfs.iVersion = 2;
+	slow_vfs.szOsFile = (int)sizeof(slow_file) + real_vfs->szOsFile;
+	slow_vfs.mxPathname = real_vfs->mxPathname;
+	slow_vfs.zName = SLOWVFS_NAME;
+	slow_vfs.xOpen = v_open;
+	slow_vfs.xDelete = v_delete;
+	slow_vfs.xAccess = v_access;
+	slow_vfs.xFullPathname = v_fullpath;
+	slow_vfs.xDlOpen = v_dlopen;
+	slow_vfs.xDlError = v_dlerror;
+	slow_vfs.xDlSym = v_dlsym;
+	slow_vfs.xDlClose = v_dlclose;
+	slow_vfs.xRandomness = v_random;
+	slow_vfs.xSleep = v_sleep;
+	slow_vfs.xCurrentTime = v_time;
+	slow_vfs.xGetLastError = v_lasterr;
+	slow_vfs.xCurrentTimeInt64 = v_time64;
+	if (sqlite3_vfs_register(&slow_vfs, 0) != SQLITE_OK) {
+		real_vfs = NULL;
+		return NULL;
+	}
+	return SLOWVFS_NAME;
+}

@@ -1,0 +1,193 @@
+/*
+ * util.c — helpers shared by the workloads: monotonic clock, sleeps, CPU time, latency
+ * samples and quantiles, opening a fresh durq handle per row, and turning two durq_stats
+ * snapshots into the row's stats columns.
+ *
+ * Owns: nothing global except the error-note lock. Does not own: workloads or output.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void bench_sleep_us(long us)
+{
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+double bench_cpu_seconds(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+void bench_lat_add(bench_lat *l, uint64_t ns)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4096;
+		uint64_t *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return; /* drop the sample rather than abort the run */
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = ns;
+}
+
+void bench_lat_merge(bench_lat *dst, const bench_lat *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		bench_lat_add(dst, src->v[i]);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+double bench_lat_quantile_ms(bench_lat *l, double q)
+{
+	if (l->n == 0)
+		return 0;
+	qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
+	size_t i = (size_t)(q * (double)(l->n - 1) + 0.5);
+	if (i >= l->n)
+		i = l->n - 1;
+	return (double)l->v[i] / 1e6;
+}
+
+void bench_lat_free(bench_lat *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void bench_note_error(bench_row *row, const char *what, int code)
+{
+	pthread_mutex_lock(&note_lock);
+	if (!row->first_error[0])
+		snprintf(row->first_error, sizeof(row->first_error), "%s: %s %s", what,
+			 durq_error_name(code), durq_error_last());
+	pthread_mutex_unlock(&note_lock);
+}
+
+int bench_mkdir(char *dir, size_t len, const char *parent)
+{
+	snprintf(dir, len, "%s/durq-bench-XXXXXX", parent);
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "durq-bench: mkdtemp %s: %s\n", dir, strerror(errno));
+		dir[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
+void bench_rmdir(const char *dir)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+	char path[4200];
+	if (!dir || !dir[0])
+		return;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s/bench.db%s", dir, suffix[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+static void bench_log(void *ctx, int level, const char *tag, const char *message)
+{
+	(void)ctx;
+	fprintf(stderr, "durq-bench: durq log level %d [%s] %s\n", level, tag, message);
+}
+
+int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen)
+{
+	char url[4200];
+	durq_options o;
+	int rc = durq_options_init(&o, DURQ_OPTIONS_VERSION);
+	if (rc < 0)
+		return rc;
+	o.commit_mode = cfg->mode == MODE_PER_OP ? DURQ_COMMIT_PER_OP : DURQ_COMMIT_GROUP;
+	o.synchronous = cfg->sync;
+	o.log = bench_log;
+	o.log_level = DURQ_LOG_ERROR;
+	dir[0] = 0;
+	if (cfg->provider == PROV_FILE) {
+		if (bench_mkdir(dir, dirlen, cfg->tmpdir) < 0)
+			return DURQ_EIO;
+		snprintf(url, sizeof(url), "sqlite:%s/bench.db", dir);
+		/* The slow-sync VFS models a slower disk; the in-memory provider has none. */
+		o.sqlite_vfs = cfg->vfs;
+	} else {
+		snprintf(url, sizeof(url), "sqlite::memory:");
+	}
+	rc = durq_open(out, url, &o);
+	if (rc < 0) {
+		fprintf(stderr, "durq-bench: durq_open(%s): %s %s\n", url, durq_error_name(rc),
+			durq_error_last());
+		bench_rmdir(dir);
+		dir[0] = 0;
+	}
+	return rc;
+}
+
+void bench_close(durq *db, const char *dir)
+{
+	if (db) {
+		int rc = durq_close(db);
+		if (rc < 0)
+			fprintf(stderr, "durq-bench: durq_close: %s %s\n", durq_error_name(rc),
+				durq_error_last());
+		durq_free(db);
+	}
+	bench_rmdir(dir);
+}
+
+void bench_fill_stats(bench_row *row, const durq_stats *b, const durq_stats *a, double cpu_s,
+		      long items)
+{
+	uint64_t txn = a->transactions - b->transactions;
+	uint64_t ops = a->txn_ops - b->txn_ops;
+	row->transactions = txn;
+	row->busy_retries = a->busy_retries - b->busy_retries;
+	row->busy_surfaced = a->busy_surfaced - b->busy_surfaced;
+	row->ops_per_txn = txn ? (double)ops / (double)txn : 0;
+	row->txn_per_item = items > 0 ? (double)txn / (double)items : 0;
+	row->commit_ms_mean = txn ? (double)(a->commit_ns_total - b->commit_ns_total) / txn / 1e6 : 0;
+	row->cpu_s_per_1k = items > 0 ? cpu_s * 1000.0 / (double)items : 0;
+}
+
+void bench_progress(const bench_row_cfg *cfg, const char *fmt, ...)
+{
+	va_list ap;
+	if (cfg->quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+}
