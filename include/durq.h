@@ -105,7 +105,7 @@ typedef struct durq_options {
 } durq_options;
 
 #define DURQ_OPTIONS_VERSION 1
-#define DURQ_OPTIONS_INIT {DURQ_OPTIONS_VERSION}
+#define DURQ_OPTIONS_INIT {.version = DURQ_OPTIONS_VERSION}
 DURQ_EXTERN int durq_options_init(durq_options *opts, unsigned int version);
 
 /* ---- the handle --------------------------------------------------------------------- */
@@ -262,7 +262,7 @@ typedef struct durq_turn_result {
 } durq_turn_result;
 
 #define DURQ_TURN_RESULT_VERSION 1
-#define DURQ_TURN_RESULT_INIT {DURQ_TURN_RESULT_VERSION}
+#define DURQ_TURN_RESULT_INIT {.version = DURQ_TURN_RESULT_VERSION}
 
 /* Lease the oldest instance with a visible message and no live lease. */
 DURQ_EXTERN int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms);

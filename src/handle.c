@@ -196,6 +196,8 @@ int durq_close(durq *db)
 	if (!ck_pr_cas_int(&db->closed, 0, 1))
 		return DURQ_OK; /* already closed (or closing on another thread) */
 	ck_pr_fence_memory();
+	if (db->committer.started)
+		durq_committer_pause(db, 0); /* pending ops must drain, not wait forever */
 	pthread_mutex_lock(&db->wake_mu);
 	db->wake_seq++;
 	pthread_cond_broadcast(&db->wake_cv); /* long-polling fetchers return ECLOSED */

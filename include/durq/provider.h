@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 #define DURQ_PROVIDER_VERSION 1
-#define DURQ_PROVIDER_INIT {DURQ_PROVIDER_VERSION}
+#define DURQ_PROVIDER_INIT {.version = DURQ_PROVIDER_VERSION}
 
 typedef struct durq_conn durq_conn; /* provider-defined connection */
 typedef struct durq_provider durq_provider;

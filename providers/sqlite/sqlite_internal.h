@@ -39,6 +39,7 @@ struct durq_conn {
 	sqlite3 *db;
 	sq_provider *p;
 	int role;
+	unsigned long commits;
 	sqlite3_stmt *stmts[SQ__COUNT];
 };
 

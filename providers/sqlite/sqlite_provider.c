@@ -283,16 +283,19 @@ static const char *sync_name(int s)
 	return s == DURQ_SYNC_OFF ? "OFF" : s == DURQ_SYNC_NORMAL ? "NORMAL" : "FULL";
 }
 
-/* Checkpoint policy: passive at wal_autocheckpoint frames, RESTART (waits for readers,
- * then journal_size_limit truncates) when readers kept the WAL from being reset. */
-static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+/* Checkpoint policy: SQLite's wal_autocheckpoint runs PASSIVE checkpoints, which cannot
+ * reset the WAL while readers hold old snapshots. Every 256 commits the writer looks at the
+ * WAL; past 8000 frames it runs a RESTART checkpoint (waits briefly for readers; our reads
+ * are short), after which journal_size_limit truncates the file: the WAL stays bounded. */
+static void checkpoint_policy(durq_conn *c)
 {
-	(void)arg;
-	if (frames >= 8000)
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-	else if (frames >= 1000)
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	return SQLITE_OK;
+	int log = 0, ckpt = 0;
+	if (++c->commits % 256 != 0)
+		return;
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt) ==
+		    SQLITE_OK &&
+	    log > 8000)
+		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
 }
 
 static int apply_profile(durq_conn *c)
@@ -314,7 +317,6 @@ static int apply_profile(durq_conn *c)
 	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 		if ((rc = sqlite3_exec(c->db, pragmas[i], NULL, NULL, NULL)) != SQLITE_OK)
 			return sq_error(c, rc, pragmas[i]);
-	sqlite3_wal_hook(c->db, wal_hook, NULL);
 	if (!p->config_logged) {
 		p->config_logged = 1;
 		for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
@@ -438,7 +440,10 @@ static int sq_txn_begin(durq_conn *c)
 
 static int sq_txn_commit(durq_conn *c)
 {
-	return run_simple(c, SQ_COMMIT, "COMMIT");
+	int rc = run_simple(c, SQ_COMMIT, "COMMIT");
+	if (rc == DURQ_OK)
+		checkpoint_policy(c);
+	return rc;
 }
 
 static int sq_txn_rollback(durq_conn *c)

@@ -1,0 +1,301 @@
+/*
+ * test_committer.c — the group-commit write path: crafted batches where one op fails
+ * alone, ops per transaction under concurrency (> 4 with 8 threads; exactly 1 per-op),
+ * backpressure when the backlog is full, and close draining pending ops.
+ * Uses the internal pause hook so a batch's contents are known, not hoped for.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include "durq_internal.h"
+#include "unit_util.h"
+
+typedef struct fx {
+	char *dir;
+	char *url;
+	durq *db;
+} fx;
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	f->dir = test_tmpdir();
+	f->url = test_url(f->dir, "committer.db");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	durq_free(f->db);
+	test_rmdir(f->dir);
+	free(f->url);
+	free(f);
+	return 0;
+}
+
+static void open_db(fx *f, int mode, int backlog)
+{
+	durq_options o = DURQ_OPTIONS_INIT;
+	o.commit_mode = mode;
+	o.backlog = backlog;
+	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_OK);
+}
+
+/* Wait until n ops sit in the paused committer's ring (no sleeping: yield and re-check). */
+static void wait_backlog(durq *db, unsigned int n)
+{
+	while (durq_committer_backlog(db) < n)
+		sched_yield();
+}
+
+typedef struct ack_job {
+	durq *db;
+	durq_work_item item;
+	int forge;
+	int rc;
+} ack_job;
+
+static void *ack_thread(void *arg)
+{
+	ack_job *j = arg;
+	durq_token t = j->item.token;
+	if (j->forge)
+		t.bytes[0] ^= 0xff;
+	j->rc = durq_work_ack(j->db, j->item.id, &t, NULL);
+	return NULL;
+}
+
+static void test_failing_op_in_batch_fails_alone(void **state)
+{
+	fx *f = *state;
+	enum { N = 6 };
+	open_db(f, DURQ_COMMIT_GROUP, 0);
+	durq_work w[N];
+	for (int i = 0; i < N; i++)
+		w[i] = (durq_work){.payload = "x", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(f->db, w, N), DURQ_OK);
+	durq_work_item *items;
+	size_t n;
+	assert_int_equal(durq_work_fetch(f->db, &items, &n, NULL, N, 60000, 0), DURQ_OK);
+	assert_int_equal(n, N);
+
+	durq_stats before, after;
+	assert_int_equal(durq_stats_get(f->db, &before), DURQ_OK);
+	durq_committer_pause(f->db, 1);
+	pthread_t th[N];
+	ack_job jobs[N];
+	for (int i = 0; i < N; i++) {
+		jobs[i] = (ack_job){f->db, items[i], i == 2, 99};
+		pthread_create(&th[i], NULL, ack_thread, &jobs[i]);
+	}
+	wait_backlog(f->db, N);
+	durq_committer_pause(f->db, 0);
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(durq_stats_get(f->db, &after), DURQ_OK);
+
+	assert_int_equal(after.transactions - before.transactions, 1); /* one crafted batch */
+	assert_int_equal(after.max_ops_per_txn, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(jobs[i].rc, i == 2 ? DURQ_ELOCKLOST : DURQ_OK);
+	/* the five good acks committed; the forged one left its item leased */
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(f->db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_leased, 1);
+	assert_int_equal(d.work_ready, 0);
+	assert_int_equal(durq_work_ack(f->db, items[2].id, &items[2].token, NULL), DURQ_OK);
+	durq_work_items_free(items, n);
+}
+
+typedef struct cycle_job {
+	durq *db;
+	int cycles;
+	int errors;
+} cycle_job;
+
+static void *cycle_thread(void *arg)
+{
+	cycle_job *j = arg;
+	for (int i = 0; i < j->cycles; i++) {
+		durq_work w = {.payload = "p", .payload_len = 1};
+		durq_work_item *it;
+		size_t n;
+		if (durq_work_enqueue(j->db, &w, 1) != DURQ_OK ||
+		    durq_work_fetch(j->db, &it, &n, NULL, 1, 60000, 1000) != DURQ_OK) {
+			j->errors++;
+			continue;
+		}
+		if (durq_work_ack(j->db, it[0].id, &it[0].token, NULL) != DURQ_OK)
+			j->errors++;
+		durq_work_items_free(it, n);
+	}
+	return NULL;
+}
+
+static durq_stats run_cycles(durq *db, int threads, int cycles)
+{
+	pthread_t th[16];
+	cycle_job jobs[16];
+	durq_stats s;
+	for (int i = 0; i < threads; i++) {
+		jobs[i] = (cycle_job){db, cycles, 0};
+		pthread_create(&th[i], NULL, cycle_thread, &jobs[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(jobs[i].errors, 0);
+	}
+	assert_int_equal(durq_stats_get(db, &s), DURQ_OK);
+	return s;
+}
+
+static void test_group_commit_batches_concurrent_ops(void **state)
+{
+	fx *f = *state;
+	open_db(f, DURQ_COMMIT_GROUP, 0);
+	/* hold the committer until all 8 threads have an op queued, so batching is certain
+	 * at least once, then let the natural pile-up carry the rest */
+	durq_committer_pause(f->db, 1);
+	pthread_t th[8];
+	cycle_job jobs[8];
+	for (int i = 0; i < 8; i++) {
+		jobs[i] = (cycle_job){f->db, 300, 0};
+		pthread_create(&th[i], NULL, cycle_thread, &jobs[i]);
+	}
+	wait_backlog(f->db, 8);
+	durq_committer_pause(f->db, 0);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(jobs[i].errors, 0);
+	}
+	durq_stats s;
+	assert_int_equal(durq_stats_get(f->db, &s), DURQ_OK);
+	assert_int_equal(s.ops[DURQ_OP_WORK_ACK], 8 * 300);
+	assert_true(s.max_ops_per_txn >= 8);
+	assert_true(s.mean_ops_per_txn > 4.0);
+	assert_int_equal(s.busy_surfaced, 0);
+}
+
+static void test_per_op_mode_is_one_op_per_txn(void **state)
+{
+	fx *f = *state;
+	open_db(f, DURQ_COMMIT_PER_OP, 0);
+	durq_stats s = run_cycles(f->db, 8, 100);
+	assert_int_equal(s.max_ops_per_txn, 1);
+	assert_int_equal(s.transactions, s.txn_ops);
+	assert_int_equal(s.ops[DURQ_OP_WORK_ACK], 800);
+	assert_int_equal(s.busy_surfaced, 0);
+}
+
+typedef struct enq_job {
+	durq *db;
+	int i;
+	int rc;
+} enq_job;
+
+static void *enqueue_thread(void *arg)
+{
+	enq_job *j = arg;
+	char p[16];
+	snprintf(p, sizeof(p), "item-%d", j->i);
+	durq_work w = {.payload = p, .payload_len = strlen(p)};
+	j->rc = durq_work_enqueue(j->db, &w, 1);
+	return NULL;
+}
+
+static void test_full_backlog_blocks_then_drains(void **state)
+{
+	fx *f = *state;
+	enum { N = 10 };
+	open_db(f, DURQ_COMMIT_GROUP, 4); /* ring of 4 holds 3 ops */
+	durq_committer_pause(f->db, 1);
+	pthread_t th[N];
+	enq_job jobs[N];
+	for (int i = 0; i < N; i++) {
+		jobs[i] = (enq_job){f->db, i, 99};
+		pthread_create(&th[i], NULL, enqueue_thread, &jobs[i]);
+	}
+	wait_backlog(f->db, 3);
+	durq_stats s;
+	/* the other 7 callers block: they were counted as backlog waits */
+	while (durq_stats_get(f->db, &s) == DURQ_OK && s.backlog_waits < N - 3)
+		sched_yield();
+	assert_int_equal(durq_committer_backlog(f->db), 3);
+	durq_committer_pause(f->db, 0);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(jobs[i].rc, DURQ_OK);
+	}
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(f->db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready, N);
+}
+
+static void test_close_completes_pending_ops(void **state)
+{
+	fx *f = *state;
+	enum { N = 8 };
+	open_db(f, DURQ_COMMIT_GROUP, 0);
+	durq_committer_pause(f->db, 1);
+	pthread_t th[N];
+	enq_job jobs[N];
+	for (int i = 0; i < N; i++) {
+		jobs[i] = (enq_job){f->db, i, 99};
+		pthread_create(&th[i], NULL, enqueue_thread, &jobs[i]);
+	}
+	wait_backlog(f->db, N);
+	assert_int_equal(durq_close(f->db), DURQ_OK); /* unpauses, drains, joins */
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(jobs[i].rc, DURQ_OK);
+	}
+	durq_work w = {.payload = "late", .payload_len = 4};
+	assert_int_equal(durq_work_enqueue(f->db, &w, 1), DURQ_ECLOSED);
+	assert_int_equal(durq_close(f->db), DURQ_OK); /* twice is fine */
+	durq_free(f->db);
+	f->db = NULL;
+	open_db(f, DURQ_COMMIT_GROUP, 0);
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(f->db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready, N); /* none lost */
+}
+
+static void test_commit_time_and_histogram_recorded(void **state)
+{
+	fx *f = *state;
+	open_db(f, DURQ_COMMIT_GROUP, 0);
+	durq_stats s = run_cycles(f->db, 2, 50);
+	uint64_t hist_total = 0;
+	for (int i = 0; i < DURQ_STATS_BUCKETS; i++)
+		hist_total += s.ops_per_txn_hist[i];
+	assert_int_equal(hist_total, s.transactions);
+	assert_true(s.commit_ns_total > 0);
+	assert_true(s.commit_ns_max > 0);
+	char buf[8192];
+	size_t need;
+	assert_int_equal(durq_stats_prometheus(f->db, buf, sizeof(buf), &need), DURQ_OK);
+	assert_non_null(strstr(buf, "durq_transactions_total"));
+	assert_non_null(strstr(buf, "durq_ops_total{kind=\"work_ack\"} 100"));
+	assert_int_equal(durq_stats_prometheus(f->db, buf, 16, &need), DURQ_ETOOBIG);
+	assert_true(need > 16);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_failing_op_in_batch_fails_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_batches_concurrent_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_per_op_mode_is_one_op_per_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_backlog_blocks_then_drains, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_completes_pending_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_time_and_histogram_recorded, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
