@@ -178,6 +178,8 @@ int bench_write_plot(const char *path, const bench_row *rows, size_t n)
 	fprintf(g, "set multiplot layout 1,%d title 'durq-bench: throughput vs concurrency'\n", nw);
 	fprintf(g, "set logscale y\nset logscale x 2\nset grid\nset key top left font ',8'\n");
 	fprintf(g, "set xrange [0.8:%d]\n", maxlevel * 5 / 4 + 1);
+	/* colour = mode, line and point style = provider (file solid/filled, memory dashed/open) */
+	static const char *const colors[3] = {"#1f77b4", "#d62728", "#2ca02c"};
 	int block = 0;
 	for (int w = 0; w < 3; w++) {
 		if (!workloads[w])
@@ -205,9 +207,9 @@ int bench_write_plot(const char *path, const bench_row *rows, size_t n)
 					continue;
 				fprintf(d, "\n\n");
 				pl += (size_t)snprintf(plots + pl, sizeof(plots) - pl,
-						       "%s'%s' index %d using 1:2 with linespoints lw 2 %s title '%s %s'",
-						       pl ? ", " : "", dat, block,
-						       m == MODE_CEILING ? "dt 2" : "",
+						       "%s'%s' index %d using 1:2 with linespoints lw 2 lc rgb '%s' dt %d pt %d title '%s %s'",
+						       pl ? ", " : "", dat, block, colors[m],
+						       p == PROV_FILE ? 1 : 2, p == PROV_FILE ? 7 : 6,
 						       bench_provider_name(p), bench_mode_name(m));
 				block++;
 			}
