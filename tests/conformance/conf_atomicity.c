@@ -373,8 +373,9 @@ static void test_group_commit_duplicate_event_ack_fails_alone(void **state)
 	for (int i = 0; i < NACK; i++) {
 		snprintf(jobs[i].inst, sizeof jobs[i].inst, "i%d", i);
 		conf_create_instance(c, jobs[i].inst);
-		assert_int_equal(conf_msg(c, jobs[i].inst, 2, "ev"), DURQ_OK);
 	}
+	for (int i = 0; i < NACK; i++)
+		assert_int_equal(conf_msg(c, jobs[i].inst, 2, "ev"), DURQ_OK);
 	for (int i = 0; i < NACK; i++) {
 		durq_turn *t = conf_turn_for(c, jobs[i].inst);
 		jobs[i].db = c->db;

@@ -450,15 +450,20 @@ static void test_token_of_another_item_is_elocklost(void **state)
 	conf_ctx *c = *state;
 	assert_int_equal(conf_work(c, NULL, "a", 0, 0), DURQ_OK);
 	assert_int_equal(conf_work(c, NULL, "b", 0, 0), DURQ_OK);
-	durq_work_item *items = NULL;
-	size_t n = 0;
-	assert_int_equal(durq_work_fetch(c->db, &items, &n, NULL, 2, CONF_LEASE, 0), DURQ_OK);
-	assert_int_equal(n, 2);
-	assert_memory_not_equal(items[0].token.bytes, items[1].token.bytes, 16);
-	assert_int_equal(durq_work_ack(c->db, items[0].id, &items[1].token, NULL), DURQ_ELOCKLOST);
-	assert_int_equal(durq_work_ack(c->db, items[0].id, &items[0].token, NULL), DURQ_OK);
-	assert_int_equal(durq_work_ack(c->db, items[1].id, &items[1].token, NULL), DURQ_OK);
-	durq_work_items_free(items, n);
+	/* two separate fetches: two leases (items of one batch may share a token) */
+	durq_work_item *a = NULL, *b = NULL;
+	assert_int_equal(conf_fetch1(c, &a, NULL, 0), DURQ_OK);
+	assert_int_equal(conf_fetch1(c, &b, NULL, 0), DURQ_OK);
+	assert_memory_not_equal(a->token.bytes, b->token.bytes, 16);
+	int64_t until = 0;
+	assert_int_equal(durq_work_ack(c->db, a->id, &b->token, NULL), DURQ_ELOCKLOST);
+	assert_int_equal(durq_work_renew(c->db, &until, a->id, &b->token, 1000), DURQ_ELOCKLOST);
+	assert_int_equal(durq_work_abandon(c->db, b->id, &a->token, 0, 0), DURQ_ELOCKLOST);
+	conf_assert_no_work(c, NULL);
+	assert_int_equal(durq_work_ack(c->db, a->id, &a->token, NULL), DURQ_OK);
+	assert_int_equal(durq_work_ack(c->db, b->id, &b->token, NULL), DURQ_OK);
+	durq_work_items_free(a, 1);
+	durq_work_items_free(b, 1);
 }
 
 static void test_forged_turn_token_is_elocklost(void **state)

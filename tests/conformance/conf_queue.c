@@ -169,7 +169,7 @@ static void test_fetch_leases_at_most_max_items(void **state)
 {
 	conf_ctx *c = *state;
 	for (int i = 0; i < 5; i++) {
-		char p[4];
+		char p[24];
 		snprintf(p, sizeof p, "%d", i);
 		assert_int_equal(conf_work(c, NULL, p, 0, 0), DURQ_OK);
 	}
@@ -178,7 +178,7 @@ static void test_fetch_leases_at_most_max_items(void **state)
 	assert_int_equal(durq_work_fetch(c->db, &it, &n, NULL, 3, CONF_LEASE, 0), DURQ_OK);
 	assert_int_equal(n, 3);
 	for (size_t i = 0; i < n; i++) {
-		char p[4];
+		char p[24];
 		snprintf(p, sizeof p, "%zu", i);
 		assert_payload(it[i].payload, it[i].payload_len, p);
 		for (size_t k = 0; k < i; k++)
