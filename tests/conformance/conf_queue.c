@@ -250,6 +250,21 @@ static void test_work_ack_with_completion_feeds_the_orchestrator(void **state)
 	durq_turn_free(t);
 }
 
+/* An item whose lease expired is an ordinary ready item again: it does not jump ahead of a
+ * ready item of higher priority. */
+static void test_expired_item_does_not_jump_priority_order(void **state)
+{
+	conf_ctx *c = *state;
+	assert_int_equal(conf_work(c, NULL, "low", 0, 0), DURQ_OK);
+	durq_work_item *it = NULL;
+	assert_int_equal(conf_fetch1(c, &it, NULL, 1000), DURQ_OK);
+	durq_work_items_free(it, 1);
+	assert_int_equal(conf_work(c, NULL, "high", 9, 0), DURQ_OK);
+	conf_advance(c, 1001);
+	expect_next(c, NULL, "high");
+	expect_next(c, NULL, "low");
+}
+
 static void test_acked_item_is_never_redelivered(void **state)
 {
 	conf_ctx *c = *state;
@@ -283,6 +298,7 @@ int main(void)
 		T(test_fetched_item_carries_all_fields),
 		T(test_plain_work_has_no_instance_and_empty_payload_roundtrips),
 		T(test_work_ack_with_completion_feeds_the_orchestrator),
+		T(test_expired_item_does_not_jump_priority_order),
 		T(test_acked_item_is_never_redelivered),
 	};
 	return cmocka_run_group_tests_name("conf_queue", tests, conf_group_setup,
