@@ -16,7 +16,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 name="profile"
 out="$root/profiling/results"
-freq=299
+freq=999
 while getopts "n:o:F:h" opt; do
 	case "$opt" in
 	n) name="$OPTARG" ;;
@@ -76,20 +76,22 @@ perf record -F "$freq" -g --call-graph dwarf,8192 -o "$data" -- \
 	"$root/build-prof/bench/durq-bench" --quiet "$@" >"$out/$name.bench.txt" 2>"$out/$name.perf.log"
 cat "$out/$name.bench.txt"
 
+set +o pipefail # head closes the pipes early; that is not a failure
 {
 	echo "# $name: durq-bench $*"
 	echo "## self time, by symbol (perf report --no-children)"
 	perf report -i "$data" --no-children --sort dso,symbol --percent-limit 1.5 --stdio \
-		-g none 2>/dev/null | grep -v '^$' | grep -v '^# ' | head -40
+		-g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -40
 	echo
 	echo "## inclusive time (perf report --children), top 40"
 	perf report -i "$data" --children --sort symbol --percent-limit 3 --stdio \
-		-g none 2>/dev/null | grep -v '^$' | grep -v '^# ' | head -40
+		-g none 2>/dev/null | grep -v '^$' | grep -v '^#' | head -40
 	echo
 	echo "## by thread name"
 	perf report -i "$data" --no-children --sort comm --stdio -g none 2>/dev/null |
-		grep -v '^$' | grep -v '^# ' | head -20
+		grep -v '^$' | grep -v '^#' | head -20
 } >"$out/$name.top.txt"
+set -o pipefail
 
 if [[ -n "$flamegraph_py" ]]; then
 	# run from $out so flamegraph.py's own 'perf report --header-only' finds the data
