@@ -275,7 +275,15 @@ static void *consumer(void *p)
 	return NULL;
 }
 
+static void hammer_queue2(conf_ctx *c, durq *second);
+
 static void hammer_queue(conf_ctx *c)
+{
+	hammer_queue2(c, NULL);
+}
+
+/* Consumers alternate between c->db and second (if given): two "processes" on one file. */
+static void hammer_queue2(conf_ctx *c, durq *second)
 {
 	static _Atomic int live[NITEMS], acked[NITEMS];
 	_Atomic int produced_done = 0, total_acked = 0;
@@ -289,7 +297,7 @@ static void hammer_queue(conf_ctx *c)
 	memset(hs, 0, sizeof hs);
 	pthread_barrier_init(&bar, NULL, NCONS + NPROD);
 	for (int i = 0; i < NCONS + NPROD; i++) {
-		hs[i].db = c->db;
+		hs[i].db = (second && i < NCONS && i % 2) ? second : c->db;
 		hs[i].bar = &bar;
 		hs[i].live = live;
 		hs[i].acked = acked;
@@ -330,6 +338,17 @@ static void test_hammer_per_op_mode_each_item_acked_exactly_once(void **state)
 	hammer_queue(conf_use(state, &o));
 }
 
+static void test_hammer_two_handles_on_one_database(void **state)
+{
+	conf_ctx *c = *state;
+	durq *second = NULL;
+	if (c->durable) /* sqlite-memory: a second handle is another database; one handle */
+		assert_int_equal(conf_open_second(c, &second), DURQ_OK);
+	hammer_queue2(c, second);
+	if (second)
+		durq_free(second);
+}
+
 static void test_hammered_queue_survives_reopen(void **state)
 {
 	conf_ctx *c = *state;
@@ -366,6 +385,7 @@ int main(void)
 		T(test_file_defaults_to_wal_and_synchronous_full),
 		T(test_hammer_8_threads_each_item_acked_exactly_once),
 		T(test_hammer_per_op_mode_each_item_acked_exactly_once),
+		T(test_hammer_two_handles_on_one_database),
 		T(test_hammered_queue_survives_reopen),
 	};
 	return cmocka_run_group_tests_name("conf_durability", tests, conf_group_setup,

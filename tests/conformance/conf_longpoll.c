@@ -251,6 +251,54 @@ static void test_wall_clock_timer_not_delivered_before_due(void **state)
 	assert_int_equal(durq_orch_fetch(c->db, &t, 1000, 60), DURQ_EMPTY);
 }
 
+typedef struct other_writer {
+	durq *db;
+	pthread_barrier_t bar;
+	int rc;
+} other_writer;
+
+static void *enqueue_on_other_handle(void *p)
+{
+	other_writer *w = p;
+	pthread_barrier_wait(&w->bar);
+	conf_sleep_ms(20);
+	durq_work item = {.queue = "x", .payload = "o", .payload_len = 1};
+	w->rc = durq_work_enqueue(w->db, &item, 1);
+	return NULL;
+}
+
+/* design.md §2.7: writes of another handle/process are noticed by a bounded fallback poll
+ * (poll_interval_ms, default 100). sqlite-memory handles are private databases: there the
+ * same long poll must simply time out (documented in-memory semantics). */
+static void test_long_poll_notices_other_handle_within_poll_interval(void **state)
+{
+	conf_ctx *c = *state;
+	other_writer w = {0};
+	assert_int_equal(conf_open_second(c, &w.db), DURQ_OK);
+	pthread_t th;
+	pthread_barrier_init(&w.bar, NULL, 2);
+	pthread_create(&th, NULL, enqueue_on_other_handle, &w);
+	pthread_barrier_wait(&w.bar);
+	int64_t t0 = conf_mono_ms();
+	durq_work_item *it = NULL;
+	size_t n = 0;
+	int rc = durq_work_fetch(c->db, &it, &n, "x", 1, 1000, c->durable ? 1000 : 100);
+	int64_t el = conf_mono_ms() - t0;
+	pthread_join(th, NULL);
+	pthread_barrier_destroy(&w.bar);
+	durq_free(w.db);
+	assert_int_equal(w.rc, DURQ_OK);
+	if (!c->durable) {
+		assert_int_equal(rc, DURQ_EMPTY);
+		return;
+	}
+	assert_int_equal(rc, DURQ_OK);
+	durq_work_items_free(it, n);
+	if (el > 20 + 100 + PROMPT_MS)
+		fail_msg("write of another handle noticed after %lld ms (poll interval 100)",
+			 (long long)el);
+}
+
 typedef struct closer {
 	durq *db;
 	pthread_barrier_t bar;
@@ -304,6 +352,7 @@ int main(void)
 		T(test_long_poll_wakes_for_timer_due_inside_timeout),
 		T(test_work_long_poll_wakes_for_delayed_item),
 		T(test_wall_clock_timer_not_delivered_before_due),
+		T(test_long_poll_notices_other_handle_within_poll_interval),
 		T(test_close_wakes_blocked_fetchers),
 	};
 	return cmocka_run_group_tests_name("conf_longpoll", tests, conf_group_setup,
