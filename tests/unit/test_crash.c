@@ -1,0 +1,218 @@
+/*
+ * test_crash.c — durability across kill -9: a child process enqueues and acks under load
+ * and reports each call that returned OK on a pipe; the parent SIGKILLs it mid-load,
+ * reopens the file and checks every OK'd enqueue is present (or was being acked), no OK'd
+ * ack is undone, and PRAGMA integrity_check says ok. Also: database files are mode 0600.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unit_util.h"
+
+enum { MAX_ITEMS = 1000000 };
+
+/* Child: enqueue i; every other step fetch one and ack it. Lines: "E i", "A i" (about to
+ * ack), "K i" (ack OK). Written only after the call returned. */
+static void child_main(const char *url, int fd)
+{
+	durq *db;
+	FILE *out = fdopen(fd, "w");
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		_exit(2);
+	setvbuf(out, NULL, _IONBF, 0);
+	for (int i = 0; i < MAX_ITEMS; i++) {
+		char p[16];
+		snprintf(p, sizeof(p), "%d", i);
+		durq_work w = {.payload = p, .payload_len = strlen(p)};
+		if (durq_work_enqueue(db, &w, 1) != DURQ_OK)
+			_exit(3);
+		fprintf(out, "E %d\n", i);
+		if (i % 2)
+			continue;
+		durq_work_item *it;
+		size_t n;
+		if (durq_work_fetch(db, &it, &n, NULL, 1, 600000, 0) != DURQ_OK)
+			continue;
+		char buf[16] = {0};
+		memcpy(buf, it[0].payload, it[0].payload_len < 15 ? it[0].payload_len : 15);
+		fprintf(out, "A %s\n", buf);
+		if (durq_work_ack(db, it[0].id, &it[0].token, NULL) == DURQ_OK)
+			fprintf(out, "K %s\n", buf);
+		durq_work_items_free(it, n);
+	}
+	_exit(0);
+}
+
+static void check_integrity(const char *path)
+{
+	sqlite3 *s;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(s, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(s);
+}
+
+/* present[i] = 1 if item i is still queued after the crash */
+static void read_queue(const char *url, char *present)
+{
+	durq *db;
+	durq_work_item *it;
+	size_t n;
+	assert_int_equal(durq_open(&db, url, NULL), DURQ_OK);
+	while (durq_work_fetch(db, &it, &n, NULL, 1000, 600000, 0) == DURQ_OK) {
+		for (size_t k = 0; k < n; k++) {
+			char buf[16] = {0};
+			memcpy(buf, it[k].payload, it[k].payload_len < 15 ? it[k].payload_len : 15);
+			int i = atoi(buf);
+			assert_true(i >= 0 && i < MAX_ITEMS);
+			assert_int_equal(present[i], 0); /* never duplicated */
+			present[i] = 1;
+		}
+		durq_work_items_free(it, n);
+	}
+	durq_free(db);
+}
+
+static void test_kill9_loses_no_ok_enqueue_and_undoes_no_ok_ack(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	char *url = test_url(dir, "crash.db");
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		child_main(url, fds[1]);
+	}
+	close(fds[1]);
+	FILE *in = fdopen(fds[0], "r");
+	char *enq = calloc(MAX_ITEMS, 1), *acking = calloc(MAX_ITEMS, 1),
+	     *acked = calloc(MAX_ITEMS, 1), *present = calloc(MAX_ITEMS, 1);
+	char kind;
+	int i, lines = 0, killed = 0;
+	while (fscanf(in, " %c %d", &kind, &i) == 2) {
+		assert_true(i >= 0 && i < MAX_ITEMS);
+		if (kind == 'E')
+			enq[i] = 1;
+		else if (kind == 'A')
+			acking[i] = 1;
+		else if (kind == 'K')
+			acked[i] = 1;
+		if (++lines == 3000 && !killed) { /* mid-load, the child still writing */
+			kill(pid, SIGKILL);
+			killed = 1;
+		}
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	fclose(in);
+
+	check_integrity(url + strlen("sqlite:"));
+	read_queue(url, present);
+	int n_enq = 0, n_acked = 0;
+	for (i = 0; i < MAX_ITEMS; i++) {
+		n_enq += enq[i];
+		n_acked += acked[i];
+		if (acked[i] && present[i])
+			fail_msg("item %d: ack returned OK but the item is back", i);
+		if (enq[i] && !present[i] && !acking[i])
+			fail_msg("item %d: enqueue returned OK but the item is gone", i);
+	}
+	assert_true(n_enq > 100 && n_acked > 50);
+	free(enq);
+	free(acking);
+	free(acked);
+	free(present);
+	free(url);
+	test_rmdir(dir);
+}
+
+static void assert_mode_0600(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_database_files_are_0600(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir();
+	char *url = test_url(dir, "mode.db");
+	char path[PATH_MAX];
+	mode_t old = umask(0); /* even with a permissive umask */
+	durq *db;
+	assert_int_equal(durq_open(&db, url, NULL), DURQ_OK);
+	durq_work w = {.payload = "x", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(db, &w, 1), DURQ_OK);
+	snprintf(path, sizeof(path), "%s/mode.db", dir);
+	assert_mode_0600(path);
+	snprintf(path, sizeof(path), "%s/mode.db-wal", dir);
+	assert_mode_0600(path);
+	snprintf(path, sizeof(path), "%s/mode.db-shm", dir);
+	assert_mode_0600(path);
+	durq_free(db);
+	umask(old);
+	free(url);
+	test_rmdir(dir);
+}
+
+static void test_unreadable_path_is_eio_with_message(void **state)
+{
+	(void)state;
+	durq *db = NULL;
+	assert_int_equal(durq_open(&db, "sqlite:/nonexistent-durq-dir/sub/x.db", NULL), DURQ_EIO);
+	assert_null(db);
+	assert_non_null(strstr(durq_error_last(), "/nonexistent-durq-dir/sub/x.db"));
+	assert_int_equal(durq_open(&db, "sqlite:", NULL), DURQ_EINVAL);
+	assert_int_equal(durq_open(&db, "sqlite:/", NULL), DURQ_EIO); /* a directory */
+}
+
+static void test_memory_databases_are_private_wal(void **state)
+{
+	(void)state;
+	durq *db;
+	durq_options o;
+	char jm[16];
+	assert_int_equal(durq_open(&db, "sqlite::memory:", NULL), DURQ_OK);
+	assert_int_equal(durq_options_get(db, &o), DURQ_OK);
+	assert_int_equal(durq_pragma_get(db, jm, sizeof(jm), "journal_mode"), DURQ_OK);
+	assert_string_equal(jm, "wal"); /* WAL concurrency, not shared-cache table locks */
+	durq_free(db);
+	/* each :memory: handle is private */
+	durq *a, *b;
+	assert_int_equal(durq_open(&a, "sqlite::memory:", NULL), DURQ_OK);
+	assert_int_equal(durq_open(&b, "sqlite::memory:", NULL), DURQ_OK);
+	durq_work w = {.payload = "x", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(a, &w, 1), DURQ_OK);
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(b, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready, 0);
+	durq_free(a);
+	durq_free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kill9_loses_no_ok_enqueue_and_undoes_no_ok_ack),
+		cmocka_unit_test(test_database_files_are_0600),
+		cmocka_unit_test(test_unreadable_path_is_eio_with_message),
+		cmocka_unit_test(test_memory_databases_are_private_wal),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
