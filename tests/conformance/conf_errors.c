@@ -647,6 +647,51 @@ static void test_close_with_pending_ops_completes_them(void **state)
 	assert_int_equal(n, (size_t)ok); /* every OK'd enqueue survived the close, none extra */
 }
 
+static void test_bad_turn_result_is_rejected_and_keeps_lease(void **state)
+{
+	conf_opts o = {.max_payload = 8};
+	conf_ctx *c = conf_use(state, &o);
+	assert_int_equal(conf_msg(c, "i1", 1, "x"), DURQ_OK);
+	durq_turn *t = conf_turn_for(c, "i1");
+	durq_event big = conf_ev(1, "123456789"); /* 9 bytes */
+	durq_event ok = conf_ev(1, "1");
+	durq_turn_result r = DURQ_TURN_RESULT_INIT;
+
+	r.version = 99;
+	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_EINVAL);
+	r.version = DURQ_TURN_RESULT_VERSION;
+	r.status = 99;
+	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_EINVAL);
+	r.status = 0;
+	r.history = &big;
+	r.n_history = 1;
+	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_ETOOBIG);
+	r.history = &ok;
+	r.output = "123456789";
+	r.output_len = 9;
+	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_ETOOBIG);
+	r.output_len = 8;
+	r.n_work = 1; /* count without array */
+	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_EINVAL);
+	r.n_work = 0;
+	durq_message bad = conf_m("", 1, "x");
+	r.messages = &bad;
+	r.n_messages = 1;
+	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_EINVAL);
+	assert_msg_nonempty();
+
+	/* nothing happened and the lease is intact */
+	assert_int_equal(conf_status(c, "i1"), -1);
+	conf_assert_no_turn(c);
+	r.n_messages = 0;
+	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_OK);
+	durq_turn_free(t);
+	durq_instance_info *info = NULL;
+	assert_int_equal(durq_instance_get(c->db, &info, "i1"), DURQ_OK);
+	assert_payload(info->output, info->output_len, "12345678");
+	durq_instance_info_free(info);
+}
+
 static void test_error_last_is_set_and_named(void **state)
 {
 	conf_ctx *c = *state;
@@ -742,6 +787,7 @@ int main(void)
 		T(test_turn_ack_after_lease_expiry_is_elocklost),
 		T(test_use_after_close_is_eclosed),
 		T(test_close_with_pending_ops_completes_them),
+		T(test_bad_turn_result_is_rejected_and_keeps_lease),
 		T(test_error_last_is_set_and_named),
 		T(test_error_retryable_only_for_busy_io_full),
 		T(test_error_last_is_per_thread),
