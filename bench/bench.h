@@ -49,6 +49,7 @@ typedef struct bench_row {
 	double act_throughput;  /* orchestration: act/s */
 	double p50_ms, p99_ms;  /* queue: fetch start -> ack returned OK; orch: start -> completed */
 	double ack_p50_ms, ack_p99_ms; /* durq_work_ack call -> returned OK (activity ack for orch) */
+	double fetch_p50_ms, fetch_p99_ms; /* durq_work_fetch call that returned an item */
 	double success_rate;    /* ok ops / attempted ops (fetch errors other than EMPTY, acks) */
 	long failures;
 	uint64_t busy_retries;  /* hidden: SQLITE_BUSY retried inside durq */

@@ -111,8 +111,10 @@ int bench_write_json(const char *path, const bench_row *rows, size_t n, const ch
 		fprintf(f, "\"throughput\": %.3f, \"throughput_unit\": \"%s\", \"act_throughput\": %.3f, ",
 			r->throughput, r->cfg.workload == WL_ORCH ? "orch/s" : "cycles/s",
 			r->act_throughput);
-		fprintf(f, "\"p50_ms\": %.4f, \"p99_ms\": %.4f, \"ack_p50_ms\": %.4f, \"ack_p99_ms\": %.4f, ",
-			r->p50_ms, r->p99_ms, r->ack_p50_ms, r->ack_p99_ms);
+		fprintf(f, "\"p50_ms\": %.4f, \"p99_ms\": %.4f, \"ack_p50_ms\": %.4f, \"ack_p99_ms\": %.4f, "
+			   "\"fetch_p50_ms\": %.4f, \"fetch_p99_ms\": %.4f, ",
+			r->p50_ms, r->p99_ms, r->ack_p50_ms, r->ack_p99_ms, r->fetch_p50_ms,
+			r->fetch_p99_ms);
 		fprintf(f, "\"success_rate\": %.6f, \"failures\": %ld, \"busy_retries\": %llu, "
 			   "\"busy_surfaced\": %llu, ",
 			r->success_rate, r->failures, (unsigned long long)r->busy_retries,

@@ -45,7 +45,7 @@ typedef struct octx {
 	pthread_mutex_t lock;        /* guards inflight, the latency arrays */
 	pthread_cond_t cv;
 	int inflight;
-	bench_lat lat, acklat;
+	bench_lat lat, acklat, fetchlat;
 } octx;
 
 static int in_window(octx *o, uint64_t t)
@@ -255,7 +255,7 @@ static void *activity_main(void *arg)
 	octx *o = arg;
 	size_t plen = o->row->cfg.payload;
 	unsigned char *result = calloc(1, plen ? plen : 1);
-	bench_lat acklat = {0};
+	bench_lat acklat = {0}, fetchlat = {0};
 	if (!result)
 		return NULL;
 	memset(result, 'r', plen);
@@ -265,11 +265,14 @@ static void *activity_main(void *arg)
 	while (!atomic_load(&o->stop)) {
 		durq_work_item *items = NULL;
 		size_t n = 0;
+		uint64_t tf = bench_now_ns();
 		int rc = durq_work_fetch(o->db, &items, &n, NULL, 1, LEASE_MS, FETCH_WAIT_MS);
 		if (rc == DURQ_EMPTY || (rc == DURQ_OK && n == 0)) {
 			durq_work_items_free(items, n);
 			continue;
 		}
+		if (rc == DURQ_OK)
+			bench_lat_add(&fetchlat, bench_now_ns() - tf);
 		if (rc < 0) {
 			atomic_fetch_add(&o->failures, 1);
 			bench_note_error(o->row, "durq_work_fetch", rc);
@@ -299,8 +302,10 @@ static void *activity_main(void *arg)
 	}
 	pthread_mutex_lock(&o->lock);
 	bench_lat_merge(&o->acklat, &acklat);
+	bench_lat_merge(&o->fetchlat, &fetchlat);
 	pthread_mutex_unlock(&o->lock);
 	bench_lat_free(&acklat);
+	bench_lat_free(&fetchlat);
 	free(result);
 	return NULL;
 }
@@ -394,12 +399,15 @@ void bench_run_orch(bench_row *row)
 	row->p99_ms = bench_lat_quantile_ms(&o.lat, 0.99);
 	row->ack_p50_ms = bench_lat_quantile_ms(&o.acklat, 0.50);
 	row->ack_p99_ms = bench_lat_quantile_ms(&o.acklat, 0.99);
+	row->fetch_p50_ms = bench_lat_quantile_ms(&o.fetchlat, 0.50);
+	row->fetch_p99_ms = bench_lat_quantile_ms(&o.fetchlat, 0.99);
 	/* Whole-run stats over whole-run completions: same span for both. */
 	bench_fill_stats(row, &before, &after, cpu, atomic_load(&o.completed));
 	bench_close(db, dir);
 out_free:
 	bench_lat_free(&o.lat);
 	bench_lat_free(&o.acklat);
+	bench_lat_free(&o.fetchlat);
 	pthread_cond_destroy(&o.cv);
 	pthread_mutex_destroy(&o.lock);
 	free(th);

@@ -37,7 +37,7 @@ typedef struct qctx {
 	atomic_int alive;     /* worker threads still running */
 	_Atomic uint64_t last_exit_ns; /* when the last worker left: end of the window */
 	pthread_mutex_t lat_lock;
-	bench_lat lat, acklat;
+	bench_lat lat, acklat, fetchlat;
 } qctx;
 
 static void fill_payload(unsigned char *p, size_t len, uint64_t stamp, long seq)
@@ -82,7 +82,7 @@ static int should_stop(qctx *q)
 static void *worker_main(void *arg)
 {
 	qctx *q = arg;
-	bench_lat lat = {0}, acklat = {0};
+	bench_lat lat = {0}, acklat = {0}, fetchlat = {0};
 	while (!should_stop(q)) {
 		durq_work_item *items = NULL;
 		size_t n = 0;
@@ -106,6 +106,7 @@ static void *worker_main(void *arg)
 			bench_sleep_us(1000);
 			continue;
 		}
+		bench_lat_add(&fetchlat, bench_now_ns() - t0);
 		for (size_t i = 0; i < n; i++) {
 			uint64_t t1 = bench_now_ns();
 			int arc = durq_work_ack(q->db, items[i].id, &items[i].token, NULL);
@@ -127,9 +128,11 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&q->lat_lock);
 	bench_lat_merge(&q->lat, &lat);
 	bench_lat_merge(&q->acklat, &acklat);
+	bench_lat_merge(&q->fetchlat, &fetchlat);
 	pthread_mutex_unlock(&q->lat_lock);
 	bench_lat_free(&lat);
 	bench_lat_free(&acklat);
+	bench_lat_free(&fetchlat);
 	uint64_t now = bench_now_ns(), prev = atomic_load(&q->last_exit_ns);
 	while (prev < now && !atomic_compare_exchange_weak(&q->last_exit_ns, &prev, now))
 		;
@@ -268,11 +271,14 @@ void bench_run_queue(bench_row *row)
 	row->p99_ms = bench_lat_quantile_ms(&q.lat, 0.99);
 	row->ack_p50_ms = bench_lat_quantile_ms(&q.acklat, 0.50);
 	row->ack_p99_ms = bench_lat_quantile_ms(&q.acklat, 0.99);
+	row->fetch_p50_ms = bench_lat_quantile_ms(&q.fetchlat, 0.50);
+	row->fetch_p99_ms = bench_lat_quantile_ms(&q.fetchlat, 0.99);
 	bench_fill_stats(row, &before, &after, cpu, row->items_done);
 out:
 	bench_close(db, dir);
 	bench_lat_free(&q.lat);
 	bench_lat_free(&q.acklat);
+	bench_lat_free(&q.fetchlat);
 	pthread_mutex_destroy(&q.lat_lock);
 	free(th);
 }
