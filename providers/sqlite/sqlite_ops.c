@@ -522,10 +522,7 @@ static int work_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	size_t max = op->u.work_claim.max, dropped;
 	for (int round = 0; round < 16; round++) {
-		TRY(claim_rows(c, SQ_WORK_CLAIM_EXPIRED, op, ctx->now_ms, max - op->u.work_claim.n));
-		if (op->u.work_claim.n < max)
-			TRY(claim_rows(c, SQ_WORK_CLAIM_READY, op, ctx->now_ms,
-				       max - op->u.work_claim.n));
+		TRY(claim_rows(c, SQ_WORK_CLAIM, op, ctx->now_ms, max - op->u.work_claim.n));
 		TRY(sift_poison(c, op, ctx, &dropped));
 		if (dropped == 0 || op->u.work_claim.n == max)
 			break;

@@ -82,15 +82,17 @@ static const char *const sql_text[SQ__COUNT] = {
 			  "WHERE instance_id = ?1 AND lock_token = ?2",
 	[SQ_LOCK_RENEW] = "UPDATE instance_locks SET locked_until = ?4 WHERE instance_id = ?1 "
 			  "AND token = ?2 AND locked_until > ?3",
-	[SQ_WORK_CLAIM_EXPIRED] =
+	/* Ready rows and rows whose lease expired, merged in priority/FIFO order. Each branch
+	 * is bounded by LIMIT on its own partial index, so a claim never walks leased rows. */
+	[SQ_WORK_CLAIM] =
 		"UPDATE work_queue SET lock_token = ?1, locked_until = ?2, attempt = attempt + 1 "
-		"WHERE id IN (SELECT id FROM work_queue WHERE queue = ?3 AND lock_token IS NOT NULL "
-		"AND locked_until <= ?4 ORDER BY locked_until, id LIMIT ?5) "
-		"RETURNING id, queue, instance_id, execution_id, activity_id, priority, attempt, payload",
-	[SQ_WORK_CLAIM_READY] =
-		"UPDATE work_queue SET lock_token = ?1, locked_until = ?2, attempt = attempt + 1 "
-		"WHERE id IN (SELECT id FROM work_queue WHERE queue = ?3 AND lock_token IS NULL "
-		"AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5) "
+		"WHERE id IN (SELECT id FROM ("
+		" SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?3 "
+		"  AND lock_token IS NULL AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5) "
+		" UNION ALL "
+		" SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?3 "
+		"  AND lock_token IS NOT NULL AND locked_until <= ?4 ORDER BY priority DESC, id LIMIT ?5)"
+		") ORDER BY priority DESC, id LIMIT ?5) "
 		"RETURNING id, queue, instance_id, execution_id, activity_id, priority, attempt, payload",
 	[SQ_DEAD_FROM_WORK] = "INSERT INTO dead_letters(source, queue, instance_id, execution_id, "
 			      "activity_id, kind, priority, payload, attempt, dead_at) "

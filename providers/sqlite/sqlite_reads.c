@@ -48,8 +48,11 @@ int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id
 {
 	int rc;
 	size_t cap = 0;
-	if (exec == 0 && (rc = current_exec(c, id, &exec)) < 0)
+	uint64_t cur;
+	if ((rc = current_exec(c, id, &cur)) < 0) /* ENOTFOUND for any execution */
 		return rc;
+	if (exec == 0)
+		exec = cur;
 	sqlite3_stmt *s = sq_stmt(c, SQ_HISTORY_READ);
 	if (!s)
 		return DURQ_EIO;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# scripts/deps.sh — install the Debian packages durq needs to build, test and bench.
+# Runs apt-get only for what is missing; needs root (or sudo) when something is missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libsqlite3-dev libck-dev libcmocka-dev gnuplot-nox)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "deps: installing ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
