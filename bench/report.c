@@ -175,10 +175,10 @@ int bench_write_plot(const char *path, const bench_row *rows, size_t n)
 	if (nw == 0)
 		nw = 1;
 	/* One data block per (workload, provider, mode) series, separated by two blank lines. */
-	fprintf(g, "set terminal pngcairo size %d,560 font ',10' noenhanced\n", 560 * nw);
+	fprintf(g, "set terminal pngcairo size %d,640 font ',10' noenhanced\n", 560 * nw);
 	fprintf(g, "set output '%s'\n", path);
 	fprintf(g, "set multiplot layout 1,%d title 'durq-bench: throughput vs concurrency'\n", nw);
-	fprintf(g, "set logscale y\nset logscale x 2\nset grid\nset key top left font ',8'\n");
+	fprintf(g, "set logscale y\nset logscale x 2\nset grid\nset key outside below horizontal maxcols 3 font ',8'\n");
 	fprintf(g, "set xrange [0.8:%d]\n", maxlevel * 5 / 4 + 1);
 	/* colour = mode, line and point style = provider (file solid/filled, memory dashed/open) */
 	static const char *const colors[3] = {"#1f77b4", "#d62728", "#2ca02c"};
