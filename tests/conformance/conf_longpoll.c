@@ -20,13 +20,23 @@ static void test_short_poll_returns_empty_at_once(void **state)
 	conf_ctx *c = *state;
 	durq_work_item *it = NULL;
 	size_t n = 7;
-	int64_t t0 = conf_mono_ms();
-	assert_int_equal(durq_work_fetch(c->db, &it, &n, NULL, 1, 1000, 0), DURQ_EMPTY);
-	assert_int_equal(n, 0);
 	durq_turn *t = NULL;
-	assert_int_equal(durq_orch_fetch(c->db, &t, 1000, 0), DURQ_EMPTY);
-	assert_null(t);
-	assert_true(conf_mono_ms() - t0 < 50);
+	/* best of 5: a short poll that waits does so every time; a scheduler or sanitizer stall
+	 * does not (the first round also absorbs connection warm-up) */
+	int64_t best = INT64_MAX;
+	for (int round = 0; round < 5; round++) {
+		n = 7;
+		int64_t t0 = conf_mono_ms();
+		assert_int_equal(durq_work_fetch(c->db, &it, &n, NULL, 1, 1000, 0), DURQ_EMPTY);
+		assert_int_equal(n, 0);
+		assert_int_equal(durq_orch_fetch(c->db, &t, 1000, 0), DURQ_EMPTY);
+		assert_null(t);
+		int64_t el = conf_mono_ms() - t0;
+		if (el < best)
+			best = el;
+	}
+	if (best >= 50) /* a poll interval (100 ms) or any real wait would exceed this */
+		fail_msg("two short polls took at least %lld ms", (long long)best);
 }
 
 static void test_long_poll_waits_for_its_timeout(void **state)
