@@ -119,8 +119,9 @@ typedef struct durq durq;
  * DURQ_MAX_ATTEMPTS) are applied on top of opts and validated.
  */
 DURQ_EXTERN int durq_open(durq **out, const char *url, const durq_options *opts);
-/* Stop accepting work, complete every pending op, join the committer. Later calls on the
- * handle return DURQ_ECLOSED. Safe to call twice. */
+/* Stop accepting work, complete every pending op, join the committer. Fetchers blocked in
+ * a long poll return DURQ_ECLOSED. Later calls on the handle return DURQ_ECLOSED. Safe to
+ * call twice. */
 DURQ_EXTERN int durq_close(durq *db);
 /* Close if needed and release the handle. */
 DURQ_EXTERN void durq_free(durq *db);
@@ -174,7 +175,8 @@ typedef struct durq_work_item {
 
 /*
  * Lease up to max items of queue (NULL = default), waiting up to timeout_ms (0 = do not
- * wait) for one to become ready. *n = items leased; returns DURQ_EMPTY if none.
+ * wait) for one to become ready. *n = items leased; returns DURQ_EMPTY if none. Items of
+ * one fetch may share a token: an item is identified by (id, token).
  * Free with durq_work_items_free(items, n).
  */
 DURQ_EXTERN int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *queue,
@@ -187,7 +189,8 @@ DURQ_EXTERN int durq_work_ack(durq *db, int64_t id, const durq_token *token,
  * attempt count (never below 0). */
 DURQ_EXTERN int durq_work_abandon(durq *db, int64_t id, const durq_token *token, int64_t delay_ms,
 				  int ignore_attempt);
-/* Extend a live lease to now + lease_ms; never revives an expired one. */
+/* Extend a live lease to now + lease_ms; never revives an expired one. lease_until_ms may
+ * be NULL. */
 DURQ_EXTERN int durq_work_renew(durq *db, int64_t *lease_until_ms, int64_t id,
 				const durq_token *token, int64_t lease_ms);
 
@@ -241,7 +244,8 @@ typedef struct durq_activity_ref {
 /* Everything one turn commits, atomically. */
 typedef struct durq_turn_result {
 	unsigned int version;         /* DURQ_TURN_RESULT_VERSION */
-	uint64_t execution_id;        /* 0 = current (1 for a new instance); current+1 = continue-as-new */
+	uint64_t execution_id;        /* 0 = current (1 for a new instance); current+1 = continue-as-new;
+				       * anything else is DURQ_EINVAL (the lease is kept) */
 	const char *name;             /* orchestration name/version: stored on creation */
 	const char *version_tag;
 	const char *parent_id;
@@ -328,7 +332,9 @@ DURQ_EXTERN void durq_instance_info_free(durq_instance_info *info);
 /* status < 0 = any. Free with durq_strings_free. */
 DURQ_EXTERN int durq_instance_list(durq *db, char ***ids, size_t *n, int status);
 DURQ_EXTERN void durq_strings_free(char **strings, size_t n);
-/* execution_id 0 = current execution. Free with durq_events_free. */
+/* execution_id 0 = current execution. DURQ_ENOTFOUND if the instance does not exist; an
+ * execution it never had (or one pruned) reads as DURQ_OK with no events.
+ * Free with durq_events_free. */
 DURQ_EXTERN int durq_history_read(durq *db, durq_event **events, size_t *n,
 				  const char *instance_id, uint64_t execution_id);
 DURQ_EXTERN void durq_events_free(durq_event *events, size_t n);

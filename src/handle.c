@@ -181,6 +181,7 @@ int durq_api_enter(durq *db)
 void durq_api_leave(durq *db)
 {
 	bool last;
+	DURQ_HB_RELEASE(&db->active); /* close() acquires: all our work happens-before it */
 	ck_pr_dec_int_zero(&db->active, &last);
 	if (last && ck_pr_load_int(&db->closed)) {
 		pthread_mutex_lock(&db->wake_mu);
@@ -204,6 +205,7 @@ int durq_close(durq *db)
 	while (ck_pr_load_int(&db->active) > 0)
 		pthread_cond_wait(&db->wake_cv, &db->wake_mu);
 	pthread_mutex_unlock(&db->wake_mu);
+	DURQ_HB_ACQUIRE(&db->active);
 	durq_committer_stop(&db->committer); /* drains what is left, joins */
 	if (db->committer.conn)
 		db->provider->conn_close(db->provider, db->committer.conn);

@@ -25,14 +25,6 @@
 
 #include <durq.h>
 
-/* DURQ_OPTIONS_INIT / DURQ_TURN_RESULT_INIT are positional ({VERSION}), which -Wextra flags
- * as -Wmissing-field-initializers under -Werror. The suite uses the macros as an application
- * would; the header should switch to designated initializers ({.version = ...}), which GCC
- * and Clang do not warn about. Until then, silence that one warning in the suite only. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
-
 #define CONF_T0 INT64_C(1700000000000) /* injected clock start, ms */
 #define CONF_LEASE 30000               /* default lease used by the tests, ms */
 
