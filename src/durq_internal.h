@@ -99,9 +99,13 @@ void durq_pool_checkin(durq_pool *p, durq_conn *c, bool bad);
 void durq_pool_destroy(durq_pool *p);
 
 /* ---- committer.c ---- */
+/* Completion handshake: the caller spins briefly on state, then sleeps on done. */
+enum { DURQ_PENDING_WAITING = 0, DURQ_PENDING_DONE = 1, DURQ_PENDING_SLEEPING = 2 };
+
 typedef struct durq_pending {
 	durq_op op;
 	int rc;
+	int state;                   /* ck_pr: DURQ_PENDING_* */
 	char errmsg[DURQ_ERRMSG_MAX];
 	sem_t done;
 } durq_pending;
@@ -120,7 +124,12 @@ typedef struct durq_committer {
 	int sleeping;                /* ck_pr */
 	int space_waiters;           /* ck_pr */
 	int paused;                  /* test hook: hold ops in the ring */
-	bool stop;
+	int spinners;                /* ck_pr: callers spinning for their completion */
+	int max_spinners;            /* online CPUs - 1: one core stays for the committer */
+	uint64_t spin_ns;            /* ck_pr: caller spin budget, follows commit time */
+	uint64_t commit_ewma_ns;     /* committer thread only */
+	bool stop;                   /* under mu */
+	int stopping;                /* ck_pr mirror of stop, for the spin loop */
 	durq_conn *conn;             /* the only write connection */
 	durq_pending **batch;
 } durq_committer;
