@@ -106,12 +106,12 @@ void durq_op_discard_outputs(durq_op *op)
 	}
 }
 
-static void fail_batch(durq_committer *c, size_t n, int rc)
+static void fail_batch(durq_pending **batch, size_t n, int rc)
 {
 	char msg[DURQ_ERRMSG_MAX];
 	durq_error_copy(msg, sizeof(msg));
 	for (size_t i = 0; i < n; i++) {
-		durq_pending *p = c->batch[i];
+		durq_pending *p = batch[i];
 		if (p->rc >= 0 || p->rc == DURQ_EMPTY) {
 			durq_op_discard_outputs(&p->op);
 			p->rc = rc;
@@ -122,13 +122,13 @@ static void fail_batch(durq_committer *c, size_t n, int rc)
 
 /* BEGIN IMMEDIATE; another process may hold the lock: busy_timeout waited already, so
  * retry with exponential backoff + jitter until the budget is spent. */
-static int begin_with_retry(durq *db, durq_conn *conn)
+static int begin_with_retry(durq *db, durq_conn *conn, unsigned int flags)
 {
 	uint64_t start = durq_clock_mono_ns();
 	uint64_t budget = (uint64_t)db->opts.busy_timeout_ms * 1000000ull;
 	long delay_us = 500;
 	for (;;) {
-		int rc = db->provider->txn_begin(conn);
+		int rc = db->provider->txn_begin(conn, flags);
 		if (rc != DURQ_EBUSY)
 			return rc;
 		ck_pr_inc_64(&db->counters.busy_retries);
@@ -160,31 +160,33 @@ static void apply_one(durq *db, durq_conn *conn, durq_pending *p, const durq_op_
 		durq_error_copy(p->errmsg, sizeof(p->errmsg));
 }
 
-static void run_batch(durq_committer *c, size_t n)
+/* One transaction over batch[0..n): a savepoint per op, one commit, then every op is
+ * completed with its own result. */
+static void run_txn(durq_committer *c, durq_pending **batch, size_t n)
 {
 	durq *db = c->db;
 	uint64_t t0 = durq_clock_mono_ns();
 	durq_op *ops[n];
-	int rc = begin_with_retry(db, c->conn);
+	for (size_t i = 0; i < n; i++)
+		ops[i] = &batch[i]->op;
+	int rc = begin_with_retry(db, c->conn, durq_txn_flags_for(ops, n));
 	if (rc == DURQ_OK) {
 		durq_op_ctx ctx = {.now_ms = durq_clock_now(db), .max_attempts = db->opts.max_attempts};
 		for (size_t i = 0; i < n; i++)
-			apply_one(db, c->conn, c->batch[i], &ctx);
+			apply_one(db, c->conn, batch[i], &ctx);
 		rc = db->provider->txn_commit(c->conn);
 		if (rc < 0) {
-			fail_batch(c, n, rc);
+			fail_batch(batch, n, rc);
 			db->provider->txn_rollback(c->conn);
 			durq_log_emit(&db->opts, DURQ_LOG_ERROR, "COMMIT", "commit of %zu ops failed: %s",
 				      n, durq_error_last());
 		} else {
-			for (size_t i = 0; i < n; i++)
-				ops[i] = &c->batch[i]->op;
 			durq_notify_commit(db, ops, n, ctx.now_ms);
 		}
 	} else {
 		for (size_t i = 0; i < n; i++)
-			c->batch[i]->rc = 0;
-		fail_batch(c, n, rc);
+			batch[i]->rc = 0;
+		fail_batch(batch, n, rc);
 	}
 	uint64_t took = durq_clock_mono_ns() - t0;
 	durq_stats_txn(&db->counters, n, took, rc == DURQ_OK);
@@ -193,9 +195,38 @@ static void run_batch(durq_committer *c, size_t n)
 	uint64_t budget = 2 * c->commit_ewma_ns + DURQ_COMMITTER_SPIN_NS;
 	ck_pr_store_64(&c->spin_ns, budget > DURQ_CALLER_SPIN_MAX_NS ? DURQ_CALLER_SPIN_MAX_NS : budget);
 	for (size_t i = 0; i < n; i++) {
-		durq_stats_op(&db->counters, c->batch[i]->op.kind, c->batch[i]->rc);
-		complete(c->batch[i]);
+		durq_stats_op(&db->counters, batch[i]->op.kind, batch[i]->rc);
+		complete(batch[i]);
 	}
+}
+
+static bool is_claim(const durq_pending *p)
+{
+	return p->op.kind == DURQ_OP_WORK_CLAIM || p->op.kind == DURQ_OP_ORCH_CLAIM;
+}
+
+/*
+ * Claims first, in their own unflushed transaction (DURQ_TXN_NO_FLUSH), then everything
+ * else in one flushed transaction. A claimer gets its items ~one fsync sooner and posts its
+ * ack while the flushed commit runs, so the next flush carries more acks: more of the W
+ * workers hold an item at each flush. Reordering is safe: ops of one batch come from
+ * different callers (each caller has one op in flight), so any order is a valid one.
+ */
+static void run_batch(durq_committer *c, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) /* stable partition: claims to the front */
+		if (is_claim(c->batch[i])) {
+			durq_pending *p = c->batch[i];
+			memmove(&c->batch[k + 1], &c->batch[k], (i - k) * sizeof(*c->batch));
+			c->batch[k++] = p;
+		}
+	if (k == 0 || k == n) {
+		run_txn(c, c->batch, n);
+		return;
+	}
+	run_txn(c, c->batch, k);
+	run_txn(c, c->batch + k, n - k);
 }
 
 static void notify_space(durq_committer *c)

@@ -302,6 +302,14 @@ bool durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due)
 	return vis;
 }
 
+unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ops[i]->kind != DURQ_OP_WORK_CLAIM && ops[i]->kind != DURQ_OP_ORCH_CLAIM)
+			return 0;
+	return n ? DURQ_TXN_NO_FLUSH : 0;
+}
+
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 {
 	bool vis = false;
@@ -339,7 +347,8 @@ int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
 	int rc;
 	for (;;) {
 		uint64_t t0 = durq_clock_mono_ns();
-		rc = db->provider->txn_begin(conn);
+		durq_op *one[1] = {op};
+		rc = db->provider->txn_begin(conn, durq_txn_flags_for(one, 1));
 		if (rc == DURQ_OK) {
 			durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
 			rc = db->provider->op_apply(conn, op, &ctx);
