@@ -103,9 +103,7 @@ void bench_run_orch(bench_row *row);        /* wl_orch.c */
 void bench_run_ceiling(bench_row *row);     /* ceiling.c */
 
 /* ---- slow sync VFS (slowvfs.c) ---- */
-/* Registers (not as default) a VFS named "durq-bench-slowsync" that adds us microseconds to
- * every xSync. Returns its name, or NULL on failure. */
-const char *bench_slowvfs_register(long us);
+#include "slowvfs.h"
 
 /* ---- progress ---- */
 /* Prints a progress line to stderr unless quiet; called by the row's main thread. */

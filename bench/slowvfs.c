@@ -8,10 +8,13 @@
  * version is the real file's, so WAL (xShm*) and mmap (xFetch) keep working.
  * Owns: the registered sqlite3_vfs and its counters. Does not own: the real VFS.
  */
-#include "bench.h"
+#include "slowvfs.h"
 
+#include <errno.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #define SLOWVFS_NAME "durq-bench-slowsync"
 
@@ -23,6 +26,14 @@ typedef struct slow_file {
 static sqlite3_vfs slow_vfs;
 static sqlite3_vfs *real_vfs;
 static long slow_us;
+static atomic_long syncs;
+
+static void sleep_us(long us)
+{
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
 
 #define REAL(f) (((slow_file *)(f))->real)
 
@@ -41,8 +52,9 @@ static int s_truncate(sqlite3_file *f, sqlite3_int64 sz)
 }
 static int s_sync(sqlite3_file *f, int flags)
 {
+	atomic_fetch_add(&syncs, 1);
 	if (slow_us > 0)
-		bench_sleep_us(slow_us); /* the simulated device latency */
+		sleep_us(slow_us); /* the simulated device latency */
 	return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
 static int s_filesize(sqlite3_file *f, sqlite3_int64 *sz)
@@ -209,4 +221,9 @@ const char *bench_slowvfs_register(long us)
 		return NULL;
 	}
 	return SLOWVFS_NAME;
+}
+
+long bench_slowvfs_syncs(void)
+{
+	return atomic_load(&syncs);
 }

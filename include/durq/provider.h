@@ -27,6 +27,14 @@ typedef struct durq_provider durq_provider;
 
 enum durq_conn_role { DURQ_CONN_WRITE = 0, DURQ_CONN_READ = 1 };
 
+/*
+ * DURQ_TXN_NO_FLUSH: the transaction holds only claims. Losing a claim to power failure
+ * only makes its items deliverable again, which at-least-once delivery allows (design §2.9),
+ * so the provider may commit it without flushing (SQLite: synchronous=NORMAL for that
+ * transaction). The next flushed commit makes it durable along with its own ops.
+ */
+enum durq_txn_flags { DURQ_TXN_NO_FLUSH = 1u };
+
 /* One write operation. Inputs point into the caller's memory, valid until completion. */
 typedef struct durq_op {
 	int kind;           /* enum durq_op_kind */
@@ -105,7 +113,8 @@ struct durq_provider {
 	/* optional: cheap liveness check used by the pool */
 	int (*conn_check)(durq_conn *c);
 
-	int (*txn_begin)(durq_conn *c);          /* write transaction, write lock taken */
+	/* write transaction, write lock taken; flags: DURQ_TXN_* */
+	int (*txn_begin)(durq_conn *c, unsigned int flags);
 	int (*txn_commit)(durq_conn *c);
 	int (*txn_rollback)(durq_conn *c);
 	int (*op_begin)(durq_conn *c);           /* savepoint around one op of a batch */

@@ -31,7 +31,7 @@ enum sq_stmt_id {
 	SQ_DEL_ORCH, SQ_DEL_WORK, SQ_DEL_LOCK, SQ_DEL_HISTORY, SQ_DEL_EXECUTIONS, SQ_DEL_INSTANCE,
 	SQ_PRUNE_HISTORY, SQ_PRUNE_EXECUTIONS, SQ_ORCH_EXISTS,
 	SQ_HISTORY_READ, SQ_INSTANCE_GET, SQ_INSTANCE_LIST, SQ_EXECUTION_LIST, SQ_DEAD_LIST,
-	SQ_DEPTHS, SQ_NEXT_DUE, SQ_DATA_VERSION,
+	SQ_DEPTHS, SQ_NEXT_DUE, SQ_DATA_VERSION, SQ_SYNC_OFF, SQ_SYNC_NORMAL, SQ_SYNC_FULL,
 	SQ__COUNT
 };
 
@@ -40,6 +40,7 @@ struct durq_conn {
 	sq_provider *p;
 	int role;
 	unsigned long commits;
+	int sync_now;        /* the synchronous level currently set on this connection */
 	sqlite3_stmt *stmts[SQ__COUNT];
 };
 

@@ -153,6 +153,9 @@ static const char *const sql_text[SQ__COUNT] = {
 			"UNION ALL SELECT min(locked_until) FROM work_queue WHERE lock_token IS NOT NULL AND locked_until > ?1 "
 			"UNION ALL SELECT min(locked_until) FROM instance_locks WHERE locked_until > ?1)",
 	[SQ_DATA_VERSION] = "PRAGMA data_version",
+	[SQ_SYNC_OFF] = "PRAGMA synchronous=OFF",
+	[SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+	[SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
 };
 
 static const char schema_sql[] =
@@ -316,6 +319,7 @@ static int apply_profile(durq_conn *c)
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, p->opts->busy_timeout_ms);
+	c->sync_now = p->opts->synchronous;
 	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 		if ((rc = sqlite3_exec(c->db, pragmas[i], NULL, NULL, NULL)) != SQLITE_OK)
 			return sq_error(c, rc, pragmas[i]);
@@ -435,9 +439,28 @@ static int run_simple(durq_conn *c, enum sq_stmt_id id, const char *what)
 	return sq_exec(c, sq_stmt(c, id), what);
 }
 
-static int sq_txn_begin(durq_conn *c)
+/* Claims-only transactions commit with synchronous=NORMAL (no WAL flush); the next FULL
+ * commit flushes the WAL, their frames included. See DURQ_TXN_NO_FLUSH. */
+static int set_sync(durq_conn *c, int level)
 {
-	return run_simple(c, SQ_BEGIN, "BEGIN IMMEDIATE");
+	static const enum sq_stmt_id ids[] = {[DURQ_SYNC_OFF] = SQ_SYNC_OFF,
+					      [DURQ_SYNC_NORMAL] = SQ_SYNC_NORMAL,
+					      [DURQ_SYNC_FULL] = SQ_SYNC_FULL};
+	if (c->sync_now == level)
+		return DURQ_OK;
+	int rc = run_simple(c, ids[level], "PRAGMA synchronous");
+	if (rc == DURQ_OK)
+		c->sync_now = level;
+	return rc;
+}
+
+static int sq_txn_begin(durq_conn *c, unsigned int flags)
+{
+	int want = c->p->opts->synchronous;
+	if ((flags & DURQ_TXN_NO_FLUSH) && want == DURQ_SYNC_FULL)
+		want = DURQ_SYNC_NORMAL;
+	int rc = set_sync(c, want);
+	return rc < 0 ? rc : run_simple(c, SQ_BEGIN, "BEGIN IMMEDIATE");
 }
 
 static int sq_txn_commit(durq_conn *c)

@@ -1,0 +1,15 @@
+/*
+ * slowvfs.h — a wrapper VFS around the default SQLite VFS that adds a fixed delay to every
+ * xSync and counts them. Used by the bench (--sync-latency-us) and by the tests that check
+ * which transactions flush.
+ */
+#ifndef DURQ_BENCH_SLOWVFS_H
+#define DURQ_BENCH_SLOWVFS_H
+
+/* Registers (not as default) a VFS named "durq-bench-slowsync" that adds us microseconds to
+ * every xSync; calling again changes the delay. Returns its name, or NULL on failure. */
+const char *bench_slowvfs_register(long us);
+/* xSync calls made through the VFS since it was registered. */
+long bench_slowvfs_syncs(void);
+
+#endif
