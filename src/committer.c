@@ -257,10 +257,34 @@ static bool sleep_until_work(durq_committer *c)
 	return run;
 }
 
+/*
+ * After completing k ops, wait a little for those k callers to post their next op before
+ * draining: until the ring holds k ops, or half the mean commit time has passed,
+ * yielding the CPU meanwhile. Without it batches alternate small/large (the first caller
+ * back is committed alone while the others arrive during its fsync), which halves ops per
+ * flush at 8 threads on 2 cores. The wait is bounded by the commit time it amortises
+ * (like jbd2's commit batching), and it never happens after a batch of one.
+ */
+static bool ring_has_k(void *arg)
+{
+	durq_committer *c = arg;
+	return ck_ring_size(&c->ring) >= c->expect || ck_pr_load_int(&c->stopping);
+}
+
+static void let_callers_return(durq_committer *c, size_t k)
+{
+	c->expect = (unsigned int)k;
+	spin_until(ring_has_k, c, c->commit_ewma_ns / 2);
+}
+
 static void *committer_main(void *arg)
 {
 	durq_committer *c = arg;
+	size_t last = 0;
 	for (;;) {
+		if (last > 1)
+			let_callers_return(c, last);
+		last = 0;
 		size_t n = drain(c);
 		if (n == 0 && !ck_pr_load_int(&c->paused) &&
 		    spin_until(ring_has_work, c, DURQ_COMMITTER_SPIN_NS) && !ring_empty(c))
@@ -272,6 +296,7 @@ static void *committer_main(void *arg)
 		}
 		notify_space(c);
 		run_batch(c, n);
+		last = n;
 	}
 	return NULL;
 }

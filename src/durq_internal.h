@@ -128,6 +128,7 @@ typedef struct durq_committer {
 	int max_spinners;            /* online CPUs - 1: one core stays for the committer */
 	uint64_t spin_ns;            /* ck_pr: caller spin budget, follows commit time */
 	uint64_t commit_ewma_ns;     /* committer thread only */
+	unsigned int expect;         /* committer thread only: callers expected back */
 	bool stop;                   /* under mu */
 	int stopping;                /* ck_pr mirror of stop, for the spin loop */
 	durq_conn *conn;             /* the only write connection */
