@@ -15,28 +15,9 @@
 #include "durq_internal.h"
 #include "unit_util.h"
 
-typedef struct fx {
-	char *dir;
-	char *url;
-	durq *db;
-} fx;
-
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof(*f));
-	f->dir = test_tmpdir();
-	f->url = test_url(f->dir, "committer.db");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-	durq_free(f->db);
-	test_rmdir(f->dir);
-	free(f->url);
-	free(f);
+	*state = fx_new("committer.db");
 	return 0;
 }
 
@@ -330,12 +311,12 @@ static void test_commit_time_and_histogram_recorded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_failing_op_in_batch_fails_alone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit_batches_concurrent_acks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_per_op_mode_is_one_op_per_txn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_backlog_blocks_then_drains, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_completes_pending_ops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_time_and_histogram_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failing_op_in_batch_fails_alone, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_batches_concurrent_acks, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_per_op_mode_is_one_op_per_txn, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_full_backlog_blocks_then_drains, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_close_completes_pending_ops, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_time_and_histogram_recorded, setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,18 +13,10 @@
 #include "../bench/slowvfs.h"
 #include "unit_util.h"
 
-typedef struct fx {
-	char *dir;
-	char *url;
-	durq *db;
-} fx;
-
 static int open_with(void **state, int mode, int sync)
 {
-	fx *f = calloc(1, sizeof(*f));
+	fx *f = fx_new("flush.db");
 	durq_options o = DURQ_OPTIONS_INIT;
-	f->dir = test_tmpdir();
-	f->url = test_url(f->dir, "flush.db");
 	o.sqlite_vfs = bench_slowvfs_register(0);
 	o.commit_mode = mode;
 	o.synchronous = sync;
@@ -37,16 +29,6 @@ static int open_with(void **state, int mode, int sync)
 static int setup_group(void **state) { return open_with(state, DURQ_COMMIT_GROUP, DURQ_SYNC_FULL); }
 static int setup_per_op(void **state) { return open_with(state, DURQ_COMMIT_PER_OP, DURQ_SYNC_FULL); }
 static int setup_off(void **state) { return open_with(state, DURQ_COMMIT_GROUP, DURQ_SYNC_OFF); }
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-	durq_free(f->db);
-	test_rmdir(f->dir);
-	free(f->url);
-	free(f);
-	return 0;
-}
 
 static void test_enqueue_and_ack_flush_claims_do_not(void **state)
 {
@@ -92,9 +74,9 @@ static void test_synchronous_off_never_flushes_on_commit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_enqueue_and_ack_flush_claims_do_not, setup_group, teardown),
-		cmocka_unit_test_setup_teardown(test_enqueue_and_ack_flush_claims_do_not, setup_per_op, teardown),
-		cmocka_unit_test_setup_teardown(test_synchronous_off_never_flushes_on_commit, setup_off, teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_and_ack_flush_claims_do_not, setup_group, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_and_ack_flush_claims_do_not, setup_per_op, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_synchronous_off_never_flushes_on_commit, setup_off, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,31 +8,19 @@
 
 #include "unit_util.h"
 
-typedef struct fx {
-	char *dir;
-	char *url;
-} fx;
-
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof(*f));
-	f->dir = test_tmpdir();
-	f->url = test_url(f->dir, "opts.db");
-	*state = f;
+	*state = fx_new("opts.db");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fx *f = *state;
 	unsetenv("DURQ_POOL_SIZE");
 	unsetenv("DURQ_SYNCHRONOUS");
 	unsetenv("DURQ_MAX_BATCH");
 	unsetenv("DURQ_GROUP_COMMIT");
-	test_rmdir(f->dir);
-	free(f->url);
-	free(f);
-	return 0;
+	return fx_teardown(state);
 }
 
 static void test_defaults_are_resolved(void **state)

@@ -15,32 +15,14 @@
 #include "sqlite/sqlite_internal.h"
 #include "unit_util.h"
 
-typedef struct fx {
-	char *dir;
-	char *url;
-	durq *db;
-} fx;
-
 static int setup(void **state)
 {
-	fx *f = calloc(1, sizeof(*f));
+	fx *f = fx_new("pool.db");
 	durq_options o = DURQ_OPTIONS_INIT;
-	f->dir = test_tmpdir();
-	f->url = test_url(f->dir, "pool.db");
 	o.pool_size = 5;
 	o.pool_timeout_ms = 50;
 	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_OK);
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fx *f = *state;
-	durq_free(f->db);
-	test_rmdir(f->dir);
-	free(f->url);
-	free(f);
 	return 0;
 }
 
@@ -188,10 +170,10 @@ static void test_monotonic_clock_advances(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_checkout_times_out_when_all_in_use, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkin_wakes_a_waiter, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connection_left_in_transaction_is_replaced, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reads_work_with_every_connection_busy_elsewhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkout_times_out_when_all_in_use, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_checkin_wakes_a_waiter, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_connection_left_in_transaction_is_replaced, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reads_work_with_every_connection_busy_elsewhere, setup, fx_teardown),
 		cmocka_unit_test(test_lease_uses_injected_clock),
 		cmocka_unit_test(test_tokens_are_random_128_bit),
 		cmocka_unit_test(test_monotonic_clock_advances),

@@ -58,4 +58,30 @@ static inline char *test_url(const char *dir, const char *file)
 	return url;
 }
 
+/* A fixture: a fresh temp dir, a URL in it, and the handle a test opens (may stay NULL). */
+typedef struct fx {
+	char *dir;
+	char *url;
+	durq *db;
+} fx;
+
+static inline fx *fx_new(const char *file)
+{
+	fx *f = calloc(1, sizeof(*f));
+	f->dir = test_tmpdir();
+	f->url = test_url(f->dir, file);
+	return f;
+}
+
+/* cmocka teardown: frees the handle (if any), the dir and the fixture. */
+static inline int fx_teardown(void **state)
+{
+	fx *f = *state;
+	durq_free(f->db);
+	test_rmdir(f->dir);
+	free(f->url);
+	free(f);
+	return 0;
+}
+
 #endif
