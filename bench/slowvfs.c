@@ -27,6 +27,17 @@ static sqlite3_vfs slow_vfs;
 static sqlite3_vfs *real_vfs;
 static long slow_us;
 static atomic_long syncs;
+static atomic_long fail_syncs;
+static atomic_long fail_writes;
+
+/* Take one injected fault if any are left. */
+static int take(atomic_long *left)
+{
+	long n = atomic_load(left);
+	while (n > 0 && !atomic_compare_exchange_weak(left, &n, n - 1))
+		;
+	return n > 0;
+}
 
 static void sleep_us(long us)
 {
@@ -44,6 +55,8 @@ static int s_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
 }
 static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
 {
+	if (take(&fail_writes))
+		return SQLITE_FULL;
 	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
 }
 static int s_truncate(sqlite3_file *f, sqlite3_int64 sz)
@@ -53,6 +66,8 @@ static int s_truncate(sqlite3_file *f, sqlite3_int64 sz)
 static int s_sync(sqlite3_file *f, int flags)
 {
 	atomic_fetch_add(&syncs, 1);
+	if (take(&fail_syncs))
+		return SQLITE_IOERR_FSYNC;
 	if (slow_us > 0)
 		sleep_us(slow_us); /* the simulated device latency */
 	return REAL(f)->pMethods->xSync(REAL(f), flags);
@@ -226,4 +241,14 @@ const char *bench_slowvfs_register(long us)
 long bench_slowvfs_syncs(void)
 {
 	return atomic_load(&syncs);
+}
+
+void bench_slowvfs_fail_syncs(long n)
+{
+	atomic_store(&fail_syncs, n);
+}
+
+void bench_slowvfs_fail_writes(long n)
+{
+	atomic_store(&fail_writes, n);
 }

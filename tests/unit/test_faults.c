@@ -1,0 +1,154 @@
+/*
+ * test_faults.c — commit failures (design §3): an I/O error or a full disk during COMMIT
+ * fails every op of that batch with the error, applies none of them, and the next batch
+ * works once the fault clears; PRAGMA integrity_check stays ok. Faults come from the
+ * wrapper VFS (bench/slowvfs.c), which fails the next N syncs or writes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sqlite3.h>
+
+#include "../bench/slowvfs.h"
+#include "durq_internal.h"
+#include "unit_util.h"
+
+static int setup(void **state)
+{
+	fx *f = fx_new("faults.db");
+	durq_options o = DURQ_OPTIONS_INIT;
+	o.sqlite_vfs = bench_slowvfs_register(0);
+	assert_non_null(o.sqlite_vfs);
+	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	bench_slowvfs_fail_syncs(0);
+	bench_slowvfs_fail_writes(0);
+	return fx_teardown(state);
+}
+
+typedef struct enq {
+	durq *db;
+	int i;
+	int rc;
+} enq;
+
+static void *enqueue_one(void *arg)
+{
+	enq *e = arg;
+	char p[16];
+	snprintf(p, sizeof(p), "batch-%d", e->i);
+	durq_work w = {.payload = p, .payload_len = strlen(p)};
+	e->rc = durq_work_enqueue(e->db, &w, 1);
+	return NULL;
+}
+
+static int64_t ready(durq *db)
+{
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(db, &d, NULL), DURQ_OK);
+	return d.work_ready;
+}
+
+/* Post n enqueues as one batch (committer paused until all are queued). */
+static void run_batch_of(durq *db, enq *e, int n)
+{
+	pthread_t th[8];
+	durq_committer_pause(db, 1);
+	for (int i = 0; i < n; i++) {
+		e[i] = (enq){db, i, 99};
+		pthread_create(&th[i], NULL, enqueue_one, &e[i]);
+	}
+	while (durq_committer_backlog(db) < (unsigned)n)
+		sched_yield();
+	durq_committer_pause(db, 0);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+}
+
+static void assert_integrity(const fx *f)
+{
+	sqlite3 *s;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(f->url + strlen("sqlite:"), &s, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(s, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(s);
+}
+
+static void test_fsync_failure_fails_whole_batch_then_recovers(void **state)
+{
+	fx *f = *state;
+	enq e[6];
+	durq_stats s0, s1;
+	assert_int_equal(durq_stats_get(f->db, &s0), DURQ_OK);
+	bench_slowvfs_fail_syncs(1);
+	run_batch_of(f->db, e, 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(e[i].rc, DURQ_EIO);
+	assert_true(durq_error_retryable(DURQ_EIO));
+	assert_int_equal(ready(f->db), 0); /* nothing half-applied */
+	assert_int_equal(durq_stats_get(f->db, &s1), DURQ_OK);
+	assert_int_equal(s1.commit_failures - s0.commit_failures, 1);
+
+	run_batch_of(f->db, e, 6); /* the fault cleared: the next batch works */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(e[i].rc, DURQ_OK);
+	assert_int_equal(ready(f->db), 6);
+	assert_integrity(f);
+}
+
+static void test_disk_full_fails_batch_with_efull_then_recovers(void **state)
+{
+	fx *f = *state;
+	enq e[4];
+	bench_slowvfs_fail_writes(1000000);
+	run_batch_of(f->db, e, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(e[i].rc, DURQ_EFULL);
+	bench_slowvfs_fail_writes(0);
+	assert_int_equal(ready(f->db), 0);
+	run_batch_of(f->db, e, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(e[i].rc, DURQ_OK);
+	assert_int_equal(ready(f->db), 4);
+	assert_integrity(f);
+}
+
+static void test_failed_ack_commit_keeps_the_lease(void **state)
+{
+	fx *f = *state;
+	durq_work w = {.payload = "x", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(f->db, &w, 1), DURQ_OK);
+	durq_work_item *it;
+	size_t n;
+	assert_int_equal(durq_work_fetch(f->db, &it, &n, NULL, 1, 60000, 0), DURQ_OK);
+	bench_slowvfs_fail_syncs(1);
+	assert_int_equal(durq_work_ack(f->db, it[0].id, &it[0].token, NULL), DURQ_EIO);
+	/* the item is still there and still ours: the retry succeeds */
+	assert_int_equal(durq_work_ack(f->db, it[0].id, &it[0].token, NULL), DURQ_OK);
+	assert_int_equal(ready(f->db), 0);
+	durq_work_items_free(it, n);
+	assert_integrity(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fsync_failure_fails_whole_batch_then_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full_fails_batch_with_efull_then_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_ack_commit_keeps_the_lease, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
