@@ -116,10 +116,17 @@ int durq_open_provider(durq **out, durq_provider *p, const durq_options *opts)
 	int rc;
 	durq *db;
 	if (!out)
-		return durq_error_set(DURQ_EINVAL, "durq_open_provider: out is NULL");
+		rc = durq_error_set(DURQ_EINVAL, "durq_open_provider: out is NULL");
+	else
+		rc = durq_provider_check(p);
+	if (rc < 0) {
+		char msg[DURQ_ERRMSG_MAX];
+		durq_error_copy(msg, sizeof(msg));
+		if (p && p->version >= 1 && p->version <= DURQ_PROVIDER_VERSION && p->free)
+			p->free(p); /* ownership was passed to us, also on failure */
+		return durq_error_set(rc, "%s", msg);
+	}
 	*out = NULL;
-	if ((rc = durq_provider_check(p)) < 0)
-		return rc;
 	if (!(db = handle_alloc())) {
 		p->free(p);
 		return durq_error_set(DURQ_ENOMEM, "out of memory");

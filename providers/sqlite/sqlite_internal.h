@@ -14,7 +14,8 @@ typedef struct sq_provider {
 	durq_provider base;
 	char *path;
 	bool is_memory;
-	const durq_options *opts;
+	const durq_options *opts; /* = &resolved */
+	durq_options resolved;     /* the caller's options with defaults filled in */
 	int config_logged;
 } sq_provider;
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durq_internal.h"
 #include "sqlite_internal.h"
 #include "sqlite_provider.h"
 
@@ -539,8 +540,13 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 	int rc;
 	if (!p)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
-	p->opts = opts;
 	p->is_memory = path == NULL;
+	/* a provider built by hand for durq_open_provider may get raw options: resolve them */
+	if ((rc = durq_options_resolve(&p->resolved, opts, p->is_memory)) < 0) {
+		free(p);
+		return rc;
+	}
+	p->opts = &p->resolved;
 	if (p->is_memory) {
 		if ((rc = memory_path(&p->path)) < 0) {
 			free(p);

@@ -6,8 +6,8 @@
 
 #include "durq/provider.h"
 
-/* path NULL = in-memory: a private WAL database on tmpfs, removed on free. opts must
- * outlive the provider (the handle owns both). */
+/* path NULL = in-memory: a private WAL database on tmpfs, removed on free. opts (may be
+ * NULL) is copied with its defaults resolved. */
 int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts);
 
 #endif
