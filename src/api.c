@@ -152,39 +152,47 @@ int durq_work_enqueue(durq *db, const durq_work *items, size_t n)
 
 /* ---- long polling ------------------------------------------------------------------- */
 
-/* Block until a commit in this process may have made work visible, the earliest timer is
- * due, the fallback poll interval passes (other processes), or the deadline. */
-static void wait_for_work(durq *db, uint64_t seq, uint64_t deadline_ns)
+/* Deadline for one wait: the caller's deadline, the fallback poll for other processes'
+ * writes, or the earliest known timer, whichever comes first. Under wake_mu. */
+static uint64_t wait_until(durq *db, int64_t now, uint64_t deadline_ns)
 {
-	int64_t now = durq_clock_now(db);
-	pthread_mutex_lock(&db->wake_mu);
 	int64_t due = db->next_due_ms;
-	pthread_mutex_unlock(&db->wake_mu);
-	if (due <= now) {
-		durq_next_due_refresh(db); /* the cached timer fired; find the next one */
-		pthread_mutex_lock(&db->wake_mu);
-		due = db->next_due_ms;
-		pthread_mutex_unlock(&db->wake_mu);
-	}
 	uint64_t mono = durq_clock_mono_ns();
 	uint64_t until = mono + (uint64_t)db->opts.poll_interval_ms * 1000000ull;
 	if (due != INT64_MAX && due > now && mono + (uint64_t)(due - now) * 1000000ull < until)
 		until = mono + (uint64_t)(due - now) * 1000000ull;
-	if (deadline_ns < until)
-		until = deadline_ns;
-	struct timespec ts;
-	durq_deadline_to_timespec(&ts, until);
+	return deadline_ns < until ? deadline_ns : until;
+}
+
+/* Block until a commit in this process may have made work of this channel visible, the
+ * earliest timer is due, the fallback poll interval passes, or the deadline. */
+static void wait_for_work(durq *db, int ch, uint64_t seq, uint64_t deadline_ns)
+{
+	int64_t now = durq_clock_now(db);
 	pthread_mutex_lock(&db->wake_mu);
-	while (db->wake_seq == seq && !ck_pr_load_int(&db->closed))
-		if (pthread_cond_timedwait(&db->wake_cv, &db->wake_mu, &ts) == ETIMEDOUT)
+	bool fired = db->next_due_ms <= now;
+	pthread_mutex_unlock(&db->wake_mu);
+	if (fired)
+		durq_next_due_refresh(db); /* the cached timer fired; find the next one */
+	pthread_mutex_lock(&db->wake_mu);
+	int64_t due = db->next_due_ms;
+	struct timespec ts;
+	durq_deadline_to_timespec(&ts, wait_until(db, now, deadline_ns));
+	while (db->wake_seq[ch] == seq && !ck_pr_load_int(&db->closed)) {
+		if (pthread_cond_timedwait(&db->wake_cv[ch], &db->wake_mu, &ts) == ETIMEDOUT)
 			break;
+		if (db->next_due_ms < due) { /* a new, earlier timer was committed */
+			due = db->next_due_ms;
+			durq_deadline_to_timespec(&ts, wait_until(db, durq_clock_now(db), deadline_ns));
+		}
+	}
 	pthread_mutex_unlock(&db->wake_mu);
 }
 
-static uint64_t wake_seq(durq *db)
+static uint64_t wake_seq(durq *db, int ch)
 {
 	pthread_mutex_lock(&db->wake_mu);
-	uint64_t s = db->wake_seq;
+	uint64_t s = db->wake_seq[ch];
 	pthread_mutex_unlock(&db->wake_mu);
 	return s;
 }
@@ -203,8 +211,9 @@ static int check_fetch_args(int64_t lease_ms, int timeout_ms)
 static int claim_loop(durq *db, durq_op *op, int timeout_ms)
 {
 	uint64_t deadline = durq_clock_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	int ch = op->kind == DURQ_OP_ORCH_CLAIM ? DURQ_WAKE_ORCH : DURQ_WAKE_WORK;
 	for (;;) {
-		uint64_t seq = wake_seq(db);
+		uint64_t seq = wake_seq(db, ch);
 		int rc = durq_token_random(&op->token);
 		if (rc == DURQ_OK)
 			rc = durq_exec(db, op);
@@ -214,7 +223,7 @@ static int claim_loop(durq *db, durq_op *op, int timeout_ms)
 			return durq_error_set(DURQ_ECLOSED, "durq handle closed while fetching");
 		if (durq_clock_mono_ns() >= deadline)
 			return durq_error_set(DURQ_EMPTY, "nothing to fetch");
-		wait_for_work(db, seq, deadline);
+		wait_for_work(db, ch, seq, deadline);
 	}
 }
 

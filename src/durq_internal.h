@@ -145,6 +145,10 @@ void durq_committer_pause(durq *db, int paused);
 unsigned int durq_committer_backlog(durq *db);
 
 /* ---- handle.c ---- */
+/* Wake channels: a commit wakes only the fetchers that may find something. */
+enum { DURQ_WAKE_ORCH = 0, DURQ_WAKE_WORK = 1, DURQ_WAKE__COUNT = 2 };
+#define DURQ_WAKE_BIT(ch) (1u << (ch))
+
 struct durq {
 	durq_options opts;
 	durq_provider *provider;
@@ -153,9 +157,11 @@ struct durq {
 	durq_committer committer;
 	int closed;                  /* ck_pr */
 	int active;                  /* callers inside the API (ck_pr) */
-	pthread_mutex_t wake_mu;     /* fetch wakeups */
-	pthread_cond_t wake_cv;
-	uint64_t wake_seq;           /* bumped after commits that may make work visible */
+	pthread_mutex_t wake_mu;     /* fetch wakeups, close handshake */
+	pthread_cond_t wake_cv[DURQ_WAKE__COUNT]; /* long-polling fetchers, per channel */
+	uint64_t wake_seq[DURQ_WAKE__COUNT];      /* bumped after commits that may make work
+						   * of that channel visible */
+	pthread_cond_t idle_cv;      /* close waits here for callers to leave */
 	int64_t next_due_ms;         /* earliest known future visible_at (clock domain) */
 	unsigned int rng_state;      /* jitter for per-op retries (under wake_mu) */
 };
@@ -175,6 +181,8 @@ int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op);
 void durq_op_discard_outputs(durq_op *op);
 /* DURQ_TXN_NO_FLUSH if every op is a claim, else 0. */
 unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n);
-bool durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due);
+/* Channels (DURQ_WAKE_BIT mask) this committed op made work visible on now; later
+ * visibility lowers *due. */
+unsigned int durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due);
 
 #endif /* DURQ_INTERNAL_H */

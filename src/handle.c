@@ -52,7 +52,9 @@ static durq *handle_alloc(void)
 	pthread_mutex_init(&db->wake_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&db->wake_cv, &ca);
+	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
+		pthread_cond_init(&db->wake_cv[ch], &ca);
+	pthread_cond_init(&db->idle_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	db->next_due_ms = INT64_MAX;
 	db->rng_state = (unsigned int)durq_clock_mono_ns();
@@ -106,7 +108,9 @@ static void handle_release(durq *db)
 {
 	if (db->provider)
 		db->provider->free(db->provider);
-	pthread_cond_destroy(&db->wake_cv);
+	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
+		pthread_cond_destroy(&db->wake_cv[ch]);
+	pthread_cond_destroy(&db->idle_cv);
 	pthread_mutex_destroy(&db->wake_mu);
 	free(db);
 }
@@ -192,9 +196,20 @@ void durq_api_leave(durq *db)
 	ck_pr_dec_int_zero(&db->active, &last);
 	if (last && ck_pr_load_int(&db->closed)) {
 		pthread_mutex_lock(&db->wake_mu);
-		pthread_cond_broadcast(&db->wake_cv);
+		pthread_cond_broadcast(&db->idle_cv);
 		pthread_mutex_unlock(&db->wake_mu);
 	}
+}
+
+static void wake_channels(durq *db, unsigned int mask)
+{
+	pthread_mutex_lock(&db->wake_mu);
+	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
+		if (mask & DURQ_WAKE_BIT(ch)) {
+			db->wake_seq[ch]++;
+			pthread_cond_broadcast(&db->wake_cv[ch]);
+		}
+	pthread_mutex_unlock(&db->wake_mu);
 }
 
 int durq_close(durq *db)
@@ -206,11 +221,10 @@ int durq_close(durq *db)
 	ck_pr_fence_memory();
 	if (db->committer.started)
 		durq_committer_pause(db, 0); /* pending ops must drain, not wait forever */
-	pthread_mutex_lock(&db->wake_mu);
-	db->wake_seq++;
-	pthread_cond_broadcast(&db->wake_cv); /* long-polling fetchers return ECLOSED */
+	wake_channels(db, DURQ_WAKE_BIT(DURQ_WAKE_ORCH) | DURQ_WAKE_BIT(DURQ_WAKE_WORK));
+	pthread_mutex_lock(&db->wake_mu); /* long-polling fetchers return ECLOSED */
 	while (ck_pr_load_int(&db->active) > 0)
-		pthread_cond_wait(&db->wake_cv, &db->wake_mu);
+		pthread_cond_wait(&db->idle_cv, &db->wake_mu);
 	pthread_mutex_unlock(&db->wake_mu);
 	DURQ_HB_ACQUIRE(&db->active);
 	durq_committer_stop(&db->committer); /* drains what is left, joins */
@@ -233,10 +247,7 @@ int durq_wake(durq *db)
 {
 	if (!db)
 		return durq_error_set(DURQ_EINVAL, "durq_wake: handle is NULL");
-	pthread_mutex_lock(&db->wake_mu);
-	db->wake_seq++;
-	pthread_cond_broadcast(&db->wake_cv);
-	pthread_mutex_unlock(&db->wake_mu);
+	wake_channels(db, DURQ_WAKE_BIT(DURQ_WAKE_ORCH) | DURQ_WAKE_BIT(DURQ_WAKE_WORK));
 	return DURQ_OK;
 }
 
@@ -267,47 +278,54 @@ static void due_work(const durq_work *w, size_t n, int64_t now, bool *vis, int64
 	}
 }
 
-/* Does this committed op make work visible now (vis) or later (*due)? */
-bool durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due)
+#define ORCH DURQ_WAKE_BIT(DURQ_WAKE_ORCH)
+#define WORK DURQ_WAKE_BIT(DURQ_WAKE_WORK)
+
+/* Which channels did this committed op make work visible on now; later ones lower *due. */
+unsigned int durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due)
 {
 	bool vis = false;
 	switch (op->kind) {
 	case DURQ_OP_ORCH_ENQUEUE:
 		due_msgs(op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now, &vis, due);
-		break;
+		return vis ? ORCH : 0;
 	case DURQ_OP_WORK_ENQUEUE:
 		due_work(op->u.work_enqueue.items, op->u.work_enqueue.n, now, &vis, due);
-		break;
+		return vis ? WORK : 0;
 	case DURQ_OP_ORCH_ACK: {
+		/* the lease is released: messages that arrived mid-turn are ready */
 		const durq_turn_result *r = op->u.orch_ack.result;
-		vis = true; /* the lease is released: messages that arrived mid-turn are ready */
+		unsigned int mask = ORCH;
 		if (r) {
 			due_msgs(r->messages, r->n_messages, now, &vis, due);
+			vis = false;
 			due_work(r->work, r->n_work, now, &vis, due);
+			mask |= vis ? WORK : 0;
 		}
-		break;
+		return mask;
 	}
 	case DURQ_OP_WORK_ACK:
-		vis = op->u.work_ack.completion != NULL;
-		break;
+		return op->u.work_ack.completion ? ORCH : 0;
 	case DURQ_OP_ORCH_ABANDON:
 	case DURQ_OP_WORK_ABANDON: {
-		int64_t d = op->kind == DURQ_OP_ORCH_ABANDON ? op->u.orch_abandon.delay_ms
-							     : op->u.work_abandon.delay_ms;
-		if (d <= 0)
-			vis = true;
-		else if (now + d < *due)
-			*due = now + d;
-		break;
+		bool orch = op->kind == DURQ_OP_ORCH_ABANDON;
+		int64_t d = orch ? op->u.orch_abandon.delay_ms : op->u.work_abandon.delay_ms;
+		if (d > 0) {
+			if (now + d < *due)
+				*due = now + d;
+			return 0;
+		}
+		return orch ? ORCH : WORK;
 	}
 	case DURQ_OP_DEAD_REQUEUE:
-		vis = true;
-		break;
+		return ORCH | WORK;
 	default:
-		break;
+		return 0;
 	}
-	return vis;
 }
+
+#undef ORCH
+#undef WORK
 
 unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n)
 {
@@ -319,18 +337,22 @@ unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n)
 
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 {
-	bool vis = false;
+	unsigned int mask = 0;
 	int64_t due = INT64_MAX;
 	for (size_t i = 0; i < n; i++)
-		vis |= durq_op_makes_visible(ops[i], now, &due);
-	if (!vis && due == INT64_MAX)
-		return;
-	pthread_mutex_lock(&db->wake_mu);
-	if (due < db->next_due_ms)
-		db->next_due_ms = due;
-	db->wake_seq++;
-	pthread_cond_broadcast(&db->wake_cv);
-	pthread_mutex_unlock(&db->wake_mu);
+		mask |= durq_op_makes_visible(ops[i], now, &due);
+	if (due != INT64_MAX) {
+		/* a new earliest timer: waiters recompute their deadline (both channels) */
+		pthread_mutex_lock(&db->wake_mu);
+		if (due < db->next_due_ms) {
+			db->next_due_ms = due;
+			for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
+				pthread_cond_broadcast(&db->wake_cv[ch]);
+		}
+		pthread_mutex_unlock(&db->wake_mu);
+	}
+	if (mask)
+		wake_channels(db, mask);
 }
 
 static void backoff_sleep(durq *db, long *delay_us)
