@@ -147,7 +147,6 @@ unsigned int durq_committer_backlog(durq *db);
 /* ---- handle.c ---- */
 /* Wake channels: a commit wakes only the fetchers that may find something. */
 enum { DURQ_WAKE_ORCH = 0, DURQ_WAKE_WORK = 1, DURQ_WAKE__COUNT = 2 };
-#define DURQ_WAKE_BIT(ch) (1u << (ch))
 
 struct durq {
 	durq_options opts;
@@ -181,8 +180,9 @@ int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op);
 void durq_op_discard_outputs(durq_op *op);
 /* DURQ_TXN_NO_FLUSH if every op is a claim, else 0. */
 unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n);
-/* Channels (DURQ_WAKE_BIT mask) this committed op made work visible on now; later
- * visibility lowers *due. */
-unsigned int durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due);
+/* Count, per wake channel, what this committed op made fetchable now; later visibility
+ * lowers *due. */
+void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
+			   unsigned int ready[DURQ_WAKE__COUNT]);
 
 #endif /* DURQ_INTERNAL_H */

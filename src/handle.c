@@ -3,6 +3,7 @@
  * free; entering/leaving the API; running one write op (committer or per-op); waking
  * fetchers after commits. Does not own: argument checks and reads (api.c).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -201,15 +202,29 @@ void durq_api_leave(durq *db)
 	}
 }
 
-static void wake_channels(durq *db, unsigned int mask)
+/* Wake as many fetchers of each channel as things became ready (all for UINT_MAX): one
+ * fetcher per item, not a thundering herd of empty claims. A fetcher that was not asleep
+ * yet sees the bumped sequence number and claims again instead of sleeping. */
+static void wake_channels(durq *db, const unsigned int ready[DURQ_WAKE__COUNT])
 {
 	pthread_mutex_lock(&db->wake_mu);
-	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
-		if (mask & DURQ_WAKE_BIT(ch)) {
-			db->wake_seq[ch]++;
+	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++) {
+		if (!ready[ch])
+			continue;
+		db->wake_seq[ch]++;
+		if (ready[ch] >= 64)
 			pthread_cond_broadcast(&db->wake_cv[ch]);
-		}
+		else
+			for (unsigned int i = 0; i < ready[ch]; i++)
+				pthread_cond_signal(&db->wake_cv[ch]);
+	}
 	pthread_mutex_unlock(&db->wake_mu);
+}
+
+static void wake_all(durq *db)
+{
+	const unsigned int all[DURQ_WAKE__COUNT] = {UINT_MAX, UINT_MAX};
+	wake_channels(db, all);
 }
 
 int durq_close(durq *db)
@@ -221,7 +236,7 @@ int durq_close(durq *db)
 	ck_pr_fence_memory();
 	if (db->committer.started)
 		durq_committer_pause(db, 0); /* pending ops must drain, not wait forever */
-	wake_channels(db, DURQ_WAKE_BIT(DURQ_WAKE_ORCH) | DURQ_WAKE_BIT(DURQ_WAKE_WORK));
+	wake_all(db);
 	pthread_mutex_lock(&db->wake_mu); /* long-polling fetchers return ECLOSED */
 	while (ck_pr_load_int(&db->active) > 0)
 		pthread_cond_wait(&db->idle_cv, &db->wake_mu);
@@ -247,7 +262,7 @@ int durq_wake(durq *db)
 {
 	if (!db)
 		return durq_error_set(DURQ_EINVAL, "durq_wake: handle is NULL");
-	wake_channels(db, DURQ_WAKE_BIT(DURQ_WAKE_ORCH) | DURQ_WAKE_BIT(DURQ_WAKE_WORK));
+	wake_all(db);
 	return DURQ_OK;
 }
 
@@ -257,75 +272,77 @@ static int64_t msg_due(const durq_message *m, int64_t now)
 	return m->visible_at_ms > due ? m->visible_at_ms : due;
 }
 
-static void due_msgs(const durq_message *m, size_t n, int64_t now, bool *vis, int64_t *due)
+/* Count messages visible now; lower *due for the delayed ones. */
+static unsigned int due_msgs(const durq_message *m, size_t n, int64_t now, int64_t *due)
 {
+	unsigned int vis = 0;
 	for (size_t i = 0; i < n; i++) {
 		int64_t d = msg_due(&m[i], now);
 		if (d <= now)
-			*vis = true;
+			vis++;
 		else if (d < *due)
 			*due = d;
 	}
+	return vis;
 }
 
-static void due_work(const durq_work *w, size_t n, int64_t now, bool *vis, int64_t *due)
+static unsigned int due_work(const durq_work *w, size_t n, int64_t now, int64_t *due)
 {
+	unsigned int vis = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (w[i].delay_ms <= 0)
-			*vis = true;
+			vis++;
 		else if (now + w[i].delay_ms < *due)
 			*due = now + w[i].delay_ms;
 	}
+	return vis;
 }
 
-#define ORCH DURQ_WAKE_BIT(DURQ_WAKE_ORCH)
-#define WORK DURQ_WAKE_BIT(DURQ_WAKE_WORK)
-
-/* Which channels did this committed op make work visible on now; later ones lower *due. */
-unsigned int durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due)
+static unsigned int due_abandon(int64_t delay_ms, int64_t now, int64_t *due)
 {
-	bool vis = false;
+	if (delay_ms <= 0)
+		return 1;
+	if (now + delay_ms < *due)
+		*due = now + delay_ms;
+	return 0;
+}
+
+/* Add to ready[channel] how many things this committed op made fetchable now (each worth
+ * waking one fetcher for); later visibility lowers *due. */
+void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
+			   unsigned int ready[DURQ_WAKE__COUNT])
+{
+	const durq_turn_result *r;
 	switch (op->kind) {
 	case DURQ_OP_ORCH_ENQUEUE:
-		due_msgs(op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now, &vis, due);
-		return vis ? ORCH : 0;
+		ready[DURQ_WAKE_ORCH] += due_msgs(op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now, due);
+		break;
 	case DURQ_OP_WORK_ENQUEUE:
-		due_work(op->u.work_enqueue.items, op->u.work_enqueue.n, now, &vis, due);
-		return vis ? WORK : 0;
-	case DURQ_OP_ORCH_ACK: {
-		/* the lease is released: messages that arrived mid-turn are ready */
-		const durq_turn_result *r = op->u.orch_ack.result;
-		unsigned int mask = ORCH;
-		if (r) {
-			due_msgs(r->messages, r->n_messages, now, &vis, due);
-			vis = false;
-			due_work(r->work, r->n_work, now, &vis, due);
-			mask |= vis ? WORK : 0;
-		}
-		return mask;
-	}
+		ready[DURQ_WAKE_WORK] += due_work(op->u.work_enqueue.items, op->u.work_enqueue.n, now, due);
+		break;
+	case DURQ_OP_ORCH_ACK:
+		r = op->u.orch_ack.result;
+		ready[DURQ_WAKE_ORCH] += 1; /* lease released: messages that came mid-turn */
+		ready[DURQ_WAKE_ORCH] += due_msgs(r->messages, r->n_messages, now, due);
+		ready[DURQ_WAKE_WORK] += due_work(r->work, r->n_work, now, due);
+		break;
 	case DURQ_OP_WORK_ACK:
-		return op->u.work_ack.completion ? ORCH : 0;
+		ready[DURQ_WAKE_ORCH] += op->u.work_ack.completion != NULL;
+		break;
 	case DURQ_OP_ORCH_ABANDON:
-	case DURQ_OP_WORK_ABANDON: {
-		bool orch = op->kind == DURQ_OP_ORCH_ABANDON;
-		int64_t d = orch ? op->u.orch_abandon.delay_ms : op->u.work_abandon.delay_ms;
-		if (d > 0) {
-			if (now + d < *due)
-				*due = now + d;
-			return 0;
-		}
-		return orch ? ORCH : WORK;
-	}
+		ready[DURQ_WAKE_ORCH] += due_abandon(op->u.orch_abandon.delay_ms, now, due);
+		break;
+	case DURQ_OP_WORK_ABANDON:
+		ready[DURQ_WAKE_WORK] += due_abandon(op->u.work_abandon.delay_ms, now, due);
+		break;
 	case DURQ_OP_DEAD_REQUEUE:
-		return ORCH | WORK;
+		ready[DURQ_WAKE_ORCH]++;
+		ready[DURQ_WAKE_WORK]++;
+		break;
 	default:
-		return 0;
+		break;
 	}
 }
-
-#undef ORCH
-#undef WORK
 
 unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n)
 {
@@ -337,10 +354,10 @@ unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n)
 
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 {
-	unsigned int mask = 0;
+	unsigned int ready[DURQ_WAKE__COUNT] = {0, 0};
 	int64_t due = INT64_MAX;
 	for (size_t i = 0; i < n; i++)
-		mask |= durq_op_makes_visible(ops[i], now, &due);
+		durq_op_makes_visible(ops[i], now, &due, ready);
 	if (due != INT64_MAX) {
 		/* a new earliest timer: waiters recompute their deadline (both channels) */
 		pthread_mutex_lock(&db->wake_mu);
@@ -351,8 +368,8 @@ void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 		}
 		pthread_mutex_unlock(&db->wake_mu);
 	}
-	if (mask)
-		wake_channels(db, mask);
+	if (ready[DURQ_WAKE_ORCH] || ready[DURQ_WAKE_WORK])
+		wake_channels(db, ready);
 }
 
 static void backoff_sleep(durq *db, long *delay_us)
