@@ -405,6 +405,8 @@ typedef struct durq_stats {
 	uint64_t pool_in_use;
 	uint64_t pool_size;
 	durq_queue_depths depths;         /* read at the time of the call */
+	uint64_t db_bytes;                /* database file size (0 if the provider can't tell) */
+	uint64_t wal_bytes;               /* write-ahead log size (0 if none) */
 } durq_stats;
 
 DURQ_EXTERN int durq_stats_get(durq *db, durq_stats *out);

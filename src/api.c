@@ -675,6 +675,8 @@ int durq_stats_get(durq *db, durq_stats *out)
 	if (rc == DURQ_OK) {
 		durq_stats_snapshot(&db->counters, out);
 		out->pool_size = (uint64_t)db->opts.pool_size;
+		if (db->provider->storage_size)
+			db->provider->storage_size(db->provider, &out->db_bytes, &out->wal_bytes);
 		READ(db, queue_depths(c_, &out->depths, NULL, durq_clock_now(db)));
 	}
 	durq_api_leave(db);
@@ -730,6 +732,8 @@ int durq_stats_prometheus(durq *db, char *buf, size_t len, size_t *needed)
 	metric(&o, "queue_work_ready", "gauge", "Worker items ready.", (double)s.depths.work_ready);
 	metric(&o, "queue_orch_ready", "gauge", "Orchestrator messages ready.", (double)s.depths.orch_ready);
 	metric(&o, "dead_letters", "gauge", "Items in the dead letters.", (double)s.depths.dead_letters);
+	metric(&o, "db_bytes", "gauge", "Database file size.", (double)s.db_bytes);
+	metric(&o, "wal_bytes", "gauge", "Write-ahead log size.", (double)s.wal_bytes);
 	if (needed)
 		*needed = o.used;
 	if (buf && len && o.used >= len)

@@ -136,6 +136,8 @@ struct durq_provider {
 	int (*pragma_get)(durq_conn *c, char *buf, size_t len, const char *name);
 	/* optional: a counter that changes when another connection commits */
 	int (*data_version)(durq_conn *c, uint64_t *out);
+	/* optional: bytes on disk of the database and of its log (for stats) */
+	int (*storage_size)(durq_provider *p, uint64_t *db_bytes, uint64_t *wal_bytes);
 
 	void (*free)(durq_provider *p);
 };

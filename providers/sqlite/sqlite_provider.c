@@ -491,6 +491,22 @@ static int sq_op_end(durq_conn *c, int keep)
 	return rc < 0 ? rc : rc2;
 }
 
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static int sq_storage_size(durq_provider *prov, uint64_t *db_bytes, uint64_t *wal_bytes)
+{
+	sq_provider *p = (sq_provider *)prov;
+	char wal[4096];
+	snprintf(wal, sizeof(wal), "%s-wal", p->path);
+	*db_bytes = file_size(p->path);
+	*wal_bytes = file_size(wal);
+	return DURQ_OK;
+}
+
 static void remove_files(const char *path)
 {
 	char buf[4096];
@@ -577,6 +593,7 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 		.next_due = sq_next_due,
 		.pragma_get = sq_pragma_get,
 		.data_version = sq_data_version,
+		.storage_size = sq_storage_size,
 		.free = sq_free,
 	};
 	*out = &p->base;
