@@ -1,9 +1,12 @@
 /*
  * committer.c — the write path: one thread per handle owns the only write connection.
- * Callers post ops into a Concurrency Kit ring (producers serialised, see enqueue()) and wait on their own semaphore; the
- * committer drains up to max_batch ops, runs them in one BEGIN IMMEDIATE … COMMIT with a
- * savepoint per op (an op that fails rolls back alone), completes each op with its own
- * result, and wakes fetchers. No fixed delay: it commits as soon as the ring is empty.
+ * Callers post ops into a Concurrency Kit ring (producers serialised, see enqueue()) and
+ * wait for their own completion (spin briefly, then a semaphore). The committer drains up to
+ * max_batch ops and commits them together: claims first in an unflushed transaction, then
+ * the rest in one flushed BEGIN IMMEDIATE … COMMIT, a savepoint per op (an op that fails
+ * rolls back alone), every op completed with its own result, fetchers woken. No fixed
+ * delay: an idle committer takes the first op at once; only right after a batch of k does
+ * it wait (at most half a commit) for those k callers to come back.
  * Does not own: SQL (the provider), per-op mode (handle.c), fetch waiting (api.c).
  */
 #include <errno.h>
