@@ -675,8 +675,12 @@ int durq_stats_get(durq *db, durq_stats *out)
 	if (rc == DURQ_OK) {
 		durq_stats_snapshot(&db->counters, out);
 		out->pool_size = (uint64_t)db->opts.pool_size;
-		if (db->provider->storage_size)
-			db->provider->storage_size(db->provider, &out->db_bytes, &out->wal_bytes);
+		durq_provider_stats ps = {0, 0, 0};
+		if (db->provider->stats && db->provider->stats(db->provider, &ps) == DURQ_OK) {
+			out->db_bytes = ps.db_bytes;
+			out->wal_bytes = ps.wal_bytes;
+			out->busy_retries += ps.busy_waits;
+		}
 		READ(db, queue_depths(c_, &out->depths, NULL, durq_clock_now(db)));
 	}
 	durq_api_leave(db);

@@ -97,6 +97,13 @@ typedef struct durq_op {
 	} u;
 } durq_op;
 
+/* What a provider reports into durq_stats (all optional, zero if unknown). */
+typedef struct durq_provider_stats {
+	uint64_t db_bytes;       /* database size on disk */
+	uint64_t wal_bytes;      /* write-ahead log size */
+	uint64_t busy_waits;     /* waits for another connection's write lock (busy handler) */
+} durq_provider_stats;
+
 /* Per-call context the core passes to op_apply. */
 typedef struct durq_op_ctx {
 	int64_t now_ms;        /* read after the write lock was taken */
@@ -136,8 +143,8 @@ struct durq_provider {
 	int (*pragma_get)(durq_conn *c, char *buf, size_t len, const char *name);
 	/* optional: a counter that changes when another connection commits */
 	int (*data_version)(durq_conn *c, uint64_t *out);
-	/* optional: bytes on disk of the database and of its log (for stats) */
-	int (*storage_size)(durq_provider *p, uint64_t *db_bytes, uint64_t *wal_bytes);
+	/* optional: the provider's own counters, added into durq_stats */
+	int (*stats)(durq_provider *p, durq_provider_stats *out);
 
 	void (*free)(durq_provider *p);
 };

@@ -17,6 +17,7 @@ typedef struct sq_provider {
 	const durq_options *opts; /* = &resolved */
 	durq_options resolved;     /* the caller's options with defaults filled in */
 	int config_logged;
+	uint64_t busy_waits;       /* ck_pr: busy-handler waits on any connection */
 } sq_provider;
 
 enum sq_stmt_id {
@@ -42,6 +43,8 @@ struct durq_conn {
 	int role;
 	unsigned long commits;
 	int sync_now;        /* the synchronous level currently set on this connection */
+	uint64_t busy_since; /* start of the current busy episode (mono ns) */
+	unsigned int rng;    /* jitter */
 	sqlite3_stmt *stmts[SQ__COUNT];
 };
 

@@ -6,6 +6,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
+
+#include <ck_pr.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +307,36 @@ static void checkpoint_policy(durq_conn *c)
 		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
 }
 
+/*
+ * Busy handler: another connection (another process, or per-op callers) holds the write
+ * lock. Same budget as busy_timeout, but exponential backoff with jitter from 100 us (SQLite's
+ * own handler sleeps 1, 2, 5 … 100 ms) and every wait counted in stats; RETRY is logged at
+ * DEBUG per wait and at WARN when a wait passes 100 ms.
+ */
+static int busy_handler(void *arg, int count)
+{
+	durq_conn *c = arg;
+	sq_provider *p = c->p;
+	uint64_t now = durq_clock_mono_ns();
+	if (count == 0)
+		c->busy_since = now;
+	uint64_t waited = now - c->busy_since;
+	if (waited > (uint64_t)p->opts->busy_timeout_ms * 1000000ull) {
+		durq_log_emit(p->opts, DURQ_LOG_WARN, "RETRY", "database busy for %d ms: giving up "
+			      "(busy_timeout)", p->opts->busy_timeout_ms);
+		return 0;
+	}
+	ck_pr_inc_64(&p->busy_waits);
+	long us = 100L << (count < 7 ? count : 7); /* 100 us .. 12.8 ms */
+	us += rand_r(&c->rng) % (us / 2 + 1);
+	durq_log_emit(p->opts, waited > 100000000ull ? DURQ_LOG_WARN : DURQ_LOG_DEBUG, "RETRY",
+		      "database busy (wait %d, %llu ms so far): backing off %ld us", count + 1,
+		      (unsigned long long)(waited / 1000000), us);
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 static int apply_profile(durq_conn *c)
 {
 	sq_provider *p = c->p;
@@ -319,7 +352,8 @@ static int apply_profile(durq_conn *c)
 	int rc;
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_busy_timeout(c->db, p->opts->busy_timeout_ms);
+	c->rng = (unsigned int)durq_clock_mono_ns() ^ (unsigned int)(uintptr_t)c;
+	sqlite3_busy_handler(c->db, busy_handler, c);
 	c->sync_now = p->opts->synchronous;
 	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 		if ((rc = sqlite3_exec(c->db, pragmas[i], NULL, NULL, NULL)) != SQLITE_OK)
@@ -328,8 +362,8 @@ static int apply_profile(durq_conn *c)
 		p->config_logged = 1;
 		for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 			durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "%s", pragmas[i]);
-		durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "PRAGMA busy_timeout=%d",
-			      p->opts->busy_timeout_ms);
+		durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "busy handler: backoff 100 us .. "
+			      "12.8 ms with jitter, budget busy_timeout=%d ms", p->opts->busy_timeout_ms);
 		durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "SQLITE_DBCONFIG_DEFENSIVE=1 "
 			      "synchronous=%s path=%s", sync_name(p->opts->synchronous), p->path);
 	}
@@ -497,13 +531,14 @@ static uint64_t file_size(const char *path)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-static int sq_storage_size(durq_provider *prov, uint64_t *db_bytes, uint64_t *wal_bytes)
+static int sq_stats(durq_provider *prov, durq_provider_stats *out)
 {
 	sq_provider *p = (sq_provider *)prov;
 	char wal[4096];
 	snprintf(wal, sizeof(wal), "%s-wal", p->path);
-	*db_bytes = file_size(p->path);
-	*wal_bytes = file_size(wal);
+	out->db_bytes = file_size(p->path);
+	out->wal_bytes = file_size(wal);
+	out->busy_waits = ck_pr_load_64(&p->busy_waits);
 	return DURQ_OK;
 }
 
@@ -593,7 +628,7 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 		.next_due = sq_next_due,
 		.pragma_get = sq_pragma_get,
 		.data_version = sq_data_version,
-		.storage_size = sq_storage_size,
+		.stats = sq_stats,
 		.free = sq_free,
 	};
 	*out = &p->base;

@@ -232,6 +232,12 @@ int sq_pragma_get(durq_conn *c, char *buf, size_t len, const char *name)
 		"PRAGMA foreign_keys", "PRAGMA temp_store", "PRAGMA cache_size",
 		"PRAGMA mmap_size", "PRAGMA wal_autocheckpoint", "PRAGMA journal_size_limit",
 		"PRAGMA trusted_schema", "PRAGMA page_size", "PRAGMA user_version"};
+	if (strcmp(name, "busy_timeout") == 0) {
+		/* durq installs its own busy handler (counted backoff) with this budget; SQLite
+		 * reports 0 for PRAGMA busy_timeout whenever a custom handler is set */
+		snprintf(buf, len, "%d", c->p->opts->busy_timeout_ms);
+		return DURQ_OK;
+	}
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(name, names[i]) != 0)
 			continue;
