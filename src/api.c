@@ -382,10 +382,8 @@ void durq_events_free(durq_event *events, size_t n)
 	free(events);
 }
 
-void durq_turn_free(durq_turn *t)
+void durq_turn_clear(durq_turn *t)
 {
-	if (!t)
-		return;
 	for (size_t i = 0; i < t->n_messages; i++)
 		free(t->messages[i].payload);
 	free(t->messages);
@@ -393,6 +391,14 @@ void durq_turn_free(durq_turn *t)
 	free(t->instance_id);
 	free(t->name);
 	free(t->version);
+	memset(t, 0, sizeof(*t));
+}
+
+void durq_turn_free(durq_turn *t)
+{
+	if (!t)
+		return;
+	durq_turn_clear(t);
 	free(t);
 }
 

@@ -98,14 +98,7 @@ void durq_op_discard_outputs(durq_op *op)
 		}
 		op->u.work_claim.n = 0;
 	} else if (op->kind == DURQ_OP_ORCH_CLAIM && op->u.orch_claim.out) {
-		durq_turn *t = op->u.orch_claim.out;
-		for (size_t i = 0; i < t->n_messages; i++)
-			free(t->messages[i].payload);
-		free(t->messages);
-		free(t->instance_id);
-		free(t->name);
-		free(t->version);
-		memset(t, 0, sizeof(*t));
+		durq_turn_clear(op->u.orch_claim.out);
 	}
 }
 

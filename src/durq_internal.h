@@ -40,6 +40,10 @@ void durq_error_clear(void);
 /* Copy this thread's message (for handing a committer result to the caller's thread). */
 void durq_error_copy(char *buf, size_t len);
 
+/* ---- api.c ---- */
+/* Free everything a turn holds and zero it (the struct itself stays). */
+void durq_turn_clear(durq_turn *t);
+
 /* ---- options.c ---- */
 int durq_options_resolve(durq_options *out, const durq_options *in, int is_memory);
 int durq_options_apply_env(durq_options *o);

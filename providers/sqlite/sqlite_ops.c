@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durq_internal.h"
 #include "sqlite_internal.h"
 
 #define TRY(expr)                      \
@@ -205,14 +206,8 @@ static int poison_instance(durq_conn *c, durq_turn *t, int64_t now, int max_atte
 
 static void turn_reset(durq_turn *t)
 {
-	for (size_t i = 0; i < t->n_messages; i++)
-		free(t->messages[i].payload);
-	free(t->messages);
-	free(t->instance_id);
-	free(t->name);
-	free(t->version);
 	durq_token tok = t->token;
-	memset(t, 0, sizeof(*t));
+	durq_turn_clear(t);
 	t->token = tok;
 }
 
