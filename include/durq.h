@@ -175,8 +175,9 @@ typedef struct durq_work_item {
 
 /*
  * Lease up to max items of queue (NULL = default), waiting up to timeout_ms (0 = do not
- * wait) for one to become ready. *n = items leased; returns DURQ_EMPTY if none. Items of
- * one fetch may share a token: an item is identified by (id, token).
+ * wait) for one to become ready. *n = items leased (max is capped at 1024); returns
+ * DURQ_EMPTY if none. Items of one fetch may share a token: an item is identified by
+ * (id, token).
  * Free with durq_work_items_free(items, n).
  */
 DURQ_EXTERN int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *queue,
