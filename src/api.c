@@ -164,9 +164,11 @@ static uint64_t wait_until(durq *db, int64_t now, uint64_t deadline_ns)
 	return deadline_ns < until ? deadline_ns : until;
 }
 
+enum wait_reason { WAIT_WOKEN, WAIT_DEADLINE, WAIT_TIMER, WAIT_POLL };
+
 /* Block until a commit in this process may have made work of this channel visible, the
- * earliest timer is due, the fallback poll interval passes, or the deadline. */
-static void wait_for_work(durq *db, int ch, uint64_t seq, uint64_t deadline_ns)
+ * earliest timer is due, the fallback poll interval passes, or the deadline; say which. */
+static enum wait_reason wait_for_work(durq *db, int ch, uint64_t seq, uint64_t deadline_ns)
 {
 	int64_t now = durq_clock_now(db);
 	pthread_mutex_lock(&db->wake_mu);
@@ -186,7 +188,15 @@ static void wait_for_work(durq *db, int ch, uint64_t seq, uint64_t deadline_ns)
 			durq_deadline_to_timespec(&ts, wait_until(db, durq_clock_now(db), deadline_ns));
 		}
 	}
+	enum wait_reason why = WAIT_POLL;
+	if (db->wake_seq[ch] != seq || ck_pr_load_int(&db->closed))
+		why = WAIT_WOKEN;
+	else if (durq_clock_mono_ns() >= deadline_ns)
+		why = WAIT_DEADLINE;
+	else if (db->next_due_ms <= durq_clock_now(db))
+		why = WAIT_TIMER;
 	pthread_mutex_unlock(&db->wake_mu);
+	return why;
 }
 
 static uint64_t wake_seq(durq *db, int ch)
@@ -223,7 +233,9 @@ static int claim_loop(durq *db, durq_op *op, int timeout_ms)
 			return durq_error_set(DURQ_ECLOSED, "durq handle closed while fetching");
 		if (durq_clock_mono_ns() >= deadline)
 			return durq_error_set(DURQ_EMPTY, "nothing to fetch");
-		wait_for_work(db, ch, seq, deadline);
+		/* a poll interval with no commit anywhere needs no claim: wait on */
+		while (wait_for_work(db, ch, seq, deadline) == WAIT_POLL && !durq_others_wrote(db))
+			;
 	}
 }
 

@@ -165,6 +165,9 @@ struct durq {
 	uint64_t wake_seq[DURQ_WAKE__COUNT];      /* bumped after commits that may make work
 						   * of that channel visible */
 	pthread_cond_t idle_cv;      /* close waits here for callers to leave */
+	pthread_mutex_t watch_mu;    /* guards watch and watch_version */
+	durq_conn *watch;            /* sees other processes' commits (data_version), or NULL */
+	uint64_t watch_version;
 	int64_t next_due_ms;         /* earliest known future visible_at (clock domain) */
 	unsigned int rng_state;      /* jitter for per-op retries (under wake_mu) */
 };
@@ -175,6 +178,8 @@ void durq_api_leave(durq *db);
 /* Run one write op: group mode via the committer, per-op mode on this thread. */
 int durq_exec(durq *db, durq_op *op);
 /* Called after a commit: wake fetchers if the ops may have made work visible. */
+/* Did any other connection commit since the last look? (true if the provider can't tell) */
+bool durq_others_wrote(durq *db);
 /* Re-read the earliest future visible_at from the database. */
 void durq_next_due_refresh(durq *db);
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now);

@@ -56,6 +56,7 @@ static durq *handle_alloc(void)
 	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
 		pthread_cond_init(&db->wake_cv[ch], &ca);
 	pthread_cond_init(&db->idle_cv, &ca);
+	pthread_mutex_init(&db->watch_mu, NULL);
 	pthread_condattr_destroy(&ca);
 	db->next_due_ms = INT64_MAX;
 	db->rng_state = (unsigned int)durq_clock_mono_ns();
@@ -73,6 +74,37 @@ void durq_next_due_refresh(durq *db)
 	pthread_mutex_lock(&db->wake_mu);
 	db->next_due_ms = due;
 	pthread_mutex_unlock(&db->wake_mu);
+}
+
+/* A connection that only watches PRAGMA data_version: long-polling fetchers look at it
+ * each poll interval and claim only if another connection (another process) committed,
+ * so idle fetchers cost no write transactions. Without it they claim every interval. */
+static void open_watch(durq *db)
+{
+	if (!db->provider->data_version ||
+	    db->provider->conn_open(db->provider, &db->watch, DURQ_CONN_READ) < 0 ||
+	    db->provider->data_version(db->watch, &db->watch_version) < 0) {
+		if (db->watch)
+			db->provider->conn_close(db->provider, db->watch);
+		db->watch = NULL;
+	}
+}
+
+static void wake_all(durq *db);
+
+bool durq_others_wrote(durq *db)
+{
+	uint64_t v;
+	bool changed = true;
+	pthread_mutex_lock(&db->watch_mu);
+	if (db->watch && db->provider->data_version(db->watch, &v) == DURQ_OK) {
+		changed = v != db->watch_version;
+		db->watch_version = v;
+	}
+	pthread_mutex_unlock(&db->watch_mu);
+	if (changed && db->watch)
+		wake_all(db); /* the other waiters should look too */
+	return changed;
 }
 
 /* The write connection creates the schema first; then the pool; then the committer. */
@@ -97,6 +129,7 @@ static int handle_start(durq *db)
 		db->provider->conn_close(db->provider, w);
 	}
 	durq_next_due_refresh(db);
+	open_watch(db);
 	durq_log_emit(&db->opts, DURQ_LOG_INFO, "CONFIG", "provider=%s commit_mode=%s pool_size=%d "
 		      "max_batch=%d backlog=%d max_attempts=%d", db->provider->name,
 		      db->opts.commit_mode == DURQ_COMMIT_GROUP ? "group" : "per-op",
@@ -112,6 +145,7 @@ static void handle_release(durq *db)
 	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
 		pthread_cond_destroy(&db->wake_cv[ch]);
 	pthread_cond_destroy(&db->idle_cv);
+	pthread_mutex_destroy(&db->watch_mu);
 	pthread_mutex_destroy(&db->wake_mu);
 	free(db);
 }
@@ -247,6 +281,9 @@ int durq_close(durq *db)
 		db->provider->conn_close(db->provider, db->committer.conn);
 	db->committer.conn = NULL;
 	durq_pool_destroy(&db->pool);
+	if (db->watch)
+		db->provider->conn_close(db->provider, db->watch);
+	db->watch = NULL;
 	return DURQ_OK;
 }
 
