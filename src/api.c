@@ -64,15 +64,32 @@ static int check_array(const void *a, size_t n, const char *what)
 			 : DURQ_OK;
 }
 
+/* Times stay far from int64 overflow: delays up to 100 years, timers before year 9999. */
+#define DURQ_MAX_DELAY_MS (100LL * 366 * 24 * 3600 * 1000)
+#define DURQ_MAX_TIME_MS 253402300800000LL
+
+static int check_delay(int64_t delay_ms, const char *what)
+{
+	if (delay_ms < 0 || delay_ms > DURQ_MAX_DELAY_MS)
+		return durq_error_set(DURQ_EINVAL, "%s %lld out of range 0..%lld ms", what,
+				      (long long)delay_ms, (long long)DURQ_MAX_DELAY_MS);
+	return DURQ_OK;
+}
+
 static int check_messages(durq *db, const durq_message *m, size_t n)
 {
 	int rc;
 	if ((rc = check_array(m, n, "messages")) < 0)
 		return rc;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if ((rc = check_id(m[i].instance_id, "message instance_id")) < 0 ||
-		    (rc = check_payload(db, m[i].payload, m[i].payload_len, "message payload")) < 0)
+		    (rc = check_payload(db, m[i].payload, m[i].payload_len, "message payload")) < 0 ||
+		    (rc = check_delay(m[i].delay_ms, "message delay_ms")) < 0)
 			return rc;
+		if (m[i].visible_at_ms < 0 || m[i].visible_at_ms > DURQ_MAX_TIME_MS)
+			return durq_error_set(DURQ_EINVAL, "message visible_at_ms %lld out of range",
+					      (long long)m[i].visible_at_ms);
+	}
 	return DURQ_OK;
 }
 
@@ -83,7 +100,8 @@ static int check_work(durq *db, const durq_work *w, size_t n)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = check_queue(w[i].queue)) < 0 ||
-		    (rc = check_payload(db, w[i].payload, w[i].payload_len, "work payload")) < 0)
+		    (rc = check_payload(db, w[i].payload, w[i].payload_len, "work payload")) < 0 ||
+		    (rc = check_delay(w[i].delay_ms, "work delay_ms")) < 0)
 			return rc;
 		if (w[i].instance_id && (rc = check_id(w[i].instance_id, "work instance_id")) < 0)
 			return rc;
@@ -159,7 +177,7 @@ static uint64_t wait_until(durq *db, int64_t now, uint64_t deadline_ns)
 	int64_t due = db->next_due_ms;
 	uint64_t mono = durq_clock_mono_ns();
 	uint64_t until = mono + (uint64_t)db->opts.poll_interval_ms * 1000000ull;
-	if (due != INT64_MAX && due > now && mono + (uint64_t)(due - now) * 1000000ull < until)
+	if (due != INT64_MAX && due > now && due - now < db->opts.poll_interval_ms)
 		until = mono + (uint64_t)(due - now) * 1000000ull;
 	return deadline_ns < until ? deadline_ns : until;
 }
@@ -209,7 +227,7 @@ static uint64_t wake_seq(durq *db, int ch)
 
 static int check_fetch_args(int64_t lease_ms, int timeout_ms)
 {
-	if (lease_ms <= 0)
+	if (lease_ms <= 0 || lease_ms > DURQ_MAX_DELAY_MS)
 		return durq_error_set(DURQ_EINVAL, "lease_ms must be > 0 (got %lld)",
 				      (long long)lease_ms);
 	if (timeout_ms < 0)
@@ -305,8 +323,7 @@ int durq_work_abandon(durq *db, int64_t id, const durq_token *token, int64_t del
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_token(token)) < 0 ||
-	    (delay_ms < 0 && (rc = durq_error_set(DURQ_EINVAL, "delay_ms must be >= 0")) < 0)) {
+	if ((rc = check_token(token)) < 0 || (rc = check_delay(delay_ms, "delay_ms")) < 0) {
 		durq_api_leave(db);
 		return rc;
 	}
@@ -434,7 +451,7 @@ int durq_orch_abandon(durq *db, const char *instance_id, const durq_token *token
 	int rc;
 	ENTER(db);
 	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
-	    (delay_ms < 0 && (rc = durq_error_set(DURQ_EINVAL, "delay_ms must be >= 0")) < 0)) {
+	    (rc = check_delay(delay_ms, "delay_ms")) < 0) {
 		durq_api_leave(db);
 		return rc;
 	}

@@ -177,7 +177,11 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n)
 			durq_log_emit(&db->opts, DURQ_LOG_ERROR, "COMMIT", "commit of %zu ops failed: %s",
 				      n, durq_error_last());
 		} else {
-			durq_notify_commit(db, ops, n, ctx.now_ms);
+			size_t ok = 0;
+			for (size_t i = 0; i < n; i++) /* only ops that took effect wake anyone */
+				if (batch[i]->rc >= 0)
+					ops[ok++] = &batch[i]->op;
+			durq_notify_commit(db, ops, ok, ctx.now_ms);
 		}
 	} else {
 		for (size_t i = 0; i < n; i++)

@@ -159,7 +159,8 @@ struct durq {
 	durq_pool pool;
 	durq_committer committer;
 	int closed;                  /* ck_pr */
-	int active;                  /* callers inside the API (ck_pr) */
+	int active;                  /* callers inside the API: ck_pr up, down under active_mu */
+	pthread_mutex_t active_mu;   /* a leaving caller's last touch of the handle; close */
 	pthread_mutex_t wake_mu;     /* fetch wakeups, close handshake */
 	pthread_cond_t wake_cv[DURQ_WAKE__COUNT]; /* long-polling fetchers, per channel */
 	uint64_t wake_seq[DURQ_WAKE__COUNT];      /* bumped after commits that may make work
@@ -169,6 +170,7 @@ struct durq {
 	durq_conn *watch;            /* sees other processes' commits (data_version), or NULL */
 	uint64_t watch_version;
 	int64_t next_due_ms;         /* earliest known future visible_at (clock domain) */
+	uint64_t due_gen;            /* bumped whenever a commit lowers next_due_ms */
 	unsigned int rng_state;      /* jitter for per-op retries (under wake_mu) */
 };
 

@@ -57,6 +57,7 @@ static durq *handle_alloc(void)
 		pthread_cond_init(&db->wake_cv[ch], &ca);
 	pthread_cond_init(&db->idle_cv, &ca);
 	pthread_mutex_init(&db->watch_mu, NULL);
+	pthread_mutex_init(&db->active_mu, NULL);
 	pthread_condattr_destroy(&ca);
 	db->next_due_ms = INT64_MAX;
 	db->rng_state = (unsigned int)durq_clock_mono_ns();
@@ -67,12 +68,16 @@ void durq_next_due_refresh(durq *db)
 {
 	durq_conn *c;
 	int64_t due = INT64_MAX;
+	pthread_mutex_lock(&db->wake_mu);
+	uint64_t gen = db->due_gen;
+	pthread_mutex_unlock(&db->wake_mu);
 	if (durq_pool_checkout(&db->pool, &c) < 0)
 		return;
-	db->provider->next_due(c, &due, durq_clock_now(db));
+	int rc = db->provider->next_due(c, &due, durq_clock_now(db));
 	durq_pool_checkin(&db->pool, c, false);
 	pthread_mutex_lock(&db->wake_mu);
-	db->next_due_ms = due;
+	if (rc == DURQ_OK && db->due_gen == gen) /* else a commit just set a newer, earlier one */
+		db->next_due_ms = due;
 	pthread_mutex_unlock(&db->wake_mu);
 }
 
@@ -102,8 +107,10 @@ bool durq_others_wrote(durq *db)
 		db->watch_version = v;
 	}
 	pthread_mutex_unlock(&db->watch_mu);
-	if (changed && db->watch)
-		wake_all(db); /* the other waiters should look too */
+	if (changed && db->watch) {
+		durq_next_due_refresh(db); /* the other process may have added timers or leases */
+		wake_all(db);              /* the other waiters should look too */
+	}
 	return changed;
 }
 
@@ -146,6 +153,7 @@ static void handle_release(durq *db)
 		pthread_cond_destroy(&db->wake_cv[ch]);
 	pthread_cond_destroy(&db->idle_cv);
 	pthread_mutex_destroy(&db->watch_mu);
+	pthread_mutex_destroy(&db->active_mu);
 	pthread_mutex_destroy(&db->wake_mu);
 	free(db);
 }
@@ -224,16 +232,15 @@ int durq_api_enter(durq *db)
 	return DURQ_OK;
 }
 
+/* The decrement happens under active_mu so that close, which checks active under the same
+ * mutex, cannot finish (and durq_free cannot free the handle) while a leaving caller still
+ * touches it. */
 void durq_api_leave(durq *db)
 {
-	bool last;
-	DURQ_HB_RELEASE(&db->active); /* close() acquires: all our work happens-before it */
-	ck_pr_dec_int_zero(&db->active, &last);
-	if (last && ck_pr_load_int(&db->closed)) {
-		pthread_mutex_lock(&db->wake_mu);
+	pthread_mutex_lock(&db->active_mu);
+	if (ck_pr_faa_int(&db->active, -1) == 1 && ck_pr_load_int(&db->closed))
 		pthread_cond_broadcast(&db->idle_cv);
-		pthread_mutex_unlock(&db->wake_mu);
-	}
+	pthread_mutex_unlock(&db->active_mu);
 }
 
 /* Wake as many fetchers of each channel as things became ready (all for UINT_MAX): one
@@ -246,7 +253,9 @@ static void wake_channels(durq *db, const unsigned int ready[DURQ_WAKE__COUNT])
 		if (!ready[ch])
 			continue;
 		db->wake_seq[ch]++;
-		if (ready[ch] >= 64)
+		/* worker queues share a channel: a signal could wake a fetcher of another queue,
+		 * so work fetchers are all woken; orchestration fetchers are interchangeable */
+		if (ch == DURQ_WAKE_WORK || ready[ch] >= 64)
 			pthread_cond_broadcast(&db->wake_cv[ch]);
 		else
 			for (unsigned int i = 0; i < ready[ch]; i++)
@@ -271,11 +280,10 @@ int durq_close(durq *db)
 	if (db->committer.started)
 		durq_committer_pause(db, 0); /* pending ops must drain, not wait forever */
 	wake_all(db);
-	pthread_mutex_lock(&db->wake_mu); /* long-polling fetchers return ECLOSED */
+	pthread_mutex_lock(&db->active_mu); /* long-polling fetchers return ECLOSED */
 	while (ck_pr_load_int(&db->active) > 0)
-		pthread_cond_wait(&db->idle_cv, &db->wake_mu);
-	pthread_mutex_unlock(&db->wake_mu);
-	DURQ_HB_ACQUIRE(&db->active);
+		pthread_cond_wait(&db->idle_cv, &db->active_mu);
+	pthread_mutex_unlock(&db->active_mu);
 	durq_committer_stop(&db->committer); /* drains what is left, joins */
 	if (db->committer.conn)
 		db->provider->conn_close(db->provider, db->committer.conn);
@@ -364,7 +372,17 @@ void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
 		ready[DURQ_WAKE_WORK] += due_work(r->work, r->n_work, now, due);
 		break;
 	case DURQ_OP_WORK_ACK:
-		ready[DURQ_WAKE_ORCH] += op->u.work_ack.completion != NULL;
+		if (op->u.work_ack.completion)
+			ready[DURQ_WAKE_ORCH] += due_msgs(op->u.work_ack.completion, 1, now, due);
+		break;
+	case DURQ_OP_ORCH_CLAIM: /* the lease's expiry makes the turn fetchable again */
+		if (op->u.orch_claim.out && op->u.orch_claim.out->instance_id &&
+		    op->u.orch_claim.out->lease_until_ms < *due)
+			*due = op->u.orch_claim.out->lease_until_ms;
+		break;
+	case DURQ_OP_WORK_CLAIM:
+		if (op->u.work_claim.n && op->u.work_claim.items[0].lease_until_ms < *due)
+			*due = op->u.work_claim.items[0].lease_until_ms;
 		break;
 	case DURQ_OP_ORCH_ABANDON:
 		ready[DURQ_WAKE_ORCH] += due_abandon(op->u.orch_abandon.delay_ms, now, due);
@@ -400,6 +418,7 @@ void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 		pthread_mutex_lock(&db->wake_mu);
 		if (due < db->next_due_ms) {
 			db->next_due_ms = due;
+			db->due_gen++;
 			for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
 				pthread_cond_broadcast(&db->wake_cv[ch]);
 		}

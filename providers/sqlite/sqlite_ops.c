@@ -89,7 +89,8 @@ static int exec_id_tok(durq_conn *c, enum sq_stmt_id id, const char *key, const 
 		return DURQ_EIO;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	sq_bind_token(s, 2, t);
-	sqlite3_bind_int64(s, 3, now);
+	if (sqlite3_bind_parameter_count(s) >= 3)
+		sqlite3_bind_int64(s, 3, now);
 	return sq_exec(c, s, what);
 }
 
@@ -492,25 +493,27 @@ static int poison_item(durq_conn *c, durq_work_item *it, const durq_op_ctx *ctx)
 	return DURQ_OK;
 }
 
-/* Drop poisoned items from the claimed set; returns how many were dropped. */
+/* Drop poisoned items from the claimed set; *dropped = how many. On an error the array
+ * stays consistent (every item not freed is kept once) for the caller to discard. */
 static int sift_poison(durq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t *dropped)
 {
 	size_t keep = 0;
+	int rc = DURQ_OK;
 	*dropped = 0;
 	for (size_t i = 0; i < op->u.work_claim.n; i++) {
 		durq_work_item *it = &op->u.work_claim.items[i];
-		if (it->attempt > ctx->max_attempts) {
-			TRY(poison_item(c, it, ctx));
+		if (rc == DURQ_OK && it->attempt > ctx->max_attempts &&
+		    (rc = poison_item(c, it, ctx)) == DURQ_OK) {
 			free(it->queue);
 			free(it->instance_id);
 			free(it->payload);
 			(*dropped)++;
-		} else {
-			op->u.work_claim.items[keep++] = *it;
+			continue;
 		}
+		op->u.work_claim.items[keep++] = *it;
 	}
 	op->u.work_claim.n = keep;
-	return DURQ_OK;
+	return rc;
 }
 
 static int work_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)

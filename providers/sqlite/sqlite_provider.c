@@ -498,9 +498,23 @@ static int sq_txn_begin(durq_conn *c, unsigned int flags)
 	return rc < 0 ? rc : run_simple(c, SQ_BEGIN, "BEGIN IMMEDIATE");
 }
 
+/* On some errors (disk full, I/O, out of memory) SQLite rolls the whole transaction back by
+ * itself. A SAVEPOINT then would open a new transaction that RELEASE commits on its own:
+ * refuse instead, so the rest of the batch fails unapplied and the commit fails them all. */
+static int in_txn(durq_conn *c, const char *what)
+{
+	return sqlite3_get_autocommit(c->db)
+		       ? durq_error_set(DURQ_EIO, "%s: the transaction was rolled back by an "
+				      "earlier error in this batch", what)
+		       : DURQ_OK;
+}
+
 static int sq_txn_commit(durq_conn *c)
 {
-	int rc = run_simple(c, SQ_COMMIT, "COMMIT");
+	int rc = in_txn(c, "COMMIT");
+	if (rc < 0)
+		return rc;
+	rc = run_simple(c, SQ_COMMIT, "COMMIT");
 	if (rc == DURQ_OK)
 		checkpoint_policy(c);
 	return rc;
@@ -515,12 +529,16 @@ static int sq_txn_rollback(durq_conn *c)
 
 static int sq_op_begin(durq_conn *c)
 {
-	return run_simple(c, SQ_SAVEPOINT, "SAVEPOINT");
+	int rc = in_txn(c, "SAVEPOINT");
+	return rc < 0 ? rc : run_simple(c, SQ_SAVEPOINT, "SAVEPOINT");
 }
 
 static int sq_op_end(durq_conn *c, int keep)
 {
-	int rc = keep ? DURQ_OK : run_simple(c, SQ_ROLLBACK_TO, "ROLLBACK TO");
+	int rc = in_txn(c, keep ? "RELEASE" : "ROLLBACK TO");
+	if (rc < 0)
+		return rc;
+	rc = keep ? DURQ_OK : run_simple(c, SQ_ROLLBACK_TO, "ROLLBACK TO");
 	int rc2 = run_simple(c, SQ_RELEASE, "RELEASE");
 	return rc < 0 ? rc : rc2;
 }

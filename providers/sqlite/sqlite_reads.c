@@ -72,7 +72,12 @@ int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id
 		e->event_id = (uint64_t)sqlite3_column_int64(s, 0);
 		e->payload = sq_col_blob(s, 1, &e->payload_len);
 	}
-	return step_done(c, s, rc, "read history");
+	if ((rc = step_done(c, s, rc, "read history")) < 0) { /* no partial result */
+		durq_events_free(*events, *n);
+		*events = NULL;
+		*n = 0;
+	}
+	return rc;
 }
 
 int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)

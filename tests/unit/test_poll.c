@@ -15,6 +15,17 @@
 #include "durq_internal.h"
 #include "unit_util.h"
 
+/* A handle whose fallback poll never fires within a test: only a real wakeup can help. */
+static int setup_no_poll(void **state)
+{
+	fx *f = fx_new("nopoll.db");
+	durq_options o = DURQ_OPTIONS_INIT;
+	o.poll_interval_ms = 60000;
+	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_OK);
+	*state = f;
+	return 0;
+}
+
 static int setup(void **state)
 {
 	fx *f = fx_new("poll.db");
@@ -81,11 +92,99 @@ static void test_other_handles_commit_is_noticed_within_polls(void **state)
 	durq_work_items_free(it, n);
 }
 
+static uint64_t ms_since(uint64_t t0)
+{
+	return (durq_clock_mono_ns() - t0) / 1000000;
+}
+
+/* A lease expiring wakes a long poll at expiry, not at the fallback poll or the timeout. */
+static void test_expiring_lease_wakes_a_long_poll(void **state)
+{
+	fx *f = *state;
+	durq_work w = {.payload = "x", .payload_len = 1};
+	durq_work_item *it, *again;
+	size_t n, m;
+	assert_int_equal(durq_work_enqueue(f->db, &w, 1), DURQ_OK);
+	assert_int_equal(durq_work_fetch(f->db, &it, &n, NULL, 1, 150, 0), DURQ_OK);
+	uint64_t t0 = durq_clock_mono_ns();
+	assert_int_equal(durq_work_fetch(f->db, &again, &m, NULL, 1, 1000, 3000), DURQ_OK);
+	assert_true(ms_since(t0) < 1500); /* woke at ~150 ms; 3 s would mean it was missed */
+	assert_int_equal(again[0].id, it[0].id);
+	assert_int_equal(again[0].attempt, 2);
+	durq_work_items_free(it, n);
+	durq_work_items_free(again, m);
+}
+
+/* A work ack's delayed completion is a timer like any other. */
+static void test_delayed_completion_wakes_an_orchestration_poll(void **state)
+{
+	fx *f = *state;
+	durq_work w = {.instance_id = "i", .execution_id = 1, .activity_id = 1, .payload = "a",
+		       .payload_len = 1};
+	durq_work_item *it;
+	size_t n;
+	durq_turn *t;
+	assert_int_equal(durq_work_enqueue(f->db, &w, 1), DURQ_OK);
+	assert_int_equal(durq_work_fetch(f->db, &it, &n, NULL, 1, 60000, 0), DURQ_OK);
+	durq_message done = {.instance_id = "i", .payload = "d", .payload_len = 1, .delay_ms = 150};
+	assert_int_equal(durq_work_ack(f->db, it[0].id, &it[0].token, &done), DURQ_OK);
+	durq_work_items_free(it, n);
+	uint64_t t0 = durq_clock_mono_ns();
+	assert_int_equal(durq_orch_fetch(f->db, &t, 60000, 3000), DURQ_OK);
+	assert_true(ms_since(t0) < 1500);
+	durq_turn_free(t);
+}
+
+typedef struct qwait {
+	durq *db;
+	const char *queue;
+	int rc;
+	uint64_t ms;
+} qwait;
+
+static void *fetch_queue(void *arg)
+{
+	qwait *q = arg;
+	durq_work_item *it;
+	size_t n;
+	uint64_t t0 = durq_clock_mono_ns();
+	q->rc = durq_work_fetch(q->db, &it, &n, q->queue, 1, 60000, 2000);
+	q->ms = ms_since(t0);
+	if (q->rc == DURQ_OK)
+		durq_work_items_free(it, n);
+	return NULL;
+}
+
+/* Fetchers of different queues wait on one channel: an item for queue B must wake B's
+ * fetcher even when A's fetcher is waiting too (not wait for the fallback poll). */
+static void test_item_wakes_its_own_queues_fetcher(void **state)
+{
+	fx *f = *state;
+	qwait a = {f->db, "a", 99, 0}, b = {f->db, "b", 99, 0};
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, fetch_queue, &a);
+	pthread_create(&tb, NULL, fetch_queue, &b);
+	durq_stats s;
+	do /* both have made their first (empty) claim */
+		sched_yield();
+	while (durq_stats_get(f->db, &s) == DURQ_OK && s.ops[DURQ_OP_WORK_CLAIM] < 2);
+	durq_work w = {.queue = "b", .payload = "x", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(f->db, &w, 1), DURQ_OK);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+	assert_int_equal(b.rc, DURQ_OK);
+	assert_true(b.ms < 1500);
+	assert_int_equal(a.rc, DURQ_EMPTY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_idle_long_poll_makes_no_write_transactions, setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_other_handles_commit_is_noticed_within_polls, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_expiring_lease_wakes_a_long_poll, setup_no_poll, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_delayed_completion_wakes_an_orchestration_poll, setup_no_poll, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_item_wakes_its_own_queues_fetcher, setup_no_poll, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
