@@ -116,28 +116,6 @@ static void fail_batch(durq_pending **batch, size_t n, int rc)
 	}
 }
 
-/* BEGIN IMMEDIATE; another process may hold the lock: busy_timeout waited already, so
- * retry with exponential backoff + jitter until the budget is spent. */
-static int begin_with_retry(durq *db, durq_conn *conn, unsigned int flags)
-{
-	uint64_t start = durq_clock_mono_ns();
-	uint64_t budget = (uint64_t)db->opts.busy_timeout_ms * 1000000ull;
-	long delay_us = 500;
-	for (;;) {
-		int rc = db->provider->txn_begin(conn, flags);
-		if (rc != DURQ_EBUSY)
-			return rc;
-		ck_pr_inc_64(&db->counters.busy_retries);
-		durq_log_emit(&db->opts, DURQ_LOG_WARN, "RETRY", "committer: database busy, retrying");
-		if (durq_clock_mono_ns() - start > budget)
-			return rc;
-		struct timespec ts = {0, (delay_us + rand_r(&db->rng_state) % delay_us) * 1000};
-		nanosleep(&ts, NULL);
-		if (delay_us < 100000)
-			delay_us *= 2;
-	}
-}
-
 static void apply_one(durq *db, durq_conn *conn, durq_pending *p, const durq_op_ctx *ctx)
 {
 	durq_error_clear();
@@ -165,7 +143,8 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n)
 	durq_op *ops[n];
 	for (size_t i = 0; i < n; i++)
 		ops[i] = &batch[i]->op;
-	int rc = begin_with_retry(db, c->conn, durq_txn_flags_for(ops, n));
+	/* waits for another process's lock happen in the provider's busy handler */
+	int rc = db->provider->txn_begin(c->conn, durq_txn_flags_for(ops, n));
 	if (rc == DURQ_OK) {
 		durq_op_ctx ctx = {.now_ms = durq_clock_now(db), .max_attempts = db->opts.max_attempts};
 		for (size_t i = 0; i < n; i++)

@@ -171,7 +171,6 @@ struct durq {
 	uint64_t watch_version;
 	int64_t next_due_ms;         /* earliest known future visible_at (clock domain) */
 	uint64_t due_gen;            /* bumped whenever a commit lowers next_due_ms */
-	unsigned int rng_state;      /* jitter for per-op retries (under wake_mu) */
 };
 
 int64_t durq_clock_now(durq *db);
@@ -185,7 +184,7 @@ bool durq_others_wrote(durq *db);
 /* Re-read the earliest future visible_at from the database. */
 void durq_next_due_refresh(durq *db);
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now);
-/* Run one op in its own transaction on conn, retrying BUSY with backoff + jitter. */
+/* Run one op in its own transaction on conn (per-op mode). */
 int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op);
 /* Free what a claim op allocated when its transaction did not commit. */
 void durq_op_discard_outputs(durq_op *op);

@@ -60,7 +60,6 @@ static durq *handle_alloc(void)
 	pthread_mutex_init(&db->active_mu, NULL);
 	pthread_condattr_destroy(&ca);
 	db->next_due_ms = INT64_MAX;
-	db->rng_state = (unsigned int)durq_clock_mono_ns();
 	return db;
 }
 
@@ -428,54 +427,32 @@ void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 		wake_channels(db, ready);
 }
 
-static void backoff_sleep(durq *db, long *delay_us)
-{
-	pthread_mutex_lock(&db->wake_mu);
-	long jitter = rand_r(&db->rng_state) % *delay_us;
-	pthread_mutex_unlock(&db->wake_mu);
-	struct timespec ts = {0, (*delay_us + jitter) * 1000};
-	nanosleep(&ts, NULL);
-	if (*delay_us < 100000)
-		*delay_us *= 2;
-}
-
-/* The classic approach: one BEGIN IMMEDIATE per op, busy_timeout, then retry with
- * exponential backoff + jitter. Kept for the bench's side-by-side comparison. */
+/* The classic approach: one BEGIN IMMEDIATE per op on the caller's thread; waits for the
+ * write lock are the provider's busy handler (backoff + jitter, counted). Kept for the
+ * bench's side-by-side comparison. */
 int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
 {
-	uint64_t start = durq_clock_mono_ns();
-	uint64_t budget = (uint64_t)db->opts.busy_timeout_ms * 1000000ull;
-	long delay_us = 1000;
-	int rc;
-	for (;;) {
-		uint64_t t0 = durq_clock_mono_ns();
-		durq_op *one[1] = {op};
-		rc = db->provider->txn_begin(conn, durq_txn_flags_for(one, 1));
-		if (rc == DURQ_OK) {
-			durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
-			rc = db->provider->op_apply(conn, op, &ctx);
-			if (rc >= 0 || rc == DURQ_EMPTY) {
-				int crc = db->provider->txn_commit(conn);
-				if (crc == DURQ_OK) {
-					durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
-					durq_op *ops[1] = {op};
-					durq_notify_commit(db, ops, 1, ctx.now_ms);
-					return rc;
-				}
-				rc = crc;
-			}
-			char msg[DURQ_ERRMSG_MAX];
-			durq_error_copy(msg, sizeof(msg));
-			durq_op_discard_outputs(op);
-			db->provider->txn_rollback(conn);
-			durq_error_set(rc, "%s", msg);
-		}
-		if (rc != DURQ_EBUSY || durq_clock_mono_ns() - start > budget)
+	uint64_t t0 = durq_clock_mono_ns();
+	durq_op *one[1] = {op};
+	int rc = db->provider->txn_begin(conn, durq_txn_flags_for(one, 1));
+	if (rc < 0)
+		return rc;
+	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
+	rc = db->provider->op_apply(conn, op, &ctx);
+	if (rc >= 0 || rc == DURQ_EMPTY) {
+		int crc = db->provider->txn_commit(conn);
+		if (crc == DURQ_OK) {
+			durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
+			durq_notify_commit(db, one, 1, ctx.now_ms);
 			return rc;
-		ck_pr_inc_64(&db->counters.busy_retries);
-		durq_log_emit(&db->opts, DURQ_LOG_DEBUG, "RETRY", "per-op: database busy, retrying");
-		backoff_sleep(db, &delay_us);
+		}
+		rc = crc;
 	}
+	char msg[DURQ_ERRMSG_MAX];
+	durq_error_copy(msg, sizeof(msg));
+	durq_op_discard_outputs(op);
+	db->provider->txn_rollback(conn);
+	return durq_error_set(rc, "%s", msg);
 }
 
 int durq_exec(durq *db, durq_op *op)
