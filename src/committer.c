@@ -136,15 +136,12 @@ static void apply_one(durq *db, durq_conn *conn, durq_pending *p, const durq_op_
 
 /* One transaction over batch[0..n): a savepoint per op, one commit, then every op is
  * completed with its own result. */
-static void run_txn(durq_committer *c, durq_pending **batch, size_t n)
+static void run_txn(durq_committer *c, durq_pending **batch, size_t n, unsigned int flags)
 {
 	durq *db = c->db;
 	uint64_t t0 = durq_clock_mono_ns();
-	durq_op *ops[n];
-	for (size_t i = 0; i < n; i++)
-		ops[i] = &batch[i]->op;
 	/* waits for another process's lock happen in the provider's busy handler */
-	int rc = db->provider->txn_begin(c->conn, durq_txn_flags_for(ops, n));
+	int rc = db->provider->txn_begin(c->conn, flags);
 	if (rc == DURQ_OK) {
 		durq_op_ctx ctx = {.now_ms = durq_clock_now(db), .max_attempts = db->opts.max_attempts};
 		for (size_t i = 0; i < n; i++)
@@ -156,6 +153,7 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n)
 			durq_log_emit(&db->opts, DURQ_LOG_ERROR, "COMMIT", "commit of %zu ops failed: %s",
 				      n, durq_error_last());
 		} else {
+			durq_op *ops[n];
 			size_t ok = 0;
 			for (size_t i = 0; i < n; i++) /* only ops that took effect wake anyone */
 				if (batch[i]->rc >= 0)
@@ -163,8 +161,6 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n)
 			durq_notify_commit(db, ops, ok, ctx.now_ms);
 		}
 	} else {
-		for (size_t i = 0; i < n; i++)
-			batch[i]->rc = 0;
 		fail_batch(batch, n, rc);
 	}
 	uint64_t took = durq_clock_mono_ns() - t0;
@@ -179,11 +175,6 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n)
 	}
 }
 
-static bool is_claim(const durq_pending *p)
-{
-	return p->op.kind == DURQ_OP_WORK_CLAIM || p->op.kind == DURQ_OP_ORCH_CLAIM;
-}
-
 /*
  * Claims first, in their own unflushed transaction (DURQ_TXN_NO_FLUSH), then everything
  * else in one flushed transaction. A claimer gets its items ~one fsync sooner and posts its
@@ -195,17 +186,15 @@ static void run_batch(durq_committer *c, size_t n)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) /* stable partition: claims to the front */
-		if (is_claim(c->batch[i])) {
+		if (durq_op_is_claim(&c->batch[i]->op)) {
 			durq_pending *p = c->batch[i];
 			memmove(&c->batch[k + 1], &c->batch[k], (i - k) * sizeof(*c->batch));
 			c->batch[k++] = p;
 		}
-	if (k == 0 || k == n) {
-		run_txn(c, c->batch, n);
-		return;
-	}
-	run_txn(c, c->batch, k);
-	run_txn(c, c->batch + k, n - k);
+	if (k > 0)
+		run_txn(c, c->batch, k, DURQ_TXN_NO_FLUSH);
+	if (k < n)
+		run_txn(c, c->batch + k, n - k, 0);
 }
 
 static void notify_space(durq_committer *c)

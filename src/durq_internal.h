@@ -188,8 +188,8 @@ void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now);
 int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op);
 /* Free what a claim op allocated when its transaction did not commit. */
 void durq_op_discard_outputs(durq_op *op);
-/* DURQ_TXN_NO_FLUSH if every op is a claim, else 0. */
-unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n);
+/* Claims may commit without a flush (DURQ_TXN_NO_FLUSH). */
+bool durq_op_is_claim(const durq_op *op);
 /* Count, per wake channel, what this committed op made fetchable now; later visibility
  * lowers *due. */
 void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,

@@ -398,12 +398,9 @@ void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
 	}
 }
 
-unsigned int durq_txn_flags_for(durq_op *const *ops, size_t n)
+bool durq_op_is_claim(const durq_op *op)
 {
-	for (size_t i = 0; i < n; i++)
-		if (ops[i]->kind != DURQ_OP_WORK_CLAIM && ops[i]->kind != DURQ_OP_ORCH_CLAIM)
-			return 0;
-	return n ? DURQ_TXN_NO_FLUSH : 0;
+	return op->kind == DURQ_OP_WORK_CLAIM || op->kind == DURQ_OP_ORCH_CLAIM;
 }
 
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
@@ -434,7 +431,7 @@ int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
 {
 	uint64_t t0 = durq_clock_mono_ns();
 	durq_op *one[1] = {op};
-	int rc = db->provider->txn_begin(conn, durq_txn_flags_for(one, 1));
+	int rc = db->provider->txn_begin(conn, durq_op_is_claim(op) ? DURQ_TXN_NO_FLUSH : 0);
 	if (rc < 0)
 		return rc;
 	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
