@@ -135,11 +135,16 @@ static int check_result(durq *db, const durq_turn_result *r)
 	return DURQ_OK;
 }
 
-static int run(durq *db, durq_op *op)
+/* Every exit from a public call that entered: leave the API, pass the code on. */
+static int leave(durq *db, int rc)
 {
-	int rc = durq_exec(db, op);
 	durq_api_leave(db);
 	return rc;
+}
+
+static int run(durq *db, durq_op *op)
+{
+	return leave(db, durq_exec(db, op));
 }
 
 /* ---- enqueue ------------------------------------------------------------------------ */
@@ -148,10 +153,8 @@ int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n)
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_messages(db, msgs, n)) < 0 || n == 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if ((rc = check_messages(db, msgs, n)) < 0 || n == 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_ORCH_ENQUEUE, .u.orch_enqueue = {msgs, n}};
 	return run(db, &op);
 }
@@ -160,10 +163,8 @@ int durq_work_enqueue(durq *db, const durq_work *items, size_t n)
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_work(db, items, n)) < 0 || n == 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if ((rc = check_work(db, items, n)) < 0 || n == 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_WORK_ENQUEUE, .u.work_enqueue = {items, n}};
 	return run(db, &op);
 }
@@ -268,19 +269,15 @@ int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *que
 		rc = durq_error_set(DURQ_EINVAL, "durq_work_fetch: items/n NULL or max 0");
 	else if ((rc = check_queue(queue)) == DURQ_OK)
 		rc = check_fetch_args(lease_ms, timeout_ms);
-	if (rc < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if (rc < 0)
+		return leave(db, rc);
 	*items = NULL;
 	*n = 0;
 	if (max > 1024)
 		max = 1024;
 	durq_work_item *arr = calloc(max, sizeof(*arr));
-	if (!arr) {
-		durq_api_leave(db);
-		return durq_error_set(DURQ_ENOMEM, "out of memory");
-	}
+	if (!arr)
+		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
 		      .u.work_claim = {queue ? queue : "", max, lease_ms, arr, 0}};
 	rc = claim_loop(db, &op, timeout_ms);
@@ -310,10 +307,8 @@ int durq_work_ack(durq *db, int64_t id, const durq_token *token, const durq_mess
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_token(token)) < 0 || (completion && (rc = check_messages(db, completion, 1)) < 0)) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if ((rc = check_token(token)) < 0 || (completion && (rc = check_messages(db, completion, 1)) < 0))
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_WORK_ACK, .u.work_ack = {id, token, completion}};
 	return run(db, &op);
 }
@@ -323,10 +318,8 @@ int durq_work_abandon(durq *db, int64_t id, const durq_token *token, int64_t del
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_token(token)) < 0 || (rc = check_delay(delay_ms, "delay_ms")) < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if ((rc = check_token(token)) < 0 || (rc = check_delay(delay_ms, "delay_ms")) < 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_WORK_ABANDON,
 		      .u.work_abandon = {id, token, delay_ms, ignore_attempt}};
 	return run(db, &op);
@@ -337,10 +330,8 @@ int durq_work_renew(durq *db, int64_t *lease_until_ms, int64_t id, const durq_to
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_token(token)) < 0 || (rc = check_fetch_args(lease_ms, 0)) < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if ((rc = check_token(token)) < 0 || (rc = check_fetch_args(lease_ms, 0)) < 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_WORK_RENEW, .u.work_renew = {id, token, lease_ms, 0}};
 	rc = run(db, &op);
 	if (rc == DURQ_OK && lease_until_ms)
@@ -372,16 +363,12 @@ int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms)
 		rc = durq_error_set(DURQ_EINVAL, "durq_orch_fetch: out is NULL");
 	else
 		rc = check_fetch_args(lease_ms, timeout_ms);
-	if (rc < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if (rc < 0)
+		return leave(db, rc);
 	*out = NULL;
 	durq_turn *t = calloc(1, sizeof(*t));
-	if (!t) {
-		durq_api_leave(db);
-		return durq_error_set(DURQ_ENOMEM, "out of memory");
-	}
+	if (!t)
+		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_ORCH_CLAIM, .u.orch_claim = {lease_ms, t}};
 	rc = claim_loop(db, &op, timeout_ms);
 	if (rc == DURQ_OK && (rc = load_history(db, t)) < 0) {
@@ -437,10 +424,8 @@ int durq_orch_ack(durq *db, const char *instance_id, const durq_token *token,
 	int rc;
 	ENTER(db);
 	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
-	    (rc = check_result(db, result)) < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	    (rc = check_result(db, result)) < 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_ORCH_ACK, .u.orch_ack = {instance_id, token, result}};
 	return run(db, &op);
 }
@@ -451,10 +436,8 @@ int durq_orch_abandon(durq *db, const char *instance_id, const durq_token *token
 	int rc;
 	ENTER(db);
 	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
-	    (rc = check_delay(delay_ms, "delay_ms")) < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	    (rc = check_delay(delay_ms, "delay_ms")) < 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_ORCH_ABANDON,
 		      .u.orch_abandon = {instance_id, token, delay_ms, ignore_attempt}};
 	return run(db, &op);
@@ -466,10 +449,8 @@ int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *instance_id,
 	int rc;
 	ENTER(db);
 	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
-	    (rc = check_fetch_args(lease_ms, 0)) < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	    (rc = check_fetch_args(lease_ms, 0)) < 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_ORCH_RENEW, .u.orch_renew = {instance_id, token, lease_ms, 0}};
 	rc = run(db, &op);
 	if (rc == DURQ_OK && lease_until_ms)
@@ -483,10 +464,8 @@ int durq_instance_delete(durq *db, const char *instance_id)
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_id(instance_id, "instance_id")) < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if ((rc = check_id(instance_id, "instance_id")) < 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_INSTANCE_DELETE, .u.instance_delete = {instance_id}};
 	return run(db, &op);
 }
@@ -496,10 +475,8 @@ int durq_execution_prune(durq *db, size_t *pruned, const char *instance_id,
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_id(instance_id, "instance_id")) < 0) {
-		durq_api_leave(db);
-		return rc;
-	}
+	if ((rc = check_id(instance_id, "instance_id")) < 0)
+		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_EXECUTION_PRUNE,
 		      .u.execution_prune = {instance_id, before_execution_id, 0}};
 	rc = run(db, &op);
@@ -539,8 +516,7 @@ int durq_instance_get(durq *db, durq_instance_info **out, const char *instance_i
 		*out = NULL;
 		READ(db, instance_get(c_, out, instance_id));
 	}
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 void durq_instance_info_free(durq_instance_info *i)
@@ -567,8 +543,7 @@ int durq_instance_list(durq *db, char ***ids, size_t *n, int status)
 		*n = 0;
 		READ(db, instance_list(c_, ids, n, status));
 	}
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 void durq_strings_free(char **s, size_t n)
@@ -594,8 +569,7 @@ int durq_history_read(durq *db, durq_event **events, size_t *n, const char *inst
 		*n = 0;
 		READ(db, history_read(c_, events, n, instance_id, execution_id));
 	}
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 int durq_execution_list(durq *db, durq_execution_info **out, size_t *n, const char *instance_id)
@@ -611,8 +585,7 @@ int durq_execution_list(durq *db, durq_execution_info **out, size_t *n, const ch
 		*n = 0;
 		READ(db, execution_list(c_, out, n, instance_id));
 	}
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 void durq_execution_list_free(durq_execution_info *list)
@@ -631,8 +604,7 @@ int durq_dead_list(durq *db, durq_dead_letter **out, size_t *n, size_t max)
 		*n = 0;
 		READ(db, dead_list(c_, out, n, max ? max : 1000));
 	}
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 void durq_dead_letters_free(durq_dead_letter *list, size_t n)
@@ -659,8 +631,7 @@ int durq_queue_depths_get(durq *db, durq_queue_depths *out, const char *queue)
 		memset(out, 0, sizeof(*out));
 		READ(db, queue_depths(c_, out, queue, durq_clock_now(db)));
 	}
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 /* ---- config read-back and stats ----------------------------------------------------- */
@@ -673,8 +644,7 @@ int durq_options_get(durq *db, durq_options *out)
 		rc = durq_error_set(DURQ_EINVAL, "durq_options_get: out is NULL");
 	else
 		*out = db->opts;
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 int durq_pragma_get(durq *db, char *buf, size_t len, const char *name)
@@ -687,8 +657,7 @@ int durq_pragma_get(durq *db, char *buf, size_t len, const char *name)
 		rc = durq_error_set(DURQ_EINVAL, "provider %s has no PRAGMAs", db->provider->name);
 	if (rc == DURQ_OK)
 		READ(db, pragma_get(c_, buf, len, name));
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 static const char *const op_names[DURQ_OP__COUNT] = {
@@ -718,8 +687,7 @@ int durq_stats_get(durq *db, durq_stats *out)
 		}
 		READ(db, queue_depths(c_, &out->depths, NULL, durq_clock_now(db)));
 	}
-	durq_api_leave(db);
-	return rc;
+	return leave(db, rc);
 }
 
 typedef struct outbuf {
