@@ -61,10 +61,10 @@ static int exists_by_id(durq_conn *c, enum sq_stmt_id id, const char *key, const
 	if (!s)
 		return DURQ_EIO;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	if (t)
+	if (t) {
 		sq_bind_token(s, 2, t);
-	if (t)
 		sqlite3_bind_int64(s, 3, now);
+	}
 	int rc = sqlite3_step(s);
 	int out = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sq_error(c, rc, "lookup");
 	sqlite3_reset(s);
@@ -81,17 +81,15 @@ static int exec_id(durq_conn *c, enum sq_stmt_id id, const char *key, const char
 	return sq_exec(c, s, what);
 }
 
-static int exec_id_tok(durq_conn *c, enum sq_stmt_id id, const char *key, const durq_token *t,
-		       int64_t now, const char *what)
+/* Delete exactly the messages tagged with this lease token. */
+static int delete_tagged(durq_conn *c, const char *key, const durq_token *t)
 {
-	sqlite3_stmt *s = sq_stmt(c, id);
+	sqlite3_stmt *s = sq_stmt(c, SQ_DELETE_TAGGED);
 	if (!s)
 		return DURQ_EIO;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	sq_bind_token(s, 2, t);
-	if (sqlite3_bind_parameter_count(s) >= 3)
-		sqlite3_bind_int64(s, 3, now);
-	return sq_exec(c, s, what);
+	return sq_exec(c, s, "delete messages");
 }
 
 static int exec_id_now(durq_conn *c, enum sq_stmt_id id, const char *key, int64_t now,
@@ -196,7 +194,7 @@ static int poison_instance(durq_conn *c, durq_turn *t, int64_t now, int max_atte
 	sq_bind_token(s, 2, &t->token);
 	sqlite3_bind_int64(s, 3, now);
 	TRY(sq_exec(c, s, "dead-letter messages"));
-	TRY(exec_id_tok(c, SQ_DELETE_TAGGED, t->instance_id, &t->token, now, "delete messages"));
+	TRY(delete_tagged(c, t->instance_id, &t->token));
 	TRY(exec_id(c, SQ_LOCK_DELETE, t->instance_id, "release lock"));
 	TRY(exec_id_now(c, SQ_EXECUTION_FAIL, t->instance_id, now, "fail execution"));
 	TRY(exec_id_now(c, SQ_INSTANCE_FAIL, t->instance_id, now, "fail instance"));
@@ -386,7 +384,7 @@ static int orch_ack(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	int64_t now = ctx->now_ms;
 	uint64_t exec;
 	TRY(lock_live(c, id, op->u.orch_ack.token, now));
-	TRY(exec_id_tok(c, SQ_DELETE_TAGGED, id, op->u.orch_ack.token, now, "delete messages"));
+	TRY(delete_tagged(c, id, op->u.orch_ack.token));
 	TRY(upsert_instance(c, id, r, now, &exec));
 	TRY(append_history(c, id, exec, r));
 	TRY(set_status(c, id, exec, r, now));
