@@ -291,15 +291,20 @@ int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *que
 	return DURQ_OK;
 }
 
+void durq_work_item_clear(durq_work_item *it)
+{
+	free(it->queue);
+	free(it->instance_id);
+	free(it->payload);
+	it->queue = it->instance_id = it->payload = NULL;
+}
+
 void durq_work_items_free(durq_work_item *items, size_t n)
 {
 	if (!items)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(items[i].queue);
-		free(items[i].instance_id);
-		free(items[i].payload);
-	}
+	for (size_t i = 0; i < n; i++)
+		durq_work_item_clear(&items[i]);
 	free(items);
 }
 

@@ -90,12 +90,8 @@ static bool ring_has_work(void *arg)
 void durq_op_discard_outputs(durq_op *op)
 {
 	if (op->kind == DURQ_OP_WORK_CLAIM) {
-		for (size_t i = 0; i < op->u.work_claim.n; i++) {
-			durq_work_item *it = &op->u.work_claim.items[i];
-			free(it->queue);
-			free(it->instance_id);
-			free(it->payload);
-		}
+		for (size_t i = 0; i < op->u.work_claim.n; i++)
+			durq_work_item_clear(&op->u.work_claim.items[i]);
 		op->u.work_claim.n = 0;
 	} else if (op->kind == DURQ_OP_ORCH_CLAIM && op->u.orch_claim.out) {
 		durq_turn_clear(op->u.orch_claim.out);

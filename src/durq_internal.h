@@ -43,6 +43,8 @@ void durq_error_copy(char *buf, size_t len);
 /* ---- api.c ---- */
 /* Free everything a turn holds and zero it (the struct itself stays). */
 void durq_turn_clear(durq_turn *t);
+/* Free what one leased work item holds (the struct itself stays). */
+void durq_work_item_clear(durq_work_item *it);
 
 /* ---- options.c ---- */
 int durq_options_resolve(durq_options *out, const durq_options *in, int is_memory);

@@ -502,9 +502,7 @@ static int sift_poison(durq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t
 		durq_work_item *it = &op->u.work_claim.items[i];
 		if (rc == DURQ_OK && it->attempt > ctx->max_attempts &&
 		    (rc = poison_item(c, it, ctx)) == DURQ_OK) {
-			free(it->queue);
-			free(it->instance_id);
-			free(it->payload);
+			durq_work_item_clear(it);
 			(*dropped)++;
 			continue;
 		}
