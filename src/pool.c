@@ -87,12 +87,10 @@ static durq_conn *reopen(durq_pool *p, durq_conn *c)
 
 void durq_pool_checkin(durq_pool *p, durq_conn *c, bool bad)
 {
-	if (bad || (p->provider->conn_check && p->provider->conn_check(c) < 0)) {
-		pthread_mutex_lock(&p->mu);
-		c = reopen(p, c);
-		pthread_mutex_unlock(&p->mu);
-	}
+	bool replace = bad || (p->provider->conn_check && p->provider->conn_check(c) < 0);
 	pthread_mutex_lock(&p->mu);
+	if (replace)
+		c = reopen(p, c);
 	p->free[p->nfree++] = c;
 	ck_pr_dec_64(&p->counters->pool_in_use);
 	pthread_cond_signal(&p->cv);
