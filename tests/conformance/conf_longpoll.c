@@ -121,6 +121,21 @@ static void bg_join(bg *b, pthread_t th)
 	assert_int_equal(b->rc, 0);
 }
 
+/* Long-poll a turn (timeout 1 s) while a background thread does `what` after `delay` ms;
+ * the fetch must succeed. *el = how long it took. */
+static durq_turn *orch_poll_while(conf_ctx *c, bg *b, int what, int delay, int64_t *el)
+{
+	pthread_t th;
+	bg_start(b, &th, c, what, delay);
+	int64_t t0 = conf_mono_ms();
+	durq_turn *t = NULL;
+	int rc = durq_orch_fetch(c->db, &t, 1000, 1000);
+	*el = conf_mono_ms() - t0;
+	bg_join(b, th);
+	assert_int_equal(rc, DURQ_OK);
+	return t;
+}
+
 static void test_work_long_poll_wakes_on_enqueue(void **state)
 {
 	conf_ctx *c = *state;
@@ -144,14 +159,8 @@ static void test_orch_long_poll_wakes_on_enqueue(void **state)
 {
 	conf_ctx *c = *state;
 	bg b = {0};
-	pthread_t th;
-	bg_start(&b, &th, c, 1, 20);
-	int64_t t0 = conf_mono_ms();
-	durq_turn *t = NULL;
-	int rc = durq_orch_fetch(c->db, &t, 1000, 1000);
-	int64_t el = conf_mono_ms() - t0;
-	bg_join(&b, th);
-	assert_int_equal(rc, DURQ_OK);
+	int64_t el;
+	durq_turn *t = orch_poll_while(c, &b, 1, 20, &el);
 	assert_string_equal(t->instance_id, "i1");
 	durq_turn_free(t);
 	if (el > PROMPT_MS)
@@ -168,15 +177,8 @@ static void test_orch_long_poll_wakes_on_work_ack_completion(void **state)
 	b.item_id = it->id;
 	b.token = it->token;
 	durq_work_items_free(it, 1);
-	pthread_t th;
-	bg_start(&b, &th, c, 4, 20);
-	int64_t t0 = conf_mono_ms();
-	durq_turn *t = NULL;
-	int rc = durq_orch_fetch(c->db, &t, 1000, 1000);
-	int64_t el = conf_mono_ms() - t0;
-	bg_join(&b, th);
-	assert_int_equal(rc, DURQ_OK);
-	durq_turn_free(t);
+	int64_t el;
+	durq_turn_free(orch_poll_while(c, &b, 4, 20, &el));
 	if (el > PROMPT_MS)
 		fail_msg("long poll woke after %lld ms (ack at ~20 ms)", (long long)el);
 }
@@ -206,15 +208,8 @@ static void test_long_poll_wakes_when_injected_clock_makes_timer_due(void **stat
 	conf_ctx *c = *state;
 	assert_int_equal(conf_msg_at(c, "i1", 1, "timer", CONF_T0 + 50, 0), DURQ_OK);
 	bg b = {0};
-	pthread_t th;
-	bg_start(&b, &th, c, 2, 20);
-	int64_t t0 = conf_mono_ms();
-	durq_turn *t = NULL;
-	int rc = durq_orch_fetch(c->db, &t, 1000, 1000);
-	int64_t el = conf_mono_ms() - t0;
-	bg_join(&b, th);
-	assert_int_equal(rc, DURQ_OK);
-	durq_turn_free(t);
+	int64_t el;
+	durq_turn_free(orch_poll_while(c, &b, 2, 20, &el));
 	if (el > PROMPT_MS)
 		fail_msg("long poll woke after %lld ms (clock advanced at ~20 ms)", (long long)el);
 }
