@@ -469,8 +469,8 @@ static int claim_rows(durq_conn *c, enum sq_stmt_id id, durq_op *op, int64_t now
 static int cmp_item(const void *a, const void *b)
 {
 	const durq_work_item *x = a, *y = b;
-	if (x->priority != y->priority)
-		return y->priority - x->priority;
+	if (x->priority != y->priority) /* compare, never subtract: caller ints may be extreme */
+		return (x->priority < y->priority) - (x->priority > y->priority);
 	return (x->id > y->id) - (x->id < y->id);
 }
 

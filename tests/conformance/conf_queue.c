@@ -5,6 +5,7 @@
  */
 #include "conf_factory.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -76,6 +77,28 @@ static void test_batch_fetch_respects_priority_order(void **state)
 	assert_int_equal(it[0].priority, 9);
 	durq_work_items_free(it, n);
 	expect_next(c, NULL, "low");
+}
+
+/* Review bug 4: the sort compared priorities by subtraction, which overflows for extreme
+ * caller-supplied ints (INT_MAX - (INT_MIN + 1) wraps): the highest priority came back last. */
+static void test_extreme_priorities_keep_their_order_in_one_fetch(void **state)
+{
+	conf_ctx *c = *state;
+	assert_int_equal(conf_work(c, NULL, "minus2", -2, 0), DURQ_OK);
+	assert_int_equal(conf_work(c, NULL, "max", INT_MAX, 0), DURQ_OK);
+	assert_int_equal(conf_work(c, NULL, "min+1", INT_MIN + 1, 0), DURQ_OK);
+	assert_int_equal(conf_work(c, NULL, "min", INT_MIN, 0), DURQ_OK);
+	durq_work_item *it = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_work_fetch(c->db, &it, &n, NULL, 4, CONF_LEASE, 0), DURQ_OK);
+	assert_int_equal(n, 4);
+	assert_payload(it[0].payload, it[0].payload_len, "max");
+	assert_payload(it[1].payload, it[1].payload_len, "minus2");
+	assert_payload(it[2].payload, it[2].payload_len, "min+1");
+	assert_payload(it[3].payload, it[3].payload_len, "min");
+	assert_int_equal(it[0].priority, INT_MAX);
+	assert_int_equal(it[3].priority, INT_MIN);
+	durq_work_items_free(it, n);
 }
 
 static void test_work_delay_respected_to_the_millisecond(void **state)
@@ -287,6 +310,7 @@ int main(void)
 		T(test_fifo_within_one_enqueue_batch),
 		T(test_higher_priority_first_fifo_within_priority),
 		T(test_batch_fetch_respects_priority_order),
+		T(test_extreme_priorities_keep_their_order_in_one_fetch),
 		T(test_work_delay_respected_to_the_millisecond),
 		T(test_orch_visible_at_respected_to_the_millisecond),
 		T(test_orch_delay_and_visible_at_later_wins),
