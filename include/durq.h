@@ -37,7 +37,7 @@ enum durq_error {
 	DURQ_EDUP = -4,      /* duplicate (e.g. history event id already stored) */
 	DURQ_ENOTFOUND = -5, /* no such instance / dead letter */
 	DURQ_EINVAL = -6,    /* bad argument or option; message says which */
-	DURQ_ETOOBIG = -7,   /* payload larger than options.max_payload */
+	DURQ_ETOOBIG = -7,   /* over a size limit: payload, entries per call, turn, list */
 	DURQ_ECORRUPT = -8,  /* database corrupt or schema from a newer durq */
 	DURQ_ENOMEM = -9,    /* out of memory */
 	DURQ_EIO = -10,      /* I/O error, cannot open path: retryable once the fault clears */
@@ -56,7 +56,20 @@ DURQ_EXTERN int durq_error_retryable(int code);
 
 #define DURQ_INSTANCE_ID_MAX 256 /* bytes, UTF-8, not counting the NUL */
 #define DURQ_QUEUE_NAME_MAX 256
+/* Orchestration name and version tag of a turn result (longer: DURQ_EINVAL). parent_id is an
+ * instance id and so capped at DURQ_INSTANCE_ID_MAX. */
+#define DURQ_NAME_MAX 256
 #define DURQ_DEFAULT_MAX_PAYLOAD (1024 * 1024)
+/* options.max_turn_entries: default and upper bound (see durq_options). */
+#define DURQ_DEFAULT_MAX_TURN_ENTRIES 10000
+#define DURQ_MAX_TURN_ENTRIES_LIMIT 1000000
+/* One turn result carries at most this many times options.max_payload bytes of payload
+ * (output + custom status + history + messages + work), else DURQ_ETOOBIG. */
+#define DURQ_TURN_PAYLOAD_FACTOR 64
+/* durq_instance_list refuses to return more ids than this (DURQ_ETOOBIG: page instead with
+ * durq_instance_list_page, whose max is clamped to it); a page's default size. */
+#define DURQ_INSTANCE_LIST_MAX 100000
+#define DURQ_INSTANCE_PAGE_DEFAULT 1000
 
 /* A lease token: 128 random bits. */
 typedef struct durq_token {
@@ -102,6 +115,11 @@ typedef struct durq_options {
 	void *log_ctx;
 	int log_level;            /* highest level passed to log (default DURQ_LOG_INFO) */
 	const char *sqlite_vfs;   /* name of a registered sqlite3 VFS (NULL = default) */
+	/* Most entries in one call, each array counted on its own: messages, history events,
+	 * work items and cancels of a turn result, messages of durq_orch_enqueue, items of
+	 * durq_work_enqueue. More: DURQ_ETOOBIG naming the array, nothing written (a turn keeps
+	 * its lease). 1..DURQ_MAX_TURN_ENTRIES_LIMIT (default DURQ_DEFAULT_MAX_TURN_ENTRIES). */
+	size_t max_turn_entries;
 } durq_options;
 
 #define DURQ_OPTIONS_VERSION 1
@@ -116,7 +134,7 @@ typedef struct durq durq;
  * Open by URL: "sqlite:path/to.db" (file, created 0600), "sqlite::memory:" (private,
  * concurrent, not durable). opts may be NULL. Environment overrides (DURQ_POOL_SIZE,
  * DURQ_SYNCHRONOUS, DURQ_MAX_BATCH, DURQ_GROUP_COMMIT, DURQ_BUSY_TIMEOUT_MS,
- * DURQ_MAX_ATTEMPTS) are applied on top of opts and validated.
+ * DURQ_MAX_ATTEMPTS, DURQ_MAX_TURN_ENTRIES) are applied on top of opts and validated.
  */
 DURQ_EXTERN int durq_open(durq **out, const char *url, const durq_options *opts);
 /* Stop accepting work, complete every pending op, join the committer. Fetchers blocked in
@@ -154,6 +172,7 @@ typedef struct durq_work {
 	int64_t delay_ms;
 } durq_work;
 
+/* At most options.max_turn_entries per call (else DURQ_ETOOBIG, nothing written). */
 DURQ_EXTERN int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n);
 DURQ_EXTERN int durq_work_enqueue(durq *db, const durq_work *items, size_t n);
 
@@ -242,7 +261,11 @@ typedef struct durq_activity_ref {
 	uint64_t activity_id;
 } durq_activity_ref;
 
-/* Everything one turn commits, atomically. */
+/* Everything one turn commits, atomically. Limits (checked before anything is written; a
+ * refused result keeps the lease): each of n_history, n_work, n_cancel, n_messages at most
+ * options.max_turn_entries, all payload bytes together at most DURQ_TURN_PAYLOAD_FACTOR *
+ * options.max_payload (DURQ_ETOOBIG); name and version_tag at most DURQ_NAME_MAX bytes,
+ * parent_id at most DURQ_INSTANCE_ID_MAX (DURQ_EINVAL). */
 typedef struct durq_turn_result {
 	unsigned int version;         /* DURQ_TURN_RESULT_VERSION */
 	uint64_t execution_id;        /* 0 = current (1 for a new instance); current+1 = continue-as-new;
@@ -330,8 +353,17 @@ typedef struct durq_queue_depths {
 
 DURQ_EXTERN int durq_instance_get(durq *db, durq_instance_info **out, const char *instance_id);
 DURQ_EXTERN void durq_instance_info_free(durq_instance_info *info);
-/* status < 0 = any. Free with durq_strings_free. */
+/* Every instance id with the status (status < 0 = any), in byte order of the id. Refuses
+ * with DURQ_ETOOBIG (and returns nothing) when more than DURQ_INSTANCE_LIST_MAX match: use
+ * durq_instance_list_page then. Free with durq_strings_free. */
 DURQ_EXTERN int durq_instance_list(durq *db, char ***ids, size_t *n, int status);
+/* One page of instance ids with the status (status < 0 = any), in byte order of the id,
+ * each greater than after_id (NULL = from the first). max 0 = DURQ_INSTANCE_PAGE_DEFAULT;
+ * larger than DURQ_INSTANCE_LIST_MAX is clamped to it. *n < max means the last page; the
+ * next page starts after the last id returned. Keyset paging: instances created or deleted
+ * meanwhile never make a page repeat or skip an id that stays. Free with durq_strings_free. */
+DURQ_EXTERN int durq_instance_list_page(durq *db, char ***ids, size_t *n, int status,
+					const char *after_id, size_t max);
 DURQ_EXTERN void durq_strings_free(char **strings, size_t n);
 /* execution_id 0 = current execution. DURQ_ENOTFOUND if the instance does not exist; an
  * execution it never had (or one pruned) reads as DURQ_OK with no events.

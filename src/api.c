@@ -53,6 +53,23 @@ static int check_payload(durq *db, const void *p, size_t len, const char *what)
 	return DURQ_OK;
 }
 
+/* Optional name of a turn result (orchestration name, version tag): DURQ_NAME_MAX bytes. */
+static int check_name(const char *s, const char *what)
+{
+	if (s && strnlen(s, DURQ_NAME_MAX + 1) > DURQ_NAME_MAX)
+		return durq_error_set(DURQ_EINVAL, "%s longer than %d bytes", what, DURQ_NAME_MAX);
+	return DURQ_OK;
+}
+
+/* Entries of one array of a call (options.max_turn_entries). */
+static int check_count(durq *db, size_t n, const char *what)
+{
+	if (n > db->opts.max_turn_entries)
+		return durq_error_set(DURQ_ETOOBIG, "%zu %s exceed max_turn_entries %zu", n, what,
+				      db->opts.max_turn_entries);
+	return DURQ_OK;
+}
+
 static int check_token(const durq_token *t)
 {
 	return t ? DURQ_OK : durq_error_set(DURQ_EINVAL, "token is NULL");
@@ -109,6 +126,25 @@ static int check_work(durq *db, const durq_work *w, size_t n)
 	return DURQ_OK;
 }
 
+/* Payload bytes of one turn result, all arrays together; each part is already checked
+ * against max_payload and each count against max_turn_entries, so the sum fits 64 bits. */
+static int check_result_size(durq *db, const durq_turn_result *r)
+{
+	uint64_t total = (uint64_t)r->output_len + r->custom_status_len;
+	uint64_t limit = (uint64_t)DURQ_TURN_PAYLOAD_FACTOR * db->opts.max_payload;
+	for (size_t i = 0; i < r->n_history; i++)
+		total += r->history[i].payload_len;
+	for (size_t i = 0; i < r->n_messages; i++)
+		total += r->messages[i].payload_len;
+	for (size_t i = 0; i < r->n_work; i++)
+		total += r->work[i].payload_len;
+	if (total > limit)
+		return durq_error_set(DURQ_ETOOBIG, "turn result of %llu payload bytes exceeds %llu "
+				      "(%d * max_payload)", (unsigned long long)total,
+				      (unsigned long long)limit, DURQ_TURN_PAYLOAD_FACTOR);
+	return DURQ_OK;
+}
+
 static int check_result(durq *db, const durq_turn_result *r)
 {
 	int rc;
@@ -119,6 +155,13 @@ static int check_result(durq *db, const durq_turn_result *r)
 				      "DURQ_TURN_RESULT_INIT)", r->version);
 	if (r->status < 0 || r->status > DURQ_STATUS_TERMINATED)
 		return durq_error_set(DURQ_EINVAL, "turn result status %d unknown", r->status);
+	if ((rc = check_count(db, r->n_history, "history events")) < 0 ||
+	    (rc = check_count(db, r->n_messages, "messages")) < 0 ||
+	    (rc = check_count(db, r->n_work, "work items")) < 0 ||
+	    (rc = check_count(db, r->n_cancel, "cancels")) < 0 ||
+	    (rc = check_name(r->name, "name")) < 0 ||
+	    (rc = check_name(r->version_tag, "version_tag")) < 0)
+		return rc;
 	if ((rc = check_payload(db, r->output, r->output_len, "output")) < 0 ||
 	    (rc = check_payload(db, r->custom_status, r->custom_status_len, "custom status")) < 0 ||
 	    (rc = check_array(r->history, r->n_history, "history")) < 0 ||
@@ -132,7 +175,7 @@ static int check_result(durq *db, const durq_turn_result *r)
 		if ((rc = check_payload(db, r->history[i].payload, r->history[i].payload_len,
 					"history payload")) < 0)
 			return rc;
-	return DURQ_OK;
+	return check_result_size(db, r);
 }
 
 /* Every exit from a public call that entered: leave the API, pass the code on. */
@@ -153,7 +196,8 @@ int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n)
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_messages(db, msgs, n)) < 0 || n == 0)
+	if ((rc = check_count(db, n, "messages")) < 0 || (rc = check_messages(db, msgs, n)) < 0 ||
+	    n == 0)
 		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_ORCH_ENQUEUE, .u.orch_enqueue = {msgs, n}};
 	return run(db, &op);
@@ -163,7 +207,8 @@ int durq_work_enqueue(durq *db, const durq_work *items, size_t n)
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_work(db, items, n)) < 0 || n == 0)
+	if ((rc = check_count(db, n, "work items")) < 0 || (rc = check_work(db, items, n)) < 0 ||
+	    n == 0)
 		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_WORK_ENQUEUE, .u.work_enqueue = {items, n}};
 	return run(db, &op);
@@ -537,16 +582,51 @@ void durq_instance_info_free(durq_instance_info *i)
 	free(i);
 }
 
+/* One page from the provider. max is already within 1..DURQ_INSTANCE_LIST_MAX + 1. */
+static int list_page(durq *db, char ***ids, size_t *n, int status, const char *after_id,
+		     size_t max)
+{
+	int rc;
+	*ids = NULL;
+	*n = 0;
+	READ(db, instance_list(c_, ids, n, status, after_id, max));
+	return rc;
+}
+
+/* The unpaged call asks for one id more than it may return: getting it means "too many". */
 int durq_instance_list(durq *db, char ***ids, size_t *n, int status)
 {
 	int rc = DURQ_OK;
 	ENTER(db);
 	if (!ids || !n)
 		rc = durq_error_set(DURQ_EINVAL, "durq_instance_list: ids/n is NULL");
-	if (rc == DURQ_OK) {
+	if (rc == DURQ_OK &&
+	    (rc = list_page(db, ids, n, status, NULL, DURQ_INSTANCE_LIST_MAX + 1)) == DURQ_OK &&
+	    *n > DURQ_INSTANCE_LIST_MAX) {
+		durq_strings_free(*ids, *n);
 		*ids = NULL;
 		*n = 0;
-		READ(db, instance_list(c_, ids, n, status));
+		rc = durq_error_set(DURQ_ETOOBIG, "durq_instance_list: more than %d instances "
+				    "match; use durq_instance_list_page", DURQ_INSTANCE_LIST_MAX);
+	}
+	return leave(db, rc);
+}
+
+int durq_instance_list_page(durq *db, char ***ids, size_t *n, int status, const char *after_id,
+			    size_t max)
+{
+	int rc = DURQ_OK;
+	ENTER(db);
+	if (!ids || !n)
+		rc = durq_error_set(DURQ_EINVAL, "durq_instance_list_page: ids/n is NULL");
+	else if (after_id)
+		rc = check_id(after_id, "after_id");
+	if (rc == DURQ_OK) {
+		if (max == 0)
+			max = DURQ_INSTANCE_PAGE_DEFAULT;
+		else if (max > DURQ_INSTANCE_LIST_MAX)
+			max = DURQ_INSTANCE_LIST_MAX;
+		rc = list_page(db, ids, n, status, after_id, max);
 	}
 	return leave(db, rc);
 }

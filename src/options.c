@@ -73,6 +73,13 @@ int durq_options_apply_env(durq_options *o)
 	if ((v = getenv("DURQ_MAX_ATTEMPTS")) &&
 	    (rc = parse_int("DURQ_MAX_ATTEMPTS", v, 1, 1000000, &o->max_attempts)))
 		return rc;
+	if ((v = getenv("DURQ_MAX_TURN_ENTRIES"))) {
+		int entries;
+		if ((rc = parse_int("DURQ_MAX_TURN_ENTRIES", v, 1, DURQ_MAX_TURN_ENTRIES_LIMIT,
+				    &entries)))
+			return rc;
+		o->max_turn_entries = (size_t)entries;
+	}
 	if ((v = getenv("DURQ_SYNCHRONOUS")) && (rc = parse_sync(v, &o->synchronous)))
 		return rc;
 	if ((v = getenv("DURQ_GROUP_COMMIT"))) {
@@ -106,6 +113,9 @@ static int validate(const durq_options *o)
 	if (o->max_payload < 1 || o->max_payload > (size_t)1 << 30)
 		return durq_error_set(DURQ_EINVAL, "max_payload %zu: must be 1..1073741824",
 				      o->max_payload);
+	if (o->max_turn_entries < 1 || o->max_turn_entries > DURQ_MAX_TURN_ENTRIES_LIMIT)
+		return durq_error_set(DURQ_EINVAL, "max_turn_entries %zu: must be 1..%d",
+				      o->max_turn_entries, DURQ_MAX_TURN_ENTRIES_LIMIT);
 	if (o->log_level < DURQ_LOG_ERROR || o->log_level > DURQ_LOG_DEBUG)
 		return durq_error_set(DURQ_EINVAL, "log_level %d: must be 1..4 (DURQ_LOG_ERROR..DURQ_LOG_DEBUG)", o->log_level);
 	return DURQ_OK;
@@ -140,6 +150,8 @@ int durq_options_resolve(durq_options *out, const durq_options *in, int is_memor
 		out->poll_interval_ms = 100;
 	if (!out->log_level)
 		out->log_level = DURQ_LOG_INFO;
+	if (!out->max_turn_entries)
+		out->max_turn_entries = DURQ_DEFAULT_MAX_TURN_ENTRIES;
 	if ((rc = durq_options_apply_env(out)))
 		return rc;
 	if (out->synchronous == DURQ_SYNC_DEFAULT)

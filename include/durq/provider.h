@@ -132,7 +132,10 @@ struct durq_provider {
 	int (*history_read)(durq_conn *c, durq_event **events, size_t *n, const char *instance_id,
 			    uint64_t execution_id);
 	int (*instance_get)(durq_conn *c, durq_instance_info **out, const char *instance_id);
-	int (*instance_list)(durq_conn *c, char ***ids, size_t *n, int status);
+	/* up to max ids with the status (< 0 = any) and id > after_id (NULL = no lower
+	 * bound), in byte order of the id; *ids and *n start NULL and 0 */
+	int (*instance_list)(durq_conn *c, char ***ids, size_t *n, int status,
+			     const char *after_id, size_t max);
 	int (*execution_list)(durq_conn *c, durq_execution_info **out, size_t *n,
 			      const char *instance_id);
 	int (*dead_list)(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max);

@@ -32,7 +32,8 @@ enum sq_stmt_id {
 	SQ_WORK_ACK, SQ_WORK_ABANDON, SQ_WORK_RENEW, SQ_DEAD_GET, SQ_DEAD_DELETE,
 	SQ_DEL_ORCH, SQ_DEL_WORK, SQ_DEL_LOCK, SQ_DEL_HISTORY, SQ_DEL_EXECUTIONS, SQ_DEL_INSTANCE,
 	SQ_PRUNE_HISTORY, SQ_PRUNE_EXECUTIONS, SQ_ORCH_EXISTS,
-	SQ_HISTORY_READ, SQ_INSTANCE_GET, SQ_INSTANCE_LIST, SQ_EXECUTION_LIST, SQ_DEAD_LIST,
+	SQ_HISTORY_READ, SQ_INSTANCE_GET, SQ_INSTANCE_LIST, SQ_INSTANCE_LIST_STATUS,
+	SQ_EXECUTION_LIST, SQ_DEAD_LIST,
 	SQ_DEPTHS, SQ_NEXT_DUE, SQ_DATA_VERSION, SQ_SYNC_OFF, SQ_SYNC_NORMAL, SQ_SYNC_FULL,
 	SQ__COUNT
 };
@@ -64,7 +65,8 @@ int sq_op_apply(durq_conn *c, durq_op *op, const durq_op_ctx *ctx);
 
 int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec);
 int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id);
-int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status);
+int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status, const char *after_id,
+		     size_t max);
 int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const char *id);
 int sq_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max);
 int sq_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int64_t now);

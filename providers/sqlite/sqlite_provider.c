@@ -127,8 +127,11 @@ static const char *const sql_text[SQ__COUNT] = {
 	[SQ_INSTANCE_GET] = "SELECT id, name, version, parent_id, execution_id, status, output, "
 			    "custom_status, custom_status_version, created_ms, updated_ms "
 			    "FROM instances WHERE id = ?1",
-	[SQ_INSTANCE_LIST] = "SELECT id FROM instances WHERE ?1 < 0 OR status = ?1 "
-			     "ORDER BY created_ms, id",
+	/* keyset pages in id (BINARY) order; ?1 = after_id, '' from the start (ids are never
+	 * empty); by status through the (status, id) index */
+	[SQ_INSTANCE_LIST] = "SELECT id FROM instances WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[SQ_INSTANCE_LIST_STATUS] = "SELECT id FROM instances WHERE status = ?3 AND id > ?1 "
+				    "ORDER BY id LIMIT ?2",
 	[SQ_EXECUTION_LIST] = "SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, "
 			      "(SELECT count(*) FROM history h WHERE h.instance_id = e.instance_id "
 			      "AND h.execution_id = e.execution_id) FROM executions e "

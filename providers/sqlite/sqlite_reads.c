@@ -113,25 +113,35 @@ int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)
 	return step_done(c, s, SQLITE_DONE, "read instance");
 }
 
-int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status)
+/* One keyset page: up to max ids above after_id, in id order; no partial result on error. */
+int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status, const char *after_id,
+		     size_t max)
 {
-	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_LIST);
+	sqlite3_stmt *s = sq_stmt(c, status < 0 ? SQ_INSTANCE_LIST : SQ_INSTANCE_LIST_STATUS);
 	size_t cap = 0;
 	int rc;
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int(s, 1, status);
+	sqlite3_bind_text(s, 1, after_id ? after_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+	if (status >= 0)
+		sqlite3_bind_int(s, 3, status);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow((void **)ids, &cap, *n, sizeof(char *)) < 0) {
-			sqlite3_reset(s);
-			durq_strings_free(*ids, *n);
-			*ids = NULL;
-			*n = 0;
-			return DURQ_ENOMEM;
-		}
-		(*ids)[(*n)++] = sq_col_text(s, 0);
+		if (grow((void **)ids, &cap, *n, sizeof(char *)) < 0 ||
+		    !((*ids)[*n] = sq_col_text(s, 0))) /* an id is never NULL: out of memory */
+			break;
+		(*n)++;
 	}
-	return step_done(c, s, rc, "list instances");
+	if (rc == SQLITE_ROW) {
+		step_done(c, s, SQLITE_DONE, "list instances");
+		rc = durq_error_set(DURQ_ENOMEM, "out of memory");
+	} else if ((rc = step_done(c, s, rc, "list instances")) == DURQ_OK) {
+		return DURQ_OK;
+	}
+	durq_strings_free(*ids, *n);
+	*ids = NULL;
+	*n = 0;
+	return rc;
 }
 
 int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const char *id)
