@@ -134,7 +134,18 @@ typedef struct durq durq;
  * Open by URL: "sqlite:path/to.db" (file, created 0600), "sqlite::memory:" (private,
  * concurrent, not durable). opts may be NULL. Environment overrides (DURQ_POOL_SIZE,
  * DURQ_SYNCHRONOUS, DURQ_MAX_BATCH, DURQ_GROUP_COMMIT, DURQ_BUSY_TIMEOUT_MS,
- * DURQ_MAX_ATTEMPTS, DURQ_MAX_TURN_ENTRIES) are applied on top of opts and validated.
+ * DURQ_MAX_ATTEMPTS, DURQ_MAX_TURN_ENTRIES) are applied on top of opts and validated; they
+ * are read with secure_getenv (ignored by set-user-ID programs), and one that weakens a
+ * value the caller set (or lowers synchronous below a file's default FULL) is logged at
+ * DURQ_LOG_WARN with tag "CONFIG".
+ * Files: the database, its -wal and -shm are made 0600 (also when they existed with another
+ * mode); the path's last component is never followed if it is a symbolic link (DURQ_EIO);
+ * a database holding a trigger, a view, or a table or index durq did not create is refused
+ * with DURQ_ECORRUPT.
+ * In-memory databases live on /dev/shm, used only if it is a tmpfs, else DURQ_EIO: nothing
+ * falls back to a disk. DURQ_MEMORY_DIR=/abs/dir puts them in that directory instead (the
+ * caller's choice, tmpfs or not). Each open one holds a lock on its file; opening one
+ * removes the files of those whose process died without closing them.
  */
 DURQ_EXTERN int durq_open(durq **out, const char *url, const durq_options *opts);
 /* Stop accepting work, complete every pending op, join the committer. Fetchers blocked in

@@ -48,7 +48,8 @@ void durq_work_item_clear(durq_work_item *it);
 
 /* ---- options.c ---- */
 int durq_options_resolve(durq_options *out, const durq_options *in, int is_memory);
-int durq_options_apply_env(durq_options *o);
+/* Apply the DURQ_* variables to o; warn (CONFIG) where one weakens a value of caller. */
+int durq_options_apply_env(durq_options *o, const durq_options *caller, int is_memory);
 
 /* ---- clock.c ---- */
 int64_t durq_clock_wall_ms(void *ctx);

@@ -58,35 +58,72 @@ static int parse_bool(const char *name, const char *s, int *out)
 	return durq_error_set(DURQ_EINVAL, "%s='%s': expected 1/0, true/false or on/off", name, s);
 }
 
-int durq_options_apply_env(durq_options *o)
+static const char *sync_label(int s)
+{
+	static const char *names[] = {"OFF", "NORMAL", "FULL"};
+	return s >= DURQ_SYNC_OFF && s <= DURQ_SYNC_FULL ? names[s - DURQ_SYNC_OFF] : "?";
+}
+
+/* An operator's variable that weakens what the caller set explicitly (or, for synchronous,
+ * the FULL a file gets by default) is applied, but never silently. Values equal to the
+ * caller's are quiet, so resolving an already resolved struct again logs nothing. */
+static void warn_weakened(const durq_options *caller, const durq_options *o, int is_memory)
+{
+	int want = caller->synchronous;
+	if (want == DURQ_SYNC_DEFAULT)
+		want = is_memory ? DURQ_SYNC_OFF : DURQ_SYNC_FULL;
+	if (o->synchronous != caller->synchronous && o->synchronous < want)
+		durq_log_emit(o, DURQ_LOG_WARN, "CONFIG", "DURQ_SYNCHRONOUS lowers synchronous from "
+			      "%s (%s) to %s", sync_label(want),
+			      caller->synchronous == DURQ_SYNC_DEFAULT ? "default" : "caller",
+			      sync_label(o->synchronous));
+	if (o->commit_mode != caller->commit_mode)
+		durq_log_emit(o, DURQ_LOG_WARN, "CONFIG", "DURQ_GROUP_COMMIT changes commit_mode "
+			      "from %s (caller) to %s",
+			      caller->commit_mode == DURQ_COMMIT_GROUP ? "group" : "per-op",
+			      o->commit_mode == DURQ_COMMIT_GROUP ? "group" : "per-op");
+	if (caller->max_attempts && o->max_attempts != caller->max_attempts)
+		durq_log_emit(o, DURQ_LOG_WARN, "CONFIG", "DURQ_MAX_ATTEMPTS changes max_attempts "
+			      "from %d (caller) to %d", caller->max_attempts, o->max_attempts);
+	if (caller->busy_timeout_ms && o->busy_timeout_ms != caller->busy_timeout_ms)
+		durq_log_emit(o, DURQ_LOG_WARN, "CONFIG", "DURQ_BUSY_TIMEOUT_MS changes "
+			      "busy_timeout_ms from %d (caller) to %d", caller->busy_timeout_ms,
+			      o->busy_timeout_ms);
+}
+
+/* secure_getenv: a set-user-ID or set-group-ID program never takes these from its caller. */
+int durq_options_apply_env(durq_options *o, const durq_options *caller, int is_memory)
 {
 	const char *v;
 	int rc, b = 0;
-	if ((v = getenv("DURQ_POOL_SIZE")) && (rc = parse_int("DURQ_POOL_SIZE", v, 5, 20, &o->pool_size)))
+	if ((v = secure_getenv("DURQ_POOL_SIZE")) &&
+	    (rc = parse_int("DURQ_POOL_SIZE", v, 5, 20, &o->pool_size)))
 		return rc;
-	if ((v = getenv("DURQ_MAX_BATCH")) &&
+	if ((v = secure_getenv("DURQ_MAX_BATCH")) &&
 	    (rc = parse_int("DURQ_MAX_BATCH", v, 1, 65536, &o->max_batch)))
 		return rc;
-	if ((v = getenv("DURQ_BUSY_TIMEOUT_MS")) &&
+	if ((v = secure_getenv("DURQ_BUSY_TIMEOUT_MS")) &&
 	    (rc = parse_int("DURQ_BUSY_TIMEOUT_MS", v, 0, 600000, &o->busy_timeout_ms)))
 		return rc;
-	if ((v = getenv("DURQ_MAX_ATTEMPTS")) &&
+	if ((v = secure_getenv("DURQ_MAX_ATTEMPTS")) &&
 	    (rc = parse_int("DURQ_MAX_ATTEMPTS", v, 1, 1000000, &o->max_attempts)))
 		return rc;
-	if ((v = getenv("DURQ_MAX_TURN_ENTRIES"))) {
+	if ((v = secure_getenv("DURQ_MAX_TURN_ENTRIES"))) {
 		int entries;
 		if ((rc = parse_int("DURQ_MAX_TURN_ENTRIES", v, 1, DURQ_MAX_TURN_ENTRIES_LIMIT,
 				    &entries)))
 			return rc;
 		o->max_turn_entries = (size_t)entries;
 	}
-	if ((v = getenv("DURQ_SYNCHRONOUS")) && (rc = parse_sync(v, &o->synchronous)))
+	if ((v = secure_getenv("DURQ_SYNCHRONOUS")) && (rc = parse_sync(v, &o->synchronous)))
 		return rc;
-	if ((v = getenv("DURQ_GROUP_COMMIT"))) {
+	if ((v = secure_getenv("DURQ_GROUP_COMMIT"))) {
 		if ((rc = parse_bool("DURQ_GROUP_COMMIT", v, &b)))
 			return rc;
 		o->commit_mode = b ? DURQ_COMMIT_GROUP : DURQ_COMMIT_PER_OP;
 	}
+	if (caller)
+		warn_weakened(caller, o, is_memory);
 	return DURQ_OK;
 }
 
@@ -125,6 +162,7 @@ static int validate(const durq_options *o)
 int durq_options_resolve(durq_options *out, const durq_options *in, int is_memory)
 {
 	int rc;
+	durq_options none;
 	if (in && in->version != DURQ_OPTIONS_VERSION)
 		return durq_error_set(DURQ_EINVAL, "options.version %u unsupported (expected %d; use "
 				      "DURQ_OPTIONS_INIT)", in->version, DURQ_OPTIONS_VERSION);
@@ -152,7 +190,8 @@ int durq_options_resolve(durq_options *out, const durq_options *in, int is_memor
 		out->log_level = DURQ_LOG_INFO;
 	if (!out->max_turn_entries)
 		out->max_turn_entries = DURQ_DEFAULT_MAX_TURN_ENTRIES;
-	if ((rc = durq_options_apply_env(out)))
+	durq_options_init(&none, DURQ_OPTIONS_VERSION);
+	if ((rc = durq_options_apply_env(out, in ? in : &none, is_memory)))
 		return rc;
 	if (out->synchronous == DURQ_SYNC_DEFAULT)
 		out->synchronous = is_memory ? DURQ_SYNC_OFF : DURQ_SYNC_FULL;

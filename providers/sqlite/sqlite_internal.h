@@ -18,6 +18,7 @@ typedef struct sq_provider {
 	durq_options resolved;     /* the caller's options with defaults filled in */
 	int config_logged;
 	uint64_t busy_waits;       /* ck_pr: busy-handler waits on any connection */
+	int lock_fd;               /* in-memory: flock(LOCK_SH) on the file while we live */
 } sq_provider;
 
 enum sq_stmt_id {

@@ -1,18 +1,24 @@
 /*
  * sqlite_provider.c — the SQLite provider's plumbing: the vtable, opening connections with
- * the durq profile (WAL, explicit PRAGMAs, defensive mode, 0600 files), the schema, the
- * SQL text of every statement, transactions/savepoints and the checkpoint policy.
+ * the durq profile (WAL, explicit PRAGMAs, defensive mode, 0600 files never reached through
+ * a symbolic link), the schema and the check that a database holds nothing else, the SQL
+ * text of every statement, transactions/savepoints, the checkpoint policy, and the
+ * in-memory databases on tmpfs (their locks, and the sweep of those whose process died).
  * The ops themselves live in sqlite_ops.c, the reads in sqlite_reads.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <time.h>
 
 #include <ck_pr.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "durq_internal.h"
@@ -352,8 +358,10 @@ static int apply_profile(durq_conn *c)
 		"PRAGMA mmap_size=268435456", "PRAGMA wal_autocheckpoint=1000",
 		"PRAGMA journal_size_limit=67108864", "PRAGMA trusted_schema=OFF",
 	};
-	int rc;
-	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	int rc, on = 0, trusted = 1;
+	if (sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on) != SQLITE_OK || on != 1)
+		return durq_error_set(DURQ_EIO, "cannot enable SQLITE_DBCONFIG_DEFENSIVE on '%s'",
+				      p->path);
 	sqlite3_extended_result_codes(c->db, 1);
 	c->rng = (unsigned int)durq_clock_mono_ns() ^ (unsigned int)(uintptr_t)c;
 	sqlite3_busy_handler(c->db, busy_handler, c);
@@ -361,6 +369,10 @@ static int apply_profile(durq_conn *c)
 	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 		if ((rc = sqlite3_exec(c->db, pragmas[i], NULL, NULL, NULL)) != SQLITE_OK)
 			return sq_error(c, rc, pragmas[i]);
+	if (sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, -1, &trusted) != SQLITE_OK ||
+	    trusted != 0)
+		return durq_error_set(DURQ_EIO, "PRAGMA trusted_schema=OFF did not take effect on "
+				      "'%s'", p->path);
 	if (!p->config_logged) {
 		p->config_logged = 1;
 		for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
@@ -408,6 +420,81 @@ static int create_schema(durq_conn *c)
 	return DURQ_OK;
 }
 
+/* A name SQLite reserves for itself: its autoindexes (no SQL) and tables such as
+ * sqlite_sequence or sqlite_stat1. Never a trigger or a view. */
+static int is_internal(const char *type, const char *name, const char *sql)
+{
+	if (strncmp(name, "sqlite_", 7) != 0)
+		return 0;
+	return !strcmp(type, "table") || (!strcmp(type, "index") && !sql);
+}
+
+/* Every object of ref (a scratch database holding exactly durq's schema) has the same type,
+ * table and SQL as the one of that name in the database; NULL when none has that name. */
+static int object_matches(sqlite3_stmt *ref, sqlite3_stmt *s, int *known)
+{
+	sqlite3_bind_text(ref, 1, (const char *)sqlite3_column_text(s, 1), -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(ref);
+	int same = 0;
+	*known = rc == SQLITE_ROW;
+	if (*known) {
+		const char *t = (const char *)sqlite3_column_text(ref, 0);
+		const char *tbl = (const char *)sqlite3_column_text(ref, 1);
+		const char *sql = (const char *)sqlite3_column_text(ref, 2);
+		const char *t2 = (const char *)sqlite3_column_text(s, 0);
+		const char *tbl2 = (const char *)sqlite3_column_text(s, 2);
+		const char *sql2 = (const char *)sqlite3_column_text(s, 3);
+		same = t && t2 && !strcmp(t, t2) && tbl && tbl2 && !strcmp(tbl, tbl2) &&
+		       (sql && sql2 ? !strcmp(sql, sql2) : sql == sql2);
+	}
+	sqlite3_reset(ref);
+	return same;
+}
+
+/*
+ * A database must hold only what durq creates: a trigger or a view fires or runs code on
+ * our statements, an extra or altered table or index is not ours to interpret. Compared
+ * with durq's schema built in a scratch in-memory database, so there is no second list.
+ */
+static int check_schema_objects(durq_conn *c)
+{
+	sqlite3 *ref = NULL;
+	sqlite3_stmt *s = NULL, *r = NULL;
+	int rc = sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK || sqlite3_exec(ref, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(ref, "SELECT type, tbl_name, sql FROM sqlite_schema WHERE name = ?1",
+			       -1, &r, NULL) != SQLITE_OK) {
+		rc = durq_error_set(DURQ_ENOMEM, "schema check: cannot build the reference schema");
+		goto out;
+	}
+	if ((rc = sqlite3_prepare_v2(c->db, "SELECT type, name, tbl_name, sql FROM sqlite_schema",
+				     -1, &s, NULL)) != SQLITE_OK) {
+		rc = sq_error(c, rc, "schema check");
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(s, 0);
+		const char *name = (const char *)sqlite3_column_text(s, 1);
+		const char *sql = (const char *)sqlite3_column_text(s, 3);
+		int known = 0;
+		if (!type || !name)
+			type = "object", name = "(null)";
+		else if (is_internal(type, name, sql) || object_matches(r, s, &known))
+			continue;
+		rc = durq_error_set(DURQ_ECORRUPT, "database '%s' has %s %s '%.64s' %s durq did "
+				    "not create; refusing to open", c->p->path,
+				    strchr("aeiou", type[0]) ? "an" : "a", type, name,
+				    known ? "whose definition" : "that");
+		goto out;
+	}
+	rc = rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "schema check");
+out:
+	sqlite3_finalize(s);
+	sqlite3_finalize(r);
+	sqlite3_close(ref);
+	return rc;
+}
+
 static void sq_conn_close(durq_provider *prov, durq_conn *c)
 {
 	(void)prov;
@@ -419,15 +506,82 @@ static void sq_conn_close(durq_provider *prov, durq_conn *c)
 	free(c);
 }
 
-/* Create the file 0600 before SQLite does (SQLite gives -wal/-shm the db file's mode). */
-static int precreate(const char *path)
+/* A regular file, mode 0600: a looser mode is tightened through the descriptor we hold,
+ * never by a second lookup of the path. */
+static int make_0600(sq_provider *p, int fd, const char *path)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return durq_error_set(DURQ_EIO, "cannot open database '%s': %s", path,
-				      strerror(errno));
-	close(fd);
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return durq_error_set(DURQ_EIO, "cannot stat '%s': %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return durq_error_set(DURQ_EIO, "'%s' is not a regular file; refusing to open it",
+				      path);
+	if ((st.st_mode & 07777) == 0600)
+		return DURQ_OK;
+	if (fchmod(fd, 0600) != 0)
+		return durq_error_set(DURQ_EIO, "cannot make '%s' mode 0600 (it is %04o): %s", path,
+				      (unsigned int)(st.st_mode & 07777), strerror(errno));
+	durq_log_emit(p->opts, DURQ_LOG_WARN, "CONFIG", "'%s' had mode %04o: now 0600", path,
+		      (unsigned int)(st.st_mode & 07777));
 	return DURQ_OK;
+}
+
+static int refuse_open(const char *path, int err)
+{
+	if (err == ELOOP)
+		return durq_error_set(DURQ_EIO, "'%s' is a symbolic link; refusing to open the "
+				      "database through it (give the real path)", path);
+	return durq_error_set(DURQ_EIO, "cannot open database '%s': %s", path, strerror(err));
+}
+
+/* Create or open the database file before SQLite does, never through a symbolic link (one
+ * planted at the path would have us chmod and write its target), and make it 0600: SQLite
+ * gives the -wal and -shm it creates the database file's mode. */
+static int open_db_file(sq_provider *p)
+{
+	int fd = open(p->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return refuse_open(p->path, errno);
+	int rc = make_0600(p, fd, p->path);
+	close(fd);
+	return rc;
+}
+
+/* -wal and -shm that already exist (an earlier run, another process) keep whatever mode
+ * they were created with: tighten them too. Those SQLite creates later get 0600 from the
+ * database file. */
+static int companions_0600(sq_provider *p)
+{
+	static const char *const suffix[] = {"-wal", "-shm"};
+	char name[4096];
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "%s%s", p->path, suffix[i]);
+		int fd = open(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0)
+			return refuse_open(name, errno);
+		int rc = make_0600(p, fd, name);
+		close(fd);
+		if (rc < 0)
+			return rc;
+	}
+	return DURQ_OK;
+}
+
+static int open_error(durq_conn *c)
+{
+	const char *path = c->p->path;
+	if (!c->db)
+		return durq_error_set(DURQ_ENOMEM, "sqlite3_open_v2: out of memory");
+	if (sqlite3_extended_errcode(c->db) == SQLITE_CANTOPEN_SYMLINK)
+		return durq_error_set(DURQ_EIO, "'%s' is a symbolic link; refusing to open the "
+				      "database through it (give the real path)", path);
+	int rc = sq_error(c, sqlite3_errcode(c->db), path);
+	if (rc == DURQ_EIO)
+		durq_error_set(DURQ_EIO, "cannot open database '%s': %s", path,
+			       sqlite3_errmsg(c->db));
+	return rc;
 }
 
 static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
@@ -439,22 +593,24 @@ static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	c->p = p;
 	c->role = role;
-	if (role == DURQ_CONN_WRITE && (rc = precreate(p->path)) < 0) {
+	if (role == DURQ_CONN_WRITE &&
+	    ((rc = open_db_file(p)) < 0 || (rc = companions_0600(p)) < 0)) {
 		free(c);
 		return rc;
 	}
-	rc = sqlite3_open_v2(p->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-			     p->opts->sqlite_vfs);
+	/* NOFOLLOW: no connection, reader or writer, reaches the file through a symbolic link
+	 * (the directory part of p->path is resolved once, in durq_sqlite_provider_new) */
+	rc = sqlite3_open_v2(p->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+			     SQLITE_OPEN_NOFOLLOW, p->opts->sqlite_vfs);
 	if (rc != SQLITE_OK) {
-		rc = c->db ? sq_error(c, rc, p->path)
-			   : durq_error_set(DURQ_ENOMEM, "sqlite3_open_v2: out of memory");
-		if (rc == DURQ_EIO)
-			durq_error_set(DURQ_EIO, "cannot open database '%s': %s", p->path,
-				       c->db ? sqlite3_errmsg(c->db) : "?");
+		rc = open_error(c);
 		sq_conn_close(prov, c);
 		return rc;
 	}
-	if ((rc = apply_profile(c)) < 0 || (role == DURQ_CONN_WRITE && (rc = create_schema(c)) < 0)) {
+	if ((rc = apply_profile(c)) < 0 ||
+	    (role == DURQ_CONN_WRITE && ((rc = create_schema(c)) < 0 ||
+					 (rc = check_schema_objects(c)) < 0 ||
+					 (rc = companions_0600(p)) < 0))) {
 		sq_conn_close(prov, c);
 		return rc;
 	}
@@ -563,47 +719,183 @@ static int sq_stats(durq_provider *prov, durq_provider_stats *out)
 	return DURQ_OK;
 }
 
-static void remove_files(const char *path)
+/* The companions first: while the database file is there no new database takes its name. */
+static void remove_files(int dirfd, const char *path)
 {
 	char buf[4096];
-	unlink(path);
 	snprintf(buf, sizeof(buf), "%s-wal", path);
-	unlink(buf);
+	unlinkat(dirfd, buf, 0);
 	snprintf(buf, sizeof(buf), "%s-shm", path);
-	unlink(buf);
+	unlinkat(dirfd, buf, 0);
+	unlinkat(dirfd, path, 0);
 }
 
 static void sq_free(durq_provider *prov)
 {
 	sq_provider *p = (sq_provider *)prov;
 	if (p->is_memory && p->path)
-		remove_files(p->path);
+		remove_files(AT_FDCWD, p->path);
+	if (p->is_memory && p->lock_fd >= 0)
+		close(p->lock_fd); /* after the removal: a sweeper never sees it unlocked */
 	free(p->path);
 	free(p);
 }
 
-/* In-memory = a private WAL database on tmpfs: readers never block the writer, unlike
- * shared-cache :memory: (table locks) or memdb (no WAL). Nothing touches a disk. */
-static int memory_path(char **out)
+/* ---- in-memory databases ------------------------------------------------------------ */
+
+const char *durq_sqlite_shm_dir = "/dev/shm";
+
+#define MEM_PREFIX "durq-mem-"
+
+/* The directory, resolved (SQLITE_OPEN_NOFOLLOW refuses any link on the path): the one
+ * the caller named in DURQ_MEMORY_DIR, else /dev/shm if it is a tmpfs — never a disk the
+ * caller did not name. */
+static int memory_dir(sq_provider *p, char **out)
 {
-	const char *dirs[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
-	for (size_t i = 0; i < 3; i++) {
-		if (!dirs[i] || access(dirs[i], W_OK) != 0)
-			continue;
-		size_t n = strlen(dirs[i]) + 32;
+	const char *dir = secure_getenv("DURQ_MEMORY_DIR");
+	struct statfs fs;
+	struct stat st;
+	if (dir && dir[0] != '/')
+		return durq_error_set(DURQ_EINVAL, "DURQ_MEMORY_DIR='%s': expected an absolute "
+				      "directory path", dir);
+	if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+		return durq_error_set(DURQ_EIO, "in-memory provider: DURQ_MEMORY_DIR='%s' is not a "
+				      "directory", dir);
+	if (!dir) {
+		dir = durq_sqlite_shm_dir;
+		if (statfs(dir, &fs) != 0)
+			return durq_error_set(DURQ_EIO, "in-memory provider: %s is missing (%s); set "
+					      "DURQ_MEMORY_DIR to name a directory", dir,
+					      strerror(errno));
+		if ((unsigned long)fs.f_type != TMPFS_MAGIC)
+			return durq_error_set(DURQ_EIO, "in-memory provider: %s is not a tmpfs; "
+					      "refusing to put an in-memory database on a disk (set "
+					      "DURQ_MEMORY_DIR to name a directory)", dir);
+	} else if (statfs(dir, &fs) == 0 && (unsigned long)fs.f_type != TMPFS_MAGIC) {
+		durq_log_emit(p->opts, DURQ_LOG_WARN, "CONFIG", "DURQ_MEMORY_DIR='%s' is not a "
+			      "tmpfs: in-memory databases are files on that file system", dir);
+	}
+	if (!(*out = realpath(dir, NULL)))
+		return durq_error_set(DURQ_EIO, "in-memory provider: %s: %s", dir, strerror(errno));
+	return DURQ_OK;
+}
+
+static int same_file(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* A new database file, 0600, with our shared lock held for the provider's life. A sweeper
+ * may lock and remove the file between its creation and our flock: then it is no longer at
+ * its path and we take another name. */
+static int memory_create(sq_provider *p, const char *dir)
+{
+	size_t n = strlen(dir) + sizeof("/" MEM_PREFIX "XXXXXX");
+	for (int tries = 0; tries < 16; tries++) {
 		char *path = malloc(n);
 		if (!path)
 			return durq_error_set(DURQ_ENOMEM, "out of memory");
-		snprintf(path, n, "%s/durq-mem-XXXXXX", dirs[i]);
-		int fd = mkstemp(path); /* mode 0600 */
-		if (fd >= 0) {
-			close(fd);
-			*out = path;
+		snprintf(path, n, "%s/" MEM_PREFIX "XXXXXX", dir);
+		int fd = mkostemp(path, O_CLOEXEC); /* mode 0600 */
+		if (fd < 0) {
+			int err = errno;
+			free(path);
+			return durq_error_set(DURQ_EIO, "in-memory provider: cannot create a file in "
+					      "%s: %s", dir, strerror(err));
+		}
+		if (flock(fd, LOCK_SH) == 0 && same_file(fd, path)) {
+			p->path = path;
+			p->lock_fd = fd;
 			return DURQ_OK;
 		}
+		close(fd);
 		free(path);
 	}
-	return durq_error_set(DURQ_EIO, "in-memory provider: no writable tmpfs or temp dir");
+	return durq_error_set(DURQ_EIO, "in-memory provider: cannot lock a new file in %s", dir);
+}
+
+static int is_companion(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 4 && (!strcmp(name + n - 4, "-wal") || !strcmp(name + n - 4, "-shm"));
+}
+
+/* One entry of the sweep: a database file whose lock nobody holds (its process died
+ * without closing it), with its -wal/-shm; or a -wal/-shm whose database file is gone. */
+static void sweep_one(sq_provider *p, int dirfd, const char *name)
+{
+	struct stat st;
+	if (is_companion(name)) {
+		char base[256];
+		snprintf(base, sizeof(base), "%.*s", (int)(strlen(name) - 4), name);
+		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT &&
+		    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == geteuid())
+			unlinkat(dirfd, name, 0);
+		return;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		remove_files(dirfd, name);
+		durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "removed the in-memory database "
+			      "%s of a process that died without closing it", name);
+	}
+	close(fd);
+}
+
+/* Every open in-memory database holds flock(LOCK_SH) on its file (flock locks are apart
+ * from SQLite's fcntl locks on Linux, and per open file, so handles of one process exclude
+ * each other too): a file whose exclusive lock we can take has no owner left. */
+static void memory_sweep(sq_provider *p, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, MEM_PREFIX, strlen(MEM_PREFIX)))
+			sweep_one(p, dirfd(d), e->d_name);
+	closedir(d);
+}
+
+/* In-memory = a private WAL database on tmpfs: readers never block the writer, unlike
+ * shared-cache :memory: (table locks) or memdb (no WAL). Nothing touches a disk. */
+static int memory_open(sq_provider *p)
+{
+	char *dir;
+	int rc = memory_dir(p, &dir);
+	if (rc < 0)
+		return rc;
+	if ((rc = memory_create(p, dir)) == DURQ_OK)
+		memory_sweep(p, dir);
+	free(dir);
+	return rc;
+}
+
+/* The directory part resolved once (links there are the operator's choice); the file name
+ * itself is never followed. Unresolvable paths stay as given: opening them fails and the
+ * message names what the caller wrote. */
+static char *resolve_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return strdup(path);
+	char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	char *real = dir ? realpath(*dir ? dir : "/", NULL) : NULL;
+	free(dir);
+	if (!real)
+		return strdup(path);
+	size_t n = strlen(real) + strlen(base) + 2;
+	char *out = malloc(n);
+	if (out)
+		snprintf(out, n, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+	free(real);
+	return out;
 }
 
 int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts)
@@ -619,12 +911,13 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 		return rc;
 	}
 	p->opts = &p->resolved;
+	p->lock_fd = -1;
 	if (p->is_memory) {
-		if ((rc = memory_path(&p->path)) < 0) {
+		if ((rc = memory_open(p)) < 0) {
 			free(p);
 			return rc;
 		}
-	} else if (!(p->path = strdup(path))) {
+	} else if (!(p->path = resolve_dir(path))) {
 		free(p);
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	}

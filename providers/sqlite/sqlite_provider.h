@@ -10,4 +10,8 @@
  * NULL) is copied with its defaults resolved. */
 int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts);
 
+/* Where in-memory databases go unless DURQ_MEMORY_DIR names a directory: "/dev/shm", used
+ * only if it is a tmpfs. Not public; tests point it at a disk to see the refusal. */
+extern const char *durq_sqlite_shm_dir;
+
 #endif

@@ -2,7 +2,8 @@
  * test_crash.c — durability across kill -9: a child process enqueues and acks under load
  * and reports each call that returned OK on a pipe; the parent SIGKILLs it mid-load,
  * reopens the file and checks every OK'd enqueue is present (or was being acked), no OK'd
- * ack is undone, and PRAGMA integrity_check says ok. Also: database files are mode 0600.
+ * ack is undone, and PRAGMA integrity_check says ok. Also: an unopenable path fails with
+ * DURQ_EIO naming it. (File modes and in-memory databases: test_files.c.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,36 +142,6 @@ static void test_kill9_loses_no_ok_enqueue_and_undoes_no_ok_ack(void **state)
 	test_rmdir(dir);
 }
 
-static void assert_mode_0600(const char *path)
-{
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
-}
-
-static void test_database_files_are_0600(void **state)
-{
-	(void)state;
-	char *dir = test_tmpdir();
-	char *url = test_url(dir, "mode.db");
-	char path[PATH_MAX];
-	mode_t old = umask(0); /* even with a permissive umask */
-	durq *db;
-	assert_int_equal(durq_open(&db, url, NULL), DURQ_OK);
-	durq_work w = {.payload = "x", .payload_len = 1};
-	assert_int_equal(durq_work_enqueue(db, &w, 1), DURQ_OK);
-	snprintf(path, sizeof(path), "%s/mode.db", dir);
-	assert_mode_0600(path);
-	snprintf(path, sizeof(path), "%s/mode.db-wal", dir);
-	assert_mode_0600(path);
-	snprintf(path, sizeof(path), "%s/mode.db-shm", dir);
-	assert_mode_0600(path);
-	durq_free(db);
-	umask(old);
-	free(url);
-	test_rmdir(dir);
-}
-
 static void test_unreadable_path_is_eio_with_message(void **state)
 {
 	(void)state;
@@ -182,37 +153,11 @@ static void test_unreadable_path_is_eio_with_message(void **state)
 	assert_int_equal(durq_open(&db, "sqlite:/", NULL), DURQ_EIO); /* a directory */
 }
 
-static void test_memory_databases_are_private_wal(void **state)
-{
-	(void)state;
-	durq *db;
-	durq_options o;
-	char jm[16];
-	assert_int_equal(durq_open(&db, "sqlite::memory:", NULL), DURQ_OK);
-	assert_int_equal(durq_options_get(db, &o), DURQ_OK);
-	assert_int_equal(durq_pragma_get(db, jm, sizeof(jm), "journal_mode"), DURQ_OK);
-	assert_string_equal(jm, "wal"); /* WAL concurrency, not shared-cache table locks */
-	durq_free(db);
-	/* each :memory: handle is private */
-	durq *a, *b;
-	assert_int_equal(durq_open(&a, "sqlite::memory:", NULL), DURQ_OK);
-	assert_int_equal(durq_open(&b, "sqlite::memory:", NULL), DURQ_OK);
-	durq_work w = {.payload = "x", .payload_len = 1};
-	assert_int_equal(durq_work_enqueue(a, &w, 1), DURQ_OK);
-	durq_queue_depths d;
-	assert_int_equal(durq_queue_depths_get(b, &d, NULL), DURQ_OK);
-	assert_int_equal(d.work_ready, 0);
-	durq_free(a);
-	durq_free(b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill9_loses_no_ok_enqueue_and_undoes_no_ok_ack),
-		cmocka_unit_test(test_database_files_are_0600),
 		cmocka_unit_test(test_unreadable_path_is_eio_with_message),
-		cmocka_unit_test(test_memory_databases_are_private_wal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
