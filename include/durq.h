@@ -40,7 +40,11 @@ enum durq_error {
 	DURQ_ETOOBIG = -7,   /* over a size limit: payload, entries per call, turn, list */
 	DURQ_ECORRUPT = -8,  /* database corrupt or schema from a newer durq */
 	DURQ_ENOMEM = -9,    /* out of memory */
-	DURQ_EIO = -10,      /* I/O error, cannot open path: retryable once the fault clears */
+	DURQ_EIO = -10,      /* I/O error, cannot open path: retryable once the fault clears.
+			      * From a write call: OUTCOME UNKNOWN. In this process the op was
+			      * not applied, but a failed flush at COMMIT may have written it:
+			      * after a crash and reopen it may be there (an enqueue present, an
+			      * ack done). Retrying an enqueue may duplicate it (at-least-once). */
 	DURQ_EFULL = -11,    /* disk full: retryable once space is freed */
 	DURQ_ECLOSED = -12   /* handle was closed */
 };
@@ -80,7 +84,13 @@ typedef struct durq_token {
 typedef int64_t (*durq_clock_fn)(void *ctx);
 
 enum durq_log_level { DURQ_LOG_ERROR = 1, DURQ_LOG_WARN = 2, DURQ_LOG_INFO = 3, DURQ_LOG_DEBUG = 4 };
-/* tag is a short category: "CONFIG", "RETRY", "COMMIT", "POOL", "POISON", ... */
+/* tag is a short category: "CONFIG", "RETRY", "COMMIT", "POOL", "POISON", ...
+ * The callback is called with no durq lock held, but it may run on any thread: the
+ * caller's, the committer's, or inside a write transaction (per-op mode). It may call
+ * durq's reads (stats, depths, instance and history reads). A write call (enqueue, fetch,
+ * ack, ...) or durq_close made from the callback on the thread that is writing would wait
+ * for itself, so it fails at once with DURQ_EINVAL; hand such work to another thread.
+ * Keep it short: on the committer thread it delays every pending op. */
 typedef void (*durq_log_fn)(void *ctx, int level, const char *tag, const char *message);
 
 enum durq_commit_mode {
@@ -150,7 +160,8 @@ typedef struct durq durq;
 DURQ_EXTERN int durq_open(durq **out, const char *url, const durq_options *opts);
 /* Stop accepting work, complete every pending op, join the committer. Fetchers blocked in
  * a long poll return DURQ_ECLOSED. Later calls on the handle return DURQ_ECLOSED. Safe to
- * call twice. */
+ * call twice, also concurrently: a second call returns only after the first has finished,
+ * so durq_free after either is safe. */
 DURQ_EXTERN int durq_close(durq *db);
 /* Close if needed and release the handle. */
 DURQ_EXTERN void durq_free(durq *db);

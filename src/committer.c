@@ -20,13 +20,14 @@
 
 #include "durq_internal.h"
 
-static void cond_init_mono(pthread_cond_t *cv)
+static int cond_init_mono(pthread_cond_t *cv)
 {
 	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(cv, &ca);
+	int rc = pthread_condattr_init(&ca);
+	if (rc == 0 && (rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+		rc = pthread_cond_init(cv, &ca);
 	pthread_condattr_destroy(&ca);
+	return rc;
 }
 
 static bool ring_empty(durq_committer *c)
@@ -50,6 +51,9 @@ static size_t drain(durq_committer *c)
 static void complete(durq_pending *p)
 {
 	DURQ_HB_RELEASE(p);
+	/* rc, errmsg and the op's outputs must be visible before DONE is (the caller reads them
+	 * right after it sees DONE): RMW ops do not order earlier stores on RMO machines */
+	ck_pr_fence_release();
 	if (ck_pr_fas_int(&p->state, DURQ_PENDING_DONE) == DURQ_PENDING_SLEEPING)
 		sem_post(&p->done);
 }
@@ -63,6 +67,7 @@ static void complete(durq_pending *p)
  */
 #define DURQ_COMMITTER_SPIN_NS 50000ull
 #define DURQ_CALLER_SPIN_MAX_NS 1000000ull
+#define DURQ_STRAGGLER_WAIT_MAX_NS 500000ull
 
 static bool spin_until(bool (*ready)(void *), void *arg, uint64_t budget_ns)
 {
@@ -161,10 +166,7 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n, unsigned 
 	}
 	uint64_t took = durq_clock_mono_ns() - t0;
 	durq_stats_txn(&db->counters, n, took, rc == DURQ_OK);
-	/* callers spin for about two commits (theirs may wait behind the one running) */
-	c->commit_ewma_ns = (c->commit_ewma_ns * 7 + took) / 8;
-	uint64_t budget = 2 * c->commit_ewma_ns + DURQ_COMMITTER_SPIN_NS;
-	ck_pr_store_64(&c->spin_ns, budget > DURQ_CALLER_SPIN_MAX_NS ? DURQ_CALLER_SPIN_MAX_NS : budget);
+	durq_committer_note_commit(c, took);
 	for (size_t i = 0; i < n; i++) {
 		durq_stats_op(&db->counters, batch[i]->op.kind, batch[i]->rc);
 		complete(batch[i]);
@@ -229,6 +231,30 @@ static bool sleep_until_work(durq_committer *c)
  * flush at 8 threads on 2 cores. The wait is bounded by the commit time it amortises
  * (like jbd2's commit batching), and it never happens after a batch of one.
  */
+/*
+ * The commit time the waits follow: an EWMA of commit times, each sample clamped to 4x the
+ * current mean, so one outlier (a 400 ms checkpoint) moves it by at most 3/8 of the mean
+ * instead of adding 50 ms; a lasting slowdown still lifts it (x1.375 per commit).
+ */
+void durq_committer_note_commit(durq_committer *c, uint64_t took_ns)
+{
+	uint64_t mean = c->commit_ewma_ns;
+	if (mean && took_ns > 4 * mean)
+		took_ns = 4 * mean;
+	c->commit_ewma_ns = (mean * 7 + took_ns) / 8;
+	/* callers spin for about two commits (theirs may wait behind the one running) */
+	uint64_t budget = 2 * c->commit_ewma_ns + DURQ_COMMITTER_SPIN_NS;
+	ck_pr_store_64(&c->spin_ns, budget > DURQ_CALLER_SPIN_MAX_NS ? DURQ_CALLER_SPIN_MAX_NS : budget);
+}
+
+/* How long to wait for stragglers after a batch: half a mean commit, never more than
+ * DURQ_STRAGGLER_WAIT_MAX_NS whatever the mean says. */
+uint64_t durq_committer_straggler_wait_ns(const durq_committer *c)
+{
+	uint64_t w = c->commit_ewma_ns / 2;
+	return w > DURQ_STRAGGLER_WAIT_MAX_NS ? DURQ_STRAGGLER_WAIT_MAX_NS : w;
+}
+
 static bool ring_has_k(void *arg)
 {
 	durq_committer *c = arg;
@@ -238,13 +264,14 @@ static bool ring_has_k(void *arg)
 static void let_callers_return(durq_committer *c, size_t k)
 {
 	c->expect = (unsigned int)k;
-	spin_until(ring_has_k, c, c->commit_ewma_ns / 2);
+	spin_until(ring_has_k, c, durq_committer_straggler_wait_ns(c));
 }
 
 static void *committer_main(void *arg)
 {
 	durq_committer *c = arg;
 	size_t last = 0;
+	durq_writer_enter(); /* this thread writes: a log callback here must not wait on it */
 	for (;;) {
 		if (last > 1)
 			let_callers_return(c, last);
@@ -277,10 +304,12 @@ int durq_committer_start(durq_committer *c, durq *db)
 		return durq_error_set(DURQ_ENOMEM, "committer: out of memory");
 	}
 	ck_ring_init(&c->ring, c->ring_size);
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_mutex_init(&c->enq_mu, NULL);
-	cond_init_mono(&c->wake);
-	cond_init_mono(&c->space);
+	if (pthread_mutex_init(&c->mu, NULL) != 0 || pthread_mutex_init(&c->enq_mu, NULL) != 0 ||
+	    cond_init_mono(&c->wake) != 0 || cond_init_mono(&c->space) != 0) {
+		free(c->slots);
+		free(c->batch);
+		return durq_error_set(DURQ_ENOMEM, "committer: cannot create its locks");
+	}
 	c->sleeping = 0;
 	c->space_waiters = 0;
 	c->paused = 0;
@@ -347,8 +376,10 @@ static void wait_done(durq_committer *c, durq_pending *p)
 	if (n < c->max_spinners && ck_pr_cas_int(&c->spinners, n, n + 1)) {
 		bool done = spin_until(pending_done, p, ck_pr_load_64(&c->spin_ns));
 		ck_pr_dec_int(&c->spinners);
-		if (done)
+		if (done) {
+			ck_pr_fence_acquire(); /* pairs with complete()'s release */
 			return;
+		}
 	}
 	if (ck_pr_cas_int(&p->state, DURQ_PENDING_WAITING, DURQ_PENDING_SLEEPING))
 		while (sem_wait(&p->done) != 0 && errno == EINTR)
@@ -360,7 +391,8 @@ int durq_committer_submit(durq_committer *c, durq_pending *p)
 	p->rc = DURQ_OK;
 	p->state = DURQ_PENDING_WAITING;
 	p->errmsg[0] = '\0';
-	sem_init(&p->done, 0, 0);
+	if (sem_init(&p->done, 0, 0) != 0)
+		return durq_error_set(DURQ_ENOMEM, "committer: sem_init failed: %s", strerror(errno));
 	DURQ_HB_RELEASE(p);
 	while (!enqueue(c, p))
 		wait_for_space(c);

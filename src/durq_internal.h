@@ -150,6 +150,10 @@ void durq_committer_stop(durq_committer *c);
  * batch (up to max_batch). */
 void durq_committer_pause(durq *db, int paused);
 unsigned int durq_committer_backlog(durq *db);
+/* Fold one commit's duration into the mean the waits follow (outliers clamped). */
+void durq_committer_note_commit(durq_committer *c, uint64_t took_ns);
+/* The bounded wait for stragglers after a batch. */
+uint64_t durq_committer_straggler_wait_ns(const durq_committer *c);
 
 /* ---- handle.c ---- */
 /* Wake channels: a commit wakes only the fetchers that may find something. */
@@ -173,8 +177,20 @@ struct durq {
 	durq_conn *watch;            /* sees other processes' commits (data_version), or NULL */
 	uint64_t watch_version;
 	int64_t next_due_ms;         /* earliest known future visible_at (clock domain) */
-	uint64_t due_gen;            /* bumped whenever a commit lowers next_due_ms */
+	int due_refreshing;          /* refreshes whose query is running (under wake_mu) */
+	int64_t due_since;           /* earliest due committed while one ran (under wake_mu) */
+	int close_state;             /* under active_mu: DURQ_CLOSE_* */
+	int close_waiters;           /* under active_mu: second closers waiting (test hook) */
+	pthread_cond_t closed_cv;    /* a second durq_close waits here for the first */
 };
+
+enum { DURQ_CLOSE_OPEN = 0, DURQ_CLOSE_RUNNING = 1, DURQ_CLOSE_DONE = 2 };
+
+/* A write call made from inside durq on the writing thread (a log callback run by the
+ * committer or by a per-op transaction) would wait for itself: it fails instead. */
+void durq_writer_enter(void);
+void durq_writer_leave(void);
+bool durq_in_writer(void);
 
 int64_t durq_clock_now(durq *db);
 int durq_api_enter(durq *db);

@@ -44,39 +44,65 @@ int64_t durq_now(durq *db)
 	return db ? durq_clock_now(db) : 0;
 }
 
+/* NULL if out of memory or a lock could not be created (Linux never fails these for
+ * default attributes, but the codes are checked, not assumed). */
 static durq *handle_alloc(void)
 {
 	durq *db = calloc(1, sizeof(*db));
 	if (!db)
 		return NULL;
 	pthread_condattr_t ca;
-	pthread_mutex_init(&db->wake_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
-		pthread_cond_init(&db->wake_cv[ch], &ca);
-	pthread_cond_init(&db->idle_cv, &ca);
-	pthread_mutex_init(&db->watch_mu, NULL);
-	pthread_mutex_init(&db->active_mu, NULL);
+	int rc = pthread_condattr_init(&ca);
+	if (rc == 0)
+		rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (int ch = 0; rc == 0 && ch < DURQ_WAKE__COUNT; ch++)
+		rc = pthread_cond_init(&db->wake_cv[ch], &ca);
+	if (rc == 0)
+		rc = pthread_cond_init(&db->idle_cv, &ca);
+	if (rc == 0)
+		rc = pthread_cond_init(&db->closed_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	if (rc == 0)
+		rc = pthread_mutex_init(&db->wake_mu, NULL);
+	if (rc == 0)
+		rc = pthread_mutex_init(&db->watch_mu, NULL);
+	if (rc == 0)
+		rc = pthread_mutex_init(&db->active_mu, NULL);
+	if (rc != 0) {
+		free(db);
+		return NULL;
+	}
 	db->next_due_ms = INT64_MAX;
 	return db;
 }
 
+/*
+ * Re-read the earliest future due time (timer or lease expiry). The query's snapshot may
+ * miss a commit that lands while it runs; such commits record their due time in due_since
+ * (see durq_notify_commit), and the refresh stores min(query, due_since), so a timer
+ * committed meanwhile is never overwritten with "none". Overlapping refreshes share
+ * due_since from the first one's start: that may keep a due time that is already past,
+ * which only costs one more refresh, never a missed timer.
+ */
 void durq_next_due_refresh(durq *db)
 {
 	durq_conn *c;
 	int64_t due = INT64_MAX;
 	pthread_mutex_lock(&db->wake_mu);
-	uint64_t gen = db->due_gen;
+	if (db->due_refreshing++ == 0)
+		db->due_since = INT64_MAX;
 	pthread_mutex_unlock(&db->wake_mu);
-	if (durq_pool_checkout(&db->pool, &c) < 0)
-		return;
-	int rc = db->provider->next_due(c, &due, durq_clock_now(db));
-	durq_pool_checkin(&db->pool, c, false);
+	int rc = durq_pool_checkout(&db->pool, &c);
+	if (rc == DURQ_OK) {
+		rc = db->provider->next_due(c, &due, durq_clock_now(db));
+		durq_pool_checkin(&db->pool, c, false);
+	}
 	pthread_mutex_lock(&db->wake_mu);
-	if (rc == DURQ_OK && db->due_gen == gen) /* else a commit just set a newer, earlier one */
-		db->next_due_ms = due;
+	if (rc == DURQ_OK)
+		db->next_due_ms = due < db->due_since ? due : db->due_since;
+	else if (db->due_since < db->next_due_ms)
+		db->next_due_ms = db->due_since;
+	db->due_refreshing--;
 	pthread_mutex_unlock(&db->wake_mu);
 }
 
@@ -151,6 +177,7 @@ static void handle_release(durq *db)
 	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
 		pthread_cond_destroy(&db->wake_cv[ch]);
 	pthread_cond_destroy(&db->idle_cv);
+	pthread_cond_destroy(&db->closed_cv);
 	pthread_mutex_destroy(&db->watch_mu);
 	pthread_mutex_destroy(&db->active_mu);
 	pthread_mutex_destroy(&db->wake_mu);
@@ -224,6 +251,9 @@ int durq_api_enter(durq *db)
 	if (!db)
 		return durq_error_set(DURQ_EINVAL, "durq handle is NULL");
 	ck_pr_inc_int(&db->active);
+	/* Dekker with durq_close: our increment must be visible before we read closed, and
+	 * close's store of closed before it reads active (RMW ops do not order on RMO). */
+	ck_pr_fence_atomic_load();
 	if (ck_pr_load_int(&db->closed)) {
 		durq_api_leave(db);
 		return durq_error_set(DURQ_ECLOSED, "durq handle is closed");
@@ -269,13 +299,43 @@ static void wake_all(durq *db)
 	wake_channels(db, all);
 }
 
+/* The first caller closes; a concurrent second caller waits until the first is done, so
+ * durq_free after any durq_close never frees what the first closer still uses. */
+static bool close_claim(durq *db)
+{
+	pthread_mutex_lock(&db->active_mu);
+	bool first = db->close_state == DURQ_CLOSE_OPEN;
+	if (first) {
+		db->close_state = DURQ_CLOSE_RUNNING;
+	} else {
+		db->close_waiters++;
+		while (db->close_state != DURQ_CLOSE_DONE)
+			pthread_cond_wait(&db->closed_cv, &db->active_mu);
+		db->close_waiters--;
+	}
+	pthread_mutex_unlock(&db->active_mu);
+	return first;
+}
+
+static void close_done(durq *db)
+{
+	pthread_mutex_lock(&db->active_mu);
+	db->close_state = DURQ_CLOSE_DONE;
+	pthread_cond_broadcast(&db->closed_cv);
+	pthread_mutex_unlock(&db->active_mu);
+}
+
 int durq_close(durq *db)
 {
 	if (!db)
 		return durq_error_set(DURQ_EINVAL, "durq_close: handle is NULL");
-	if (!ck_pr_cas_int(&db->closed, 0, 1))
-		return DURQ_OK; /* already closed (or closing on another thread) */
-	ck_pr_fence_memory();
+	if (durq_in_writer())
+		return durq_error_set(DURQ_EINVAL, "durq_close called from a durq callback on the "
+				      "writing thread; it would wait for itself");
+	if (!close_claim(db))
+		return DURQ_OK; /* another thread closed it; it is done now */
+	ck_pr_store_int(&db->closed, 1);
+	ck_pr_fence_memory(); /* see durq_api_enter */
 	if (db->committer.started)
 		durq_committer_pause(db, 0); /* pending ops must drain, not wait forever */
 	wake_all(db);
@@ -291,6 +351,7 @@ int durq_close(durq *db)
 	if (db->watch)
 		db->provider->conn_close(db->provider, db->watch);
 	db->watch = NULL;
+	close_done(db);
 	return DURQ_OK;
 }
 
@@ -412,9 +473,10 @@ void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 	if (due != INT64_MAX) {
 		/* a new earliest timer: waiters recompute their deadline (both channels) */
 		pthread_mutex_lock(&db->wake_mu);
+		if (db->due_refreshing && due < db->due_since)
+			db->due_since = due; /* a running refresh's snapshot may miss it */
 		if (due < db->next_due_ms) {
 			db->next_due_ms = due;
-			db->due_gen++;
 			for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
 				pthread_cond_broadcast(&db->wake_cv[ch]);
 		}
@@ -431,14 +493,18 @@ int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
 {
 	uint64_t t0 = durq_clock_mono_ns();
 	durq_op *one[1] = {op};
+	durq_writer_enter();
 	int rc = db->provider->txn_begin(conn, durq_op_is_claim(op) ? DURQ_TXN_NO_FLUSH : 0);
-	if (rc < 0)
+	if (rc < 0) {
+		durq_writer_leave();
 		return rc;
+	}
 	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
 	rc = db->provider->op_apply(conn, op, &ctx);
 	if (rc >= 0 || rc == DURQ_EMPTY) {
 		int crc = db->provider->txn_commit(conn);
 		if (crc == DURQ_OK) {
+			durq_writer_leave();
 			durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
 			durq_notify_commit(db, one, 1, ctx.now_ms);
 			return rc;
@@ -449,12 +515,34 @@ int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
 	durq_error_copy(msg, sizeof(msg));
 	durq_op_discard_outputs(op);
 	db->provider->txn_rollback(conn);
+	durq_writer_leave();
 	return durq_error_set(rc, "%s", msg);
+}
+
+/* Thread-local, like the error message: set while this thread runs a write transaction. */
+static _Thread_local int in_writer;
+
+void durq_writer_enter(void)
+{
+	in_writer++;
+}
+
+void durq_writer_leave(void)
+{
+	in_writer--;
+}
+
+bool durq_in_writer(void)
+{
+	return in_writer > 0;
 }
 
 int durq_exec(durq *db, durq_op *op)
 {
 	int rc;
+	if (durq_in_writer())
+		return durq_error_set(DURQ_EINVAL, "durq write called from a durq callback (log) on "
+				      "the writing thread; it would wait for itself");
 	if (db->opts.commit_mode == DURQ_COMMIT_GROUP) {
 		durq_pending *p = malloc(sizeof(*p));
 		if (!p)

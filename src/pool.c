@@ -26,11 +26,19 @@ int durq_pool_init(durq_pool *p, durq_provider *prov, const durq_options *o, dur
 		free(p->free);
 		return durq_error_set(DURQ_ENOMEM, "pool: out of memory");
 	}
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	int prc = pthread_mutex_init(&p->mu, NULL);
+	if (prc == 0 && (prc = pthread_condattr_init(&ca)) == 0) {
+		if ((prc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0 &&
+		    (prc = pthread_cond_init(&p->cv, &ca)) != 0)
+			pthread_mutex_destroy(&p->mu);
+		pthread_condattr_destroy(&ca);
+	}
+	if (prc != 0) {
+		free(p->conns);
+		free(p->free);
+		p->conns = p->free = NULL;
+		return durq_error_set(DURQ_ENOMEM, "pool: cannot create its locks");
+	}
 	for (int i = 0; i < o->pool_size; i++) {
 		int rc = prov->conn_open(prov, &p->conns[i], DURQ_CONN_READ);
 		if (rc < 0) {
@@ -71,15 +79,18 @@ int durq_pool_checkout(durq_pool *p, durq_conn **out)
 	return rc;
 }
 
-/* A connection that saw an I/O error is replaced so one bad handle can't poison the pool. */
+/* A connection that saw an I/O error is replaced so one bad handle can't poison the pool.
+ * Runs with no lock held: opening may be slow, and the log callback may call durq. */
 static durq_conn *reopen(durq_pool *p, durq_conn *c)
 {
 	durq_conn *fresh = NULL;
 	if (p->provider->conn_open(p->provider, &fresh, DURQ_CONN_READ) < 0)
 		return c; /* keep the old one; the next use reports the fault */
+	pthread_mutex_lock(&p->mu);
 	for (int i = 0; i < p->size; i++)
 		if (p->conns[i] == c)
 			p->conns[i] = fresh;
+	pthread_mutex_unlock(&p->mu);
 	p->provider->conn_close(p->provider, c);
 	durq_log_emit(p->opts, DURQ_LOG_WARN, "POOL", "replaced a read connection after an error");
 	return fresh;
@@ -87,10 +98,9 @@ static durq_conn *reopen(durq_pool *p, durq_conn *c)
 
 void durq_pool_checkin(durq_pool *p, durq_conn *c, bool bad)
 {
-	bool replace = bad || (p->provider->conn_check && p->provider->conn_check(c) < 0);
+	if (bad || (p->provider->conn_check && p->provider->conn_check(c) < 0))
+		c = reopen(p, c); /* still checked out: nobody else sees it meanwhile */
 	pthread_mutex_lock(&p->mu);
-	if (replace)
-		c = reopen(p, c);
 	p->free[p->nfree++] = c;
 	ck_pr_dec_64(&p->counters->pool_in_use);
 	pthread_cond_signal(&p->cv);

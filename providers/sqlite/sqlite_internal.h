@@ -19,6 +19,7 @@ typedef struct sq_provider {
 	int config_logged;
 	uint64_t busy_waits;       /* ck_pr: busy-handler waits on any connection */
 	int lock_fd;               /* in-memory: flock(LOCK_SH) on the file while we live */
+	void *(*alloc)(size_t n);  /* allocator of column copies (malloc; tests inject failures) */
 } sq_provider;
 
 enum sq_stmt_id {
@@ -47,6 +48,7 @@ struct durq_conn {
 	int sync_now;        /* the synchronous level currently set on this connection */
 	uint64_t busy_since; /* start of the current busy episode (mono ns) */
 	unsigned int rng;    /* jitter */
+	int sticky_rc;       /* first failed bind or copy since sq_stmt (see sq_step) */
 	sqlite3_stmt *stmts[SQ__COUNT];
 };
 
@@ -57,10 +59,20 @@ int sq_error(durq_conn *c, int sqlite_rc, const char *what);
 /* Step a statement that returns no rows; reset it. */
 int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what);
 
-int sq_bind_token(sqlite3_stmt *s, int i, const durq_token *t);
-int sq_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n);
-char *sq_col_text(sqlite3_stmt *s, int col);
-void *sq_col_blob(sqlite3_stmt *s, int col, size_t *len);
+/* Step s, unless a bind or a column copy since sq_stmt failed: then that error code. */
+int sq_step(durq_conn *c, sqlite3_stmt *s);
+/* The code of a bind or copy that failed since sq_stmt (SQLITE_OK if none); clears it. */
+int sq_check(durq_conn *c);
+int sq_bind_text(durq_conn *c, sqlite3_stmt *s, int i, const char *v, int n, void (*d)(void *));
+int sq_bind_int(durq_conn *c, sqlite3_stmt *s, int i, int v);
+int sq_bind_int64(durq_conn *c, sqlite3_stmt *s, int i, sqlite3_int64 v);
+int sq_bind_null(durq_conn *c, sqlite3_stmt *s, int i);
+int sq_bind_token(durq_conn *c, sqlite3_stmt *s, int i, const durq_token *t);
+int sq_bind_blob(durq_conn *c, sqlite3_stmt *s, int i, const void *p, size_t n);
+/* Copies owned by the caller (free()); NULL for SQL NULL. Out of memory: NULL, *len = 0,
+ * and the next sq_step / sq_check returns SQLITE_NOMEM. */
+char *sq_col_text(durq_conn *c, sqlite3_stmt *s, int col);
+void *sq_col_blob(durq_conn *c, sqlite3_stmt *s, int col, size_t *len);
 
 int sq_op_apply(durq_conn *c, durq_op *op, const durq_op_ctx *ctx);
 

@@ -27,11 +27,11 @@ static int insert_message(durq_conn *c, const durq_message *m, int64_t now)
 	sqlite3_stmt *s = sq_stmt(c, SQ_ORCH_INSERT);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, m->instance_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, m->kind);
-	sq_bind_blob(s, 3, m->payload ? m->payload : "", m->payload_len);
-	sqlite3_bind_int64(s, 4, msg_visible_at(m, now));
-	sqlite3_bind_int64(s, 5, now);
+	sq_bind_text(c, s, 1, m->instance_id, -1, SQLITE_STATIC);
+	sq_bind_int(c, s, 2, m->kind);
+	sq_bind_blob(c, s, 3, m->payload ? m->payload : "", m->payload_len);
+	sq_bind_int64(c, s, 4, msg_visible_at(m, now));
+	sq_bind_int64(c, s, 5, now);
 	return sq_exec(c, s, "enqueue orchestrator message");
 }
 
@@ -40,16 +40,16 @@ static int insert_work(durq_conn *c, const durq_work *w, int64_t now)
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_INSERT);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, w->queue ? w->queue : "", -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 1, w->queue ? w->queue : "", -1, SQLITE_STATIC);
 	if (w->instance_id) {
-		sqlite3_bind_text(s, 2, w->instance_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)w->execution_id);
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)w->activity_id);
+		sq_bind_text(c, s, 2, w->instance_id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 3, (sqlite3_int64)w->execution_id);
+		sq_bind_int64(c, s, 4, (sqlite3_int64)w->activity_id);
 	}
-	sqlite3_bind_int(s, 5, w->priority);
-	sq_bind_blob(s, 6, w->payload ? w->payload : "", w->payload_len);
-	sqlite3_bind_int64(s, 7, now + (w->delay_ms > 0 ? w->delay_ms : 0));
-	sqlite3_bind_int64(s, 8, now);
+	sq_bind_int(c, s, 5, w->priority);
+	sq_bind_blob(c, s, 6, w->payload ? w->payload : "", w->payload_len);
+	sq_bind_int64(c, s, 7, now + (w->delay_ms > 0 ? w->delay_ms : 0));
+	sq_bind_int64(c, s, 8, now);
 	return sq_exec(c, s, "enqueue work item");
 }
 
@@ -60,12 +60,12 @@ static int exists_by_id(durq_conn *c, enum sq_stmt_id id, const char *key, const
 	sqlite3_stmt *s = sq_stmt(c, id);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 1, key, -1, SQLITE_STATIC);
 	if (t) {
-		sq_bind_token(s, 2, t);
-		sqlite3_bind_int64(s, 3, now);
+		sq_bind_token(c, s, 2, t);
+		sq_bind_int64(c, s, 3, now);
 	}
-	int rc = sqlite3_step(s);
+	int rc = sq_step(c, s);
 	int out = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sq_error(c, rc, "lookup");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -77,7 +77,7 @@ static int exec_id(durq_conn *c, enum sq_stmt_id id, const char *key, const char
 	sqlite3_stmt *s = sq_stmt(c, id);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 1, key, -1, SQLITE_STATIC);
 	return sq_exec(c, s, what);
 }
 
@@ -87,8 +87,8 @@ static int delete_tagged(durq_conn *c, const char *key, const durq_token *t)
 	sqlite3_stmt *s = sq_stmt(c, SQ_DELETE_TAGGED);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sq_bind_token(s, 2, t);
+	sq_bind_text(c, s, 1, key, -1, SQLITE_STATIC);
+	sq_bind_token(c, s, 2, t);
 	return sq_exec(c, s, "delete messages");
 }
 
@@ -98,8 +98,8 @@ static int exec_id_now(durq_conn *c, enum sq_stmt_id id, const char *key, int64_
 	sqlite3_stmt *s = sq_stmt(c, id);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, now);
+	sq_bind_text(c, s, 1, key, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, now);
 	return sq_exec(c, s, what);
 }
 
@@ -113,10 +113,10 @@ static int pick_instance(durq_conn *c, int64_t now, char **out)
 		sqlite3_stmt *s = sq_stmt(c, order[i]);
 		if (!s)
 			return DURQ_EIO;
-		sqlite3_bind_int64(s, 1, now);
-		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			*out = sq_col_text(s, 0);
+		sq_bind_int64(c, s, 1, now);
+		int rc = sq_step(c, s);
+		if (rc == SQLITE_ROW && !(*out = sq_col_text(c, s, 0)))
+			rc = sq_check(c) != SQLITE_OK ? SQLITE_NOMEM : SQLITE_CORRUPT;
 		sqlite3_reset(s);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return sq_error(c, rc, "pick instance");
@@ -137,10 +137,10 @@ static int tag_messages(durq_conn *c, durq_turn *t, int64_t now)
 	int rc;
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, t->instance_id, -1, SQLITE_STATIC);
-	sq_bind_token(s, 2, &t->token);
-	sqlite3_bind_int64(s, 3, now);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sq_bind_text(c, s, 1, t->instance_id, -1, SQLITE_STATIC);
+	sq_bind_token(c, s, 2, &t->token);
+	sq_bind_int64(c, s, 3, now);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		if (t->n_messages == cap) {
 			cap = cap ? cap * 2 : 8;
 			void *m = realloc(t->messages, cap * sizeof(*t->messages));
@@ -153,7 +153,7 @@ static int tag_messages(durq_conn *c, durq_turn *t, int64_t now)
 		durq_turn_message *m = &t->messages[t->n_messages++];
 		m->id = sqlite3_column_int64(s, 0);
 		m->kind = sqlite3_column_int(s, 1);
-		m->payload = sq_col_blob(s, 2, &m->payload_len);
+		m->payload = sq_col_blob(c, s, 2, &m->payload_len);
 		m->attempt = sqlite3_column_int(s, 3);
 		if (m->attempt > t->attempt)
 			t->attempt = m->attempt;
@@ -171,14 +171,16 @@ static int read_head(durq_conn *c, durq_turn *t)
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_HEAD);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, t->instance_id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
+	sq_bind_text(c, s, 1, t->instance_id, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
 	if (rc == SQLITE_ROW) {
 		t->exists = 1;
 		t->execution_id = (uint64_t)sqlite3_column_int64(s, 0);
 		t->status = sqlite3_column_int(s, 1);
-		t->name = sq_col_text(s, 2);
-		t->version = sq_col_text(s, 3);
+		t->name = sq_col_text(c, s, 2);
+		t->version = sq_col_text(c, s, 3);
+		if (sq_check(c) != SQLITE_OK)
+			rc = SQLITE_NOMEM;
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "read instance");
@@ -190,9 +192,9 @@ static int poison_instance(durq_conn *c, durq_turn *t, int64_t now, int max_atte
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEAD_FROM_ORCH);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, t->instance_id, -1, SQLITE_STATIC);
-	sq_bind_token(s, 2, &t->token);
-	sqlite3_bind_int64(s, 3, now);
+	sq_bind_text(c, s, 1, t->instance_id, -1, SQLITE_STATIC);
+	sq_bind_token(c, s, 2, &t->token);
+	sq_bind_int64(c, s, 3, now);
 	TRY(sq_exec(c, s, "dead-letter messages"));
 	TRY(delete_tagged(c, t->instance_id, &t->token));
 	TRY(exec_id(c, SQ_LOCK_DELETE, t->instance_id, "release lock"));
@@ -215,14 +217,16 @@ static int orch_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	durq_turn *t = op->u.orch_claim.out;
 	t->token = op->token;
 	t->lease_until_ms = ctx->now_ms + op->u.orch_claim.lease_ms;
-	for (int round = 0; round < 16; round++) {
+	/* every poisoned round dead-letters its instance's messages, so this ends: with a turn,
+	 * or with EMPTY when nothing ready is left (never EMPTY with work pending) */
+	for (;;) {
 		TRY(pick_instance(c, ctx->now_ms, &t->instance_id));
 		sqlite3_stmt *s = sq_stmt(c, SQ_LOCK_UPSERT);
 		if (!s)
 			return DURQ_EIO;
-		sqlite3_bind_text(s, 1, t->instance_id, -1, SQLITE_STATIC);
-		sq_bind_token(s, 2, &t->token);
-		sqlite3_bind_int64(s, 3, t->lease_until_ms);
+		sq_bind_text(c, s, 1, t->instance_id, -1, SQLITE_STATIC);
+		sq_bind_token(c, s, 2, &t->token);
+		sq_bind_int64(c, s, 3, t->lease_until_ms);
 		TRY(sq_exec(c, s, "lease instance"));
 		TRY(tag_messages(c, t, ctx->now_ms));
 		if (t->attempt <= ctx->max_attempts)
@@ -232,7 +236,6 @@ static int orch_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 		turn_reset(t);
 		t->lease_until_ms = until;
 	}
-	return durq_error_set(DURQ_EMPTY, "nothing to fetch");
 }
 
 /* ---- orchestration ack -------------------------------------------------------------- */
@@ -252,8 +255,8 @@ static int current_execution(durq_conn *c, const char *id, uint64_t *cur)
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_HEAD);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
 	*cur = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "read instance");
@@ -264,9 +267,9 @@ static int insert_execution(durq_conn *c, const char *id, uint64_t exec, int64_t
 	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_INSERT);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)exec);
-	sqlite3_bind_int64(s, 3, now);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)exec);
+	sq_bind_int64(c, s, 3, now);
 	return sq_exec(c, s, "insert execution");
 }
 
@@ -285,11 +288,11 @@ static int upsert_instance(durq_conn *c, const char *id, const durq_turn_result 
 		sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_INSERT);
 		if (!s)
 			return DURQ_EIO;
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, r->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, r->version_tag, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, r->parent_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 5, now);
+		sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+		sq_bind_text(c, s, 2, r->name, -1, SQLITE_STATIC);
+		sq_bind_text(c, s, 3, r->version_tag, -1, SQLITE_STATIC);
+		sq_bind_text(c, s, 4, r->parent_id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 5, now);
 		TRY(sq_exec(c, s, "create instance"));
 		return insert_execution(c, id, 1, now);
 	}
@@ -303,15 +306,15 @@ static int upsert_instance(durq_conn *c, const char *id, const durq_turn_result 
 	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_CLOSE);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)cur);
-	sqlite3_bind_int64(s, 3, now);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)cur);
+	sq_bind_int64(c, s, 3, now);
 	TRY(sq_exec(c, s, "close execution"));
 	TRY(insert_execution(c, id, *exec, now));
 	if (!(s = sq_stmt(c, SQ_INSTANCE_SET_EXECUTION)))
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)*exec);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)*exec);
 	return sq_exec(c, s, "continue as new");
 }
 
@@ -321,10 +324,10 @@ static int append_history(durq_conn *c, const char *id, uint64_t exec, const dur
 		sqlite3_stmt *s = sq_stmt(c, SQ_HISTORY_INSERT);
 		if (!s)
 			return DURQ_EIO;
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)exec);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)r->history[i].event_id);
-		sq_bind_blob(s, 4, r->history[i].payload ? r->history[i].payload : "",
+		sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 2, (sqlite3_int64)exec);
+		sq_bind_int64(c, s, 3, (sqlite3_int64)r->history[i].event_id);
+		sq_bind_blob(c, s, 4, r->history[i].payload ? r->history[i].payload : "",
 			     r->history[i].payload_len);
 		int rc = sq_exec(c, s, "append history");
 		if (rc == DURQ_EDUP)
@@ -343,22 +346,22 @@ static int set_status(durq_conn *c, const char *id, uint64_t exec, const durq_tu
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_UPDATE);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 2, status);
-	sq_bind_blob(s, 3, r->output, r->output_len);
-	sqlite3_bind_int(s, 4, r->set_custom_status ? 1 : 0);
-	sq_bind_blob(s, 5, r->custom_status, r->custom_status_len);
-	sqlite3_bind_text(s, 6, r->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 7, r->version_tag, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 8, now);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_int(c, s, 2, status);
+	sq_bind_blob(c, s, 3, r->output, r->output_len);
+	sq_bind_int(c, s, 4, r->set_custom_status ? 1 : 0);
+	sq_bind_blob(c, s, 5, r->custom_status, r->custom_status_len);
+	sq_bind_text(c, s, 6, r->name, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 7, r->version_tag, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 8, now);
 	TRY(sq_exec(c, s, "update instance"));
 	if (!(s = sq_stmt(c, SQ_EXECUTION_UPDATE)))
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)exec);
-	sqlite3_bind_int(s, 3, status);
-	sq_bind_blob(s, 4, r->output, r->output_len);
-	sqlite3_bind_int64(s, 5, now);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)exec);
+	sq_bind_int(c, s, 3, status);
+	sq_bind_blob(c, s, 4, r->output, r->output_len);
+	sq_bind_int64(c, s, 5, now);
 	return sq_exec(c, s, "update execution");
 }
 
@@ -368,9 +371,9 @@ static int cancel_activities(durq_conn *c, const char *id, const durq_turn_resul
 		sqlite3_stmt *s = sq_stmt(c, SQ_WORK_CANCEL);
 		if (!s)
 			return DURQ_EIO;
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)r->cancel[i].execution_id);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)r->cancel[i].activity_id);
+		sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 2, (sqlite3_int64)r->cancel[i].execution_id);
+		sq_bind_int64(c, s, 3, (sqlite3_int64)r->cancel[i].activity_id);
 		TRY(sq_exec(c, s, "cancel activity"));
 	}
 	return DURQ_OK;
@@ -407,11 +410,11 @@ static int orch_abandon(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	sqlite3_stmt *s = sq_stmt(c, SQ_ORCH_UNTAG);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sq_bind_token(s, 2, op->u.orch_abandon.token);
-	sqlite3_bind_int64(s, 3, op->u.orch_abandon.delay_ms);
-	sqlite3_bind_int64(s, 4, ctx->now_ms);
-	sqlite3_bind_int(s, 5, op->u.orch_abandon.ignore_attempt ? 1 : 0);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_token(c, s, 2, op->u.orch_abandon.token);
+	sq_bind_int64(c, s, 3, op->u.orch_abandon.delay_ms);
+	sq_bind_int64(c, s, 4, ctx->now_ms);
+	sq_bind_int(c, s, 5, op->u.orch_abandon.ignore_attempt ? 1 : 0);
 	TRY(sq_exec(c, s, "abandon turn"));
 	return exec_id(c, SQ_LOCK_DELETE, id, "release lock");
 }
@@ -422,10 +425,10 @@ static int orch_renew(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	int64_t until = ctx->now_ms + op->u.orch_renew.lease_ms;
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, op->u.orch_renew.instance_id, -1, SQLITE_STATIC);
-	sq_bind_token(s, 2, op->u.orch_renew.token);
-	sqlite3_bind_int64(s, 3, ctx->now_ms);
-	sqlite3_bind_int64(s, 4, until);
+	sq_bind_text(c, s, 1, op->u.orch_renew.instance_id, -1, SQLITE_STATIC);
+	sq_bind_token(c, s, 2, op->u.orch_renew.token);
+	sq_bind_int64(c, s, 3, ctx->now_ms);
+	sq_bind_int64(c, s, 4, until);
 	TRY(sq_exec(c, s, "renew instance lease"));
 	if (sqlite3_changes(c->db) == 0)
 		return durq_error_set(DURQ_ELOCKLOST, "instance '%s': lease token unknown or "
@@ -443,21 +446,21 @@ static int claim_rows(durq_conn *c, enum sq_stmt_id id, durq_op *op, int64_t now
 	int rc;
 	if (!s)
 		return DURQ_EIO;
-	sq_bind_token(s, 1, &op->token);
-	sqlite3_bind_int64(s, 2, now + op->u.work_claim.lease_ms);
-	sqlite3_bind_text(s, 3, op->u.work_claim.queue, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)room);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sq_bind_token(c, s, 1, &op->token);
+	sq_bind_int64(c, s, 2, now + op->u.work_claim.lease_ms);
+	sq_bind_text(c, s, 3, op->u.work_claim.queue, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 4, now);
+	sq_bind_int64(c, s, 5, (sqlite3_int64)room);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		durq_work_item *it = &op->u.work_claim.items[op->u.work_claim.n++];
 		it->id = sqlite3_column_int64(s, 0);
-		it->queue = sq_col_text(s, 1);
-		it->instance_id = sq_col_text(s, 2);
+		it->queue = sq_col_text(c, s, 1);
+		it->instance_id = sq_col_text(c, s, 2);
 		it->execution_id = (uint64_t)sqlite3_column_int64(s, 3);
 		it->activity_id = (uint64_t)sqlite3_column_int64(s, 4);
 		it->priority = sqlite3_column_int(s, 5);
 		it->attempt = sqlite3_column_int(s, 6);
-		it->payload = sq_col_blob(s, 7, &it->payload_len);
+		it->payload = sq_col_blob(c, s, 7, &it->payload_len);
 		it->token = op->token;
 		it->lease_until_ms = now + op->u.work_claim.lease_ms;
 	}
@@ -479,12 +482,12 @@ static int poison_item(durq_conn *c, durq_work_item *it, const durq_op_ctx *ctx)
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEAD_FROM_WORK);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, it->id);
-	sqlite3_bind_int64(s, 2, ctx->now_ms);
+	sq_bind_int64(c, s, 1, it->id);
+	sq_bind_int64(c, s, 2, ctx->now_ms);
 	TRY(sq_exec(c, s, "dead-letter work item"));
 	if (!(s = sq_stmt(c, SQ_WORK_DELETE)))
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, it->id);
+	sq_bind_int64(c, s, 1, it->id);
 	TRY(sq_exec(c, s, "delete work item"));
 	durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POISON", "work item %lld dead-lettered after %d "
 		      "attempts", (long long)it->id, it->attempt - 1);
@@ -515,12 +518,10 @@ static int sift_poison(durq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t
 static int work_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	size_t max = op->u.work_claim.max, dropped;
-	for (int round = 0; round < 16; round++) {
+	do { /* each round with poison dead-letters it: ends when a round finds none */
 		TRY(claim_rows(c, SQ_WORK_CLAIM, op, ctx->now_ms, max - op->u.work_claim.n));
 		TRY(sift_poison(c, op, ctx, &dropped));
-		if (dropped == 0 || op->u.work_claim.n == max)
-			break;
-	}
+	} while (dropped > 0 && op->u.work_claim.n < max);
 	qsort(op->u.work_claim.items, op->u.work_claim.n, sizeof(durq_work_item), cmp_item);
 	return op->u.work_claim.n ? DURQ_OK : durq_error_set(DURQ_EMPTY, "nothing to fetch");
 }
@@ -536,9 +537,9 @@ static int work_ack(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, op->u.work_ack.id);
-	sq_bind_token(s, 2, op->u.work_ack.token);
-	sqlite3_bind_int64(s, 3, ctx->now_ms);
+	sq_bind_int64(c, s, 1, op->u.work_ack.id);
+	sq_bind_token(c, s, 2, op->u.work_ack.token);
+	sq_bind_int64(c, s, 3, ctx->now_ms);
 	TRY(sq_exec(c, s, "ack work item"));
 	if (sqlite3_changes(c->db) == 0)
 		return lease_lost(op->u.work_ack.id);
@@ -552,11 +553,11 @@ static int work_abandon(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ABANDON);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, op->u.work_abandon.id);
-	sq_bind_token(s, 2, op->u.work_abandon.token);
-	sqlite3_bind_int64(s, 3, ctx->now_ms);
-	sqlite3_bind_int64(s, 4, op->u.work_abandon.delay_ms);
-	sqlite3_bind_int(s, 5, op->u.work_abandon.ignore_attempt ? 1 : 0);
+	sq_bind_int64(c, s, 1, op->u.work_abandon.id);
+	sq_bind_token(c, s, 2, op->u.work_abandon.token);
+	sq_bind_int64(c, s, 3, ctx->now_ms);
+	sq_bind_int64(c, s, 4, op->u.work_abandon.delay_ms);
+	sq_bind_int(c, s, 5, op->u.work_abandon.ignore_attempt ? 1 : 0);
 	TRY(sq_exec(c, s, "abandon work item"));
 	return sqlite3_changes(c->db) ? DURQ_OK : lease_lost(op->u.work_abandon.id);
 }
@@ -567,10 +568,10 @@ static int work_renew(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	int64_t until = ctx->now_ms + op->u.work_renew.lease_ms;
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, op->u.work_renew.id);
-	sq_bind_token(s, 2, op->u.work_renew.token);
-	sqlite3_bind_int64(s, 3, ctx->now_ms);
-	sqlite3_bind_int64(s, 4, until);
+	sq_bind_int64(c, s, 1, op->u.work_renew.id);
+	sq_bind_token(c, s, 2, op->u.work_renew.token);
+	sq_bind_int64(c, s, 3, ctx->now_ms);
+	sq_bind_int64(c, s, 4, until);
 	TRY(sq_exec(c, s, "renew work lease"));
 	if (sqlite3_changes(c->db) == 0)
 		return lease_lost(op->u.work_renew.id);
@@ -584,7 +585,11 @@ static int requeue_row(durq_conn *c, sqlite3_stmt *s, int64_t now)
 {
 	if (sqlite3_column_int(s, 0) == DURQ_DEAD_ORCH) {
 		size_t len;
-		void *payload = sq_col_blob(s, 7, &len);
+		void *payload = sq_col_blob(c, s, 7, &len);
+		if (sq_check(c) != SQLITE_OK) {
+			sqlite3_reset(s);
+			return sq_error(c, SQLITE_NOMEM, "requeue dead letter");
+		}
 		durq_message m = {.instance_id = (const char *)sqlite3_column_text(s, 2),
 				  .kind = sqlite3_column_int(s, 5), .payload = payload,
 				  .payload_len = len};
@@ -597,8 +602,15 @@ static int requeue_row(durq_conn *c, sqlite3_stmt *s, int64_t now)
 		return rc;
 	}
 	size_t len;
-	void *payload = sq_col_blob(s, 7, &len);
-	char *queue = sq_col_text(s, 1), *inst = sq_col_text(s, 2);
+	void *payload = sq_col_blob(c, s, 7, &len);
+	char *queue = sq_col_text(c, s, 1), *inst = sq_col_text(c, s, 2);
+	if (sq_check(c) != SQLITE_OK) {
+		sqlite3_reset(s);
+		free(payload);
+		free(queue);
+		free(inst);
+		return sq_error(c, SQLITE_NOMEM, "requeue dead letter");
+	}
 	durq_work w = {.queue = queue, .instance_id = inst,
 		       .execution_id = (uint64_t)sqlite3_column_int64(s, 3),
 		       .activity_id = (uint64_t)sqlite3_column_int64(s, 4),
@@ -616,8 +628,8 @@ static int dead_requeue(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEAD_GET);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, op->u.dead_requeue.id);
-	int rc = sqlite3_step(s);
+	sq_bind_int64(c, s, 1, op->u.dead_requeue.id);
+	int rc = sq_step(c, s);
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(s);
 		return rc == SQLITE_DONE ? durq_error_set(DURQ_ENOTFOUND, "dead letter %lld not found",
@@ -627,7 +639,7 @@ static int dead_requeue(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	TRY(requeue_row(c, s, ctx->now_ms));
 	if (!(s = sq_stmt(c, SQ_DEAD_DELETE)))
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, op->u.dead_requeue.id);
+	sq_bind_int64(c, s, 1, op->u.dead_requeue.id);
 	return sq_exec(c, s, "delete dead letter");
 }
 
@@ -661,8 +673,8 @@ static int execution_prune(durq_conn *c, durq_op *op)
 		sqlite3_stmt *s = sq_stmt(c, ids[i]);
 		if (!s)
 			return DURQ_EIO;
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)before);
+		sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 2, (sqlite3_int64)before);
 		TRY(sq_exec(c, s, "prune executions"));
 	}
 	op->u.execution_prune.pruned = (size_t)sqlite3_changes(c->db);

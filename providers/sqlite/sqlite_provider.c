@@ -26,6 +26,7 @@
 #include "sqlite_provider.h"
 
 #define SCHEMA_VERSION 1
+#define SQ_ROW_HEADROOM 65536 /* ids, names and numbers beside the payloads of a row */
 
 /* Ready messages: visible, untagged, instance not under a live lease. The partial indexes
  * hold only unleased rows, so claims never re-scan leased ones. */
@@ -239,6 +240,7 @@ int sq_error(durq_conn *c, int rc, const char *what)
 
 sqlite3_stmt *sq_stmt(durq_conn *c, enum sq_stmt_id id)
 {
+	c->sticky_rc = SQLITE_OK;
 	if (!c->stmts[id]) {
 		int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
 					    &c->stmts[id], NULL);
@@ -254,7 +256,7 @@ int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what)
 {
 	if (!s)
 		return DURQ_EIO;
-	int rc = sqlite3_step(s);
+	int rc = sq_step(c, s);
 	while (rc == SQLITE_ROW)
 		rc = sqlite3_step(s);
 	int out = rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, what);
@@ -263,34 +265,103 @@ int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what)
 	return out;
 }
 
-int sq_bind_token(sqlite3_stmt *s, int i, const durq_token *t)
+/*
+ * Binds and column copies never fail silently: a failed bind (SQLITE_TOOBIG: a value over
+ * SQLite's length limit would otherwise be stored as NULL) or a failed copy (out of memory)
+ * is remembered on the connection and returned by the next sq_step, so the op fails with
+ * its code and nothing half-bound is written. sq_stmt starts a statement use afresh.
+ */
+static int sticky(durq_conn *c, int rc)
 {
-	return sqlite3_bind_blob(s, i, t->bytes, sizeof(t->bytes), SQLITE_STATIC);
+	if (rc != SQLITE_OK && c->sticky_rc == SQLITE_OK)
+		c->sticky_rc = rc;
+	return rc;
 }
 
-int sq_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
+int sq_step(durq_conn *c, sqlite3_stmt *s)
+{
+	int rc = c->sticky_rc;
+	if (rc == SQLITE_OK)
+		return sqlite3_step(s);
+	c->sticky_rc = SQLITE_OK;
+	return rc;
+}
+
+int sq_check(durq_conn *c)
+{
+	int rc = c->sticky_rc;
+	c->sticky_rc = SQLITE_OK;
+	return rc;
+}
+
+int sq_bind_text(durq_conn *c, sqlite3_stmt *s, int i, const char *v, int n, void (*d)(void *))
+{
+	return sticky(c, sqlite3_bind_text(s, i, v, n, d));
+}
+
+int sq_bind_int(durq_conn *c, sqlite3_stmt *s, int i, int v)
+{
+	return sticky(c, sqlite3_bind_int(s, i, v));
+}
+
+int sq_bind_int64(durq_conn *c, sqlite3_stmt *s, int i, sqlite3_int64 v)
+{
+	return sticky(c, sqlite3_bind_int64(s, i, v));
+}
+
+int sq_bind_null(durq_conn *c, sqlite3_stmt *s, int i)
+{
+	return sticky(c, sqlite3_bind_null(s, i));
+}
+
+int sq_bind_token(durq_conn *c, sqlite3_stmt *s, int i, const durq_token *t)
+{
+	return sticky(c, sqlite3_bind_blob(s, i, t->bytes, sizeof(t->bytes), SQLITE_STATIC));
+}
+
+int sq_bind_blob(durq_conn *c, sqlite3_stmt *s, int i, const void *p, size_t n)
 {
 	if (!p)
-		return sqlite3_bind_null(s, i);
-	return sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC);
+		return sq_bind_null(c, s, i);
+	return sticky(c, sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC));
 }
 
-char *sq_col_text(sqlite3_stmt *s, int col)
+char *sq_col_text(durq_conn *c, sqlite3_stmt *s, int col)
 {
 	const unsigned char *t = sqlite3_column_text(s, col);
-	return t ? strdup((const char *)t) : NULL;
+	if (!t) {
+		if (sqlite3_column_type(s, col) != SQLITE_NULL)
+			sticky(c, SQLITE_NOMEM); /* the conversion itself ran out of memory */
+		return NULL;
+	}
+	size_t n = strlen((const char *)t) + 1;
+	char *out = c->p->alloc(n);
+	if (!out)
+		sticky(c, SQLITE_NOMEM);
+	else
+		memcpy(out, t, n);
+	return out;
 }
 
-void *sq_col_blob(sqlite3_stmt *s, int col, size_t *len)
+void *sq_col_blob(durq_conn *c, sqlite3_stmt *s, int col, size_t *len)
 {
 	const void *b = sqlite3_column_blob(s, col);
 	size_t n = (size_t)sqlite3_column_bytes(s, col);
-	*len = n;
+	*len = 0;
 	if (!b && sqlite3_column_type(s, col) == SQLITE_NULL)
 		return NULL;
-	void *out = malloc(n ? n : 1);
-	if (out && n)
+	if (!b && n) {
+		sticky(c, SQLITE_NOMEM);
+		return NULL;
+	}
+	void *out = c->p->alloc(n ? n : 1);
+	if (!out) {
+		sticky(c, SQLITE_NOMEM); /* never an item with payload NULL and a length */
+		return NULL;
+	}
+	if (n)
 		memcpy(out, b, n);
+	*len = n;
 	return out;
 }
 
@@ -584,6 +655,21 @@ static int open_error(durq_conn *c)
 	return rc;
 }
 
+/* max_payload must fit what SQLite can store: an instance row holds output and custom
+ * status, each up to max_payload, and a row is bounded by SQLITE_LIMIT_LENGTH. Without this
+ * check a bind over the limit failed (now caught per bind, see sq_step) on every large op. */
+static int check_payload_limit(durq_conn *c)
+{
+	size_t limit = (size_t)sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, -1);
+	size_t cap = limit > 2 * SQ_ROW_HEADROOM ? (limit - SQ_ROW_HEADROOM) / 2 : 0;
+	if (c->p->opts->max_payload <= cap)
+		return DURQ_OK;
+	return durq_error_set(DURQ_EINVAL, "max_payload %zu exceeds what the sqlite provider can "
+			      "store: %zu bytes (an instance row holds output and custom status, "
+			      "and a row is at most SQLITE_LIMIT_LENGTH = %zu bytes)",
+			      c->p->opts->max_payload, cap, limit);
+}
+
 static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
 {
 	sq_provider *p = (sq_provider *)prov;
@@ -607,7 +693,7 @@ static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
 		sq_conn_close(prov, c);
 		return rc;
 	}
-	if ((rc = apply_profile(c)) < 0 ||
+	if ((rc = apply_profile(c)) < 0 || (rc = check_payload_limit(c)) < 0 ||
 	    (role == DURQ_CONN_WRITE && ((rc = create_schema(c)) < 0 ||
 					 (rc = check_schema_objects(c)) < 0 ||
 					 (rc = companions_0600(p)) < 0))) {
@@ -911,6 +997,7 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 		return rc;
 	}
 	p->opts = &p->resolved;
+	p->alloc = malloc;
 	p->lock_fd = -1;
 	if (p->is_memory) {
 		if ((rc = memory_open(p)) < 0) {

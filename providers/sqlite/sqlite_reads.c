@@ -36,8 +36,8 @@ static int current_exec(durq_conn *c, const char *id, uint64_t *exec)
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_HEAD);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
 	*exec = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
 	if ((rc = step_done(c, s, rc, "read instance")) < 0)
 		return rc;
@@ -56,11 +56,11 @@ int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id
 	sqlite3_stmt *s = sq_stmt(c, SQ_HISTORY_READ);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)exec);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)exec);
 	*events = NULL;
 	*n = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		if (grow((void **)events, &cap, *n, sizeof(**events)) < 0) {
 			sqlite3_reset(s);
 			durq_events_free(*events, *n);
@@ -70,7 +70,7 @@ int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id
 		}
 		durq_event *e = &(*events)[(*n)++];
 		e->event_id = (uint64_t)sqlite3_column_int64(s, 0);
-		e->payload = sq_col_blob(s, 1, &e->payload_len);
+		e->payload = sq_col_blob(c, s, 1, &e->payload_len);
 	}
 	if ((rc = step_done(c, s, rc, "read history")) < 0) { /* no partial result */
 		durq_events_free(*events, *n);
@@ -85,8 +85,8 @@ int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_GET);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
 	if (rc != SQLITE_ROW) {
 		step_done(c, s, rc, "read instance");
 		return rc == SQLITE_DONE
@@ -98,17 +98,23 @@ int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)
 		sqlite3_reset(s);
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	}
-	i->id = sq_col_text(s, 0);
-	i->name = sq_col_text(s, 1);
-	i->version = sq_col_text(s, 2);
-	i->parent_id = sq_col_text(s, 3);
+	i->id = sq_col_text(c, s, 0);
+	i->name = sq_col_text(c, s, 1);
+	i->version = sq_col_text(c, s, 2);
+	i->parent_id = sq_col_text(c, s, 3);
 	i->execution_id = (uint64_t)sqlite3_column_int64(s, 4);
 	i->status = sqlite3_column_int(s, 5);
-	i->output = sq_col_blob(s, 6, &i->output_len);
-	i->custom_status = sq_col_blob(s, 7, &i->custom_status_len);
+	i->output = sq_col_blob(c, s, 6, &i->output_len);
+	i->custom_status = sq_col_blob(c, s, 7, &i->custom_status_len);
 	i->custom_status_version = (uint64_t)sqlite3_column_int64(s, 8);
 	i->created_ms = sqlite3_column_int64(s, 9);
 	i->updated_ms = sqlite3_column_int64(s, 10);
+	int crc = sq_check(c); /* a copy that ran out of memory: no half-filled info */
+	if (crc != SQLITE_OK) {
+		sqlite3_reset(s);
+		durq_instance_info_free(i);
+		return sq_error(c, crc, "read instance");
+	}
 	*out = i;
 	return step_done(c, s, SQLITE_DONE, "read instance");
 }
@@ -122,13 +128,13 @@ int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status, const cha
 	int rc;
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, after_id ? after_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+	sq_bind_text(c, s, 1, after_id ? after_id : "", -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
 	if (status >= 0)
-		sqlite3_bind_int(s, 3, status);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sq_bind_int(c, s, 3, status);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		if (grow((void **)ids, &cap, *n, sizeof(char *)) < 0 ||
-		    !((*ids)[*n] = sq_col_text(s, 0))) /* an id is never NULL: out of memory */
+		    !((*ids)[*n] = sq_col_text(c, s, 0))) /* an id is never NULL: out of memory */
 			break;
 		(*n)++;
 	}
@@ -151,8 +157,8 @@ int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const 
 	int rc;
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		if (grow((void **)out, &cap, *n, sizeof(**out)) < 0) {
 			sqlite3_reset(s);
 			free(*out);
@@ -179,8 +185,8 @@ int sq_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max)
 	int rc;
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sq_bind_int64(c, s, 1, (sqlite3_int64)max);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		if (grow((void **)out, &cap, *n, sizeof(**out)) < 0) {
 			sqlite3_reset(s);
 			durq_dead_letters_free(*out, *n);
@@ -191,13 +197,13 @@ int sq_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max)
 		durq_dead_letter *d = &(*out)[(*n)++];
 		d->id = sqlite3_column_int64(s, 0);
 		d->source = sqlite3_column_int(s, 1);
-		d->queue = sq_col_text(s, 2);
-		d->instance_id = sq_col_text(s, 3);
+		d->queue = sq_col_text(c, s, 2);
+		d->instance_id = sq_col_text(c, s, 3);
 		d->execution_id = (uint64_t)sqlite3_column_int64(s, 4);
 		d->activity_id = (uint64_t)sqlite3_column_int64(s, 5);
 		d->kind = sqlite3_column_int(s, 6);
 		d->attempt = sqlite3_column_int(s, 7);
-		d->payload = sq_col_blob(s, 8, &d->payload_len);
+		d->payload = sq_col_blob(c, s, 8, &d->payload_len);
 		d->dead_at_ms = sqlite3_column_int64(s, 9);
 	}
 	return step_done(c, s, rc, "list dead letters");
@@ -208,10 +214,10 @@ int sq_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEPTHS);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, now);
+	sq_bind_int64(c, s, 1, now);
 	if (queue)
-		sqlite3_bind_text(s, 2, queue, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
+		sq_bind_text(c, s, 2, queue, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
 	if (rc == SQLITE_ROW) {
 		int64_t *f[] = {&out->orch_ready, &out->orch_delayed, &out->orch_leased,
 				&out->work_ready, &out->work_delayed, &out->work_leased,
@@ -227,8 +233,8 @@ int sq_next_due(durq_conn *c, int64_t *due, int64_t now)
 	sqlite3_stmt *s = sq_stmt(c, SQ_NEXT_DUE);
 	if (!s)
 		return DURQ_EIO;
-	sqlite3_bind_int64(s, 1, now);
-	int rc = sqlite3_step(s);
+	sq_bind_int64(c, s, 1, now);
+	int rc = sq_step(c, s);
 	*due = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL
 		       ? sqlite3_column_int64(s, 0)
 		       : INT64_MAX;
@@ -260,7 +266,7 @@ int sq_pragma_get(durq_conn *c, char *buf, size_t len, const char *name)
 		int rc = sqlite3_prepare_v2(c->db, sql[i], -1, &s, NULL);
 		if (rc != SQLITE_OK)
 			return sq_error(c, rc, sql[i]);
-		rc = sqlite3_step(s);
+		rc = sq_step(c, s);
 		if (rc == SQLITE_ROW)
 			snprintf(buf, len, "%s", (const char *)sqlite3_column_text(s, 0));
 		sqlite3_finalize(s);
@@ -274,7 +280,7 @@ int sq_data_version(durq_conn *c, uint64_t *out)
 	sqlite3_stmt *s = sq_stmt(c, SQ_DATA_VERSION);
 	if (!s)
 		return DURQ_EIO;
-	int rc = sqlite3_step(s);
+	int rc = sq_step(c, s);
 	*out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
 	return step_done(c, s, rc, "data_version");
 }

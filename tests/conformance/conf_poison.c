@@ -236,6 +236,53 @@ static void test_orch_poison_without_instance_dead_letters_only(void **state)
 	assert_int_equal(conf_status(c, "ghost"), -1); /* no instance is invented */
 }
 
+/* A claim that meets more poisoned items than any fixed number of rounds keeps going: every
+ * round dead-letters at least one, so it ends; it must not return EMPTY with work pending
+ * (the review found a 16-round cap, after which no wakeup followed). */
+static void test_work_claim_passes_any_number_of_poisoned_items(void **state)
+{
+	conf_opts o = {.max_attempts = 1};
+	conf_ctx *c = conf_use(state, &o);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(conf_work(c, NULL, "poison", 1, 0), DURQ_OK);
+	assert_int_equal(conf_work(c, NULL, "good", 0, 0), DURQ_OK);
+	durq_work_item *it = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_work_fetch(c->db, &it, &n, NULL, 20, 1000, 0), DURQ_OK);
+	assert_int_equal(n, 20);
+	durq_work_items_free(it, n);
+	conf_advance(c, 1001); /* 20 workers crashed: every lease expired, attempts used up */
+	assert_int_equal(conf_fetch1(c, &it, NULL, 1000), DURQ_OK);
+	assert_payload(it->payload, it->payload_len, "good");
+	durq_work_items_free(it, 1);
+	assert_int_equal(conf_dead_count(c), 20);
+}
+
+static void test_orch_claim_passes_any_number_of_poisoned_instances(void **state)
+{
+	conf_opts o = {.max_attempts = 1};
+	conf_ctx *c = conf_use(state, &o);
+	char id[16];
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "p%02d", i);
+		assert_int_equal(conf_msg(c, id, 1, "poison"), DURQ_OK);
+	}
+	conf_advance(c, 1);
+	assert_int_equal(conf_msg(c, "good", 1, "start"), DURQ_OK);
+	for (int i = 0; i < 20; i++) {
+		durq_turn *t = NULL;
+		assert_int_equal(conf_turn(c, &t, 1000), DURQ_OK);
+		assert_true(t->instance_id[0] == 'p');
+		durq_turn_free(t);
+	}
+	conf_advance(c, 1001);
+	durq_turn *t = NULL;
+	assert_int_equal(conf_turn(c, &t, 1000), DURQ_OK);
+	assert_string_equal(t->instance_id, "good");
+	durq_turn_free(t);
+	assert_int_equal(conf_dead_count(c), 20);
+}
+
 static void test_dead_requeue_makes_item_fetchable_with_attempt_one(void **state)
 {
 	conf_opts o = {.max_attempts = 1};
@@ -324,6 +371,8 @@ int main(void)
 		T(test_work_dead_lettered_after_max_attempts_by_expiry),
 		T(test_orch_dead_lettered_and_instance_failed),
 		T(test_orch_poison_without_instance_dead_letters_only),
+		T(test_work_claim_passes_any_number_of_poisoned_items),
+		T(test_orch_claim_passes_any_number_of_poisoned_instances),
 		T(test_dead_requeue_makes_item_fetchable_with_attempt_one),
 		T(test_dead_requeue_of_orch_message_restores_turn),
 		T(test_dead_list_respects_max),

@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../bench/slowvfs.h"
 #include "durq_internal.h"
@@ -143,12 +145,61 @@ static void test_failed_ack_commit_keeps_the_lease(void **state)
 	assert_integrity(f);
 }
 
+/*
+ * A COMMIT whose flush failed has an unknown outcome once the process dies: SQLite wrote the
+ * transaction's WAL frames before the failed fsync, and the next open's WAL recovery finds
+ * them intact (the OS still had them). In-process nothing is applied (the test above); after
+ * a crash the op may be there. durq.h says so: DURQ_EIO from a write = outcome unknown.
+ * This pins what a reopen shows: the earlier, OK'd item; the EIO'd one present at most once
+ * (here: present — the case callers must be ready for); integrity ok.
+ */
+static void test_eio_commit_outcome_is_unknown_after_a_crash(void **state)
+{
+	fx *f = *state;
+	durq_free(f->db); /* the child owns the database until it dies */
+	f->db = NULL;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		durq *db;
+		durq_options o = DURQ_OPTIONS_INIT;
+		o.sqlite_vfs = bench_slowvfs_register(0);
+		durq_work ok = {.payload = "ok", .payload_len = 2};
+		durq_work unknown = {.payload = "unknown", .payload_len = 7};
+		if (durq_open(&db, f->url, &o) != DURQ_OK || durq_work_enqueue(db, &ok, 1) != DURQ_OK)
+			_exit(2);
+		bench_slowvfs_fail_syncs(1);
+		if (durq_work_enqueue(db, &unknown, 1) != DURQ_EIO)
+			_exit(3);
+		_exit(0); /* crash right after the failed commit: no close, no checkpoint */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_integrity(f);
+	assert_int_equal(durq_open(&f->db, f->url, NULL), DURQ_OK);
+	durq_work_item *it;
+	size_t n;
+	assert_int_equal(durq_work_fetch(f->db, &it, &n, NULL, 10, 60000, 0), DURQ_OK);
+	int seen_ok = 0, seen_unknown = 0;
+	for (size_t i = 0; i < n; i++) {
+		seen_ok += it[i].payload_len == 2 && !memcmp(it[i].payload, "ok", 2);
+		seen_unknown += it[i].payload_len == 7 && !memcmp(it[i].payload, "unknown", 7);
+	}
+	durq_work_items_free(it, n);
+	assert_int_equal(seen_ok, 1);
+	assert_int_equal(seen_unknown, 1); /* it returned DURQ_EIO, and yet it is there */
+	assert_int_equal(n, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fsync_failure_fails_whole_batch_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_fails_batch_with_efull_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_ack_commit_keeps_the_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eio_commit_outcome_is_unknown_after_a_crash, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
