@@ -320,10 +320,11 @@ static void test_instance_list_page_walks_ids_in_order(void **state)
 {
 	conf_ctx *c = *state;
 	char id[16];
-	/* created in an order unlike the id order */
+	/* created in an order unlike the id order, each at a later created_ms */
 	for (int k = 0; k < 25; k++) {
 		snprintf(id, sizeof id, "inst-%02d", (k * 7) % 25);
 		conf_create_instance(c, id);
+		conf_advance(c, 1);
 	}
 	for (int k = 0; k < 25; k += 3) { /* 9 completed: 00 03 ... 24 */
 		snprintf(id, sizeof id, "inst-%02d", k);
@@ -397,8 +398,10 @@ static void test_instance_lists_use_byte_order(void **state)
 	conf_ctx *c = *state;
 	const char *created[] = {"\xc3\xa9t\xc3\xa9", "a", "aa", "Z", "B", "a b"};
 	const char *want[] = {"B", "Z", "a", "a b", "aa", "\xc3\xa9t\xc3\xa9"};
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 6; i++) {
 		conf_create_instance(c, created[i]);
+		conf_advance(c, 1); /* creation order differs from byte order */
+	}
 	char **ids = NULL;
 	size_t n = 0;
 	assert_int_equal(durq_instance_list(c->db, &ids, &n, -1), DURQ_OK);
