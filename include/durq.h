@@ -46,14 +46,16 @@ enum durq_error {
 			      * after a crash and reopen it may be there (an enqueue present, an
 			      * ack done). Retrying an enqueue may duplicate it (at-least-once). */
 	DURQ_EFULL = -11,    /* disk full: retryable once space is freed */
-	DURQ_ECLOSED = -12   /* handle was closed */
+	DURQ_ECLOSED = -12,  /* handle was closed */
+	DURQ_EAGAIN = -13,   /* async submit with DURQ_SUBMIT_NOWAIT: backlog full, retry later */
+	DURQ_ETIMEDOUT = -14 /* durq_flush / durq_group_wait: the ops are not all done yet */
 };
 
 /* Message of the last error raised on this thread ("" if none). Valid until the next call. */
 DURQ_EXTERN const char *durq_error_last(void);
 /* Symbolic name of a code, e.g. "DURQ_ELOCKLOST". */
 DURQ_EXTERN const char *durq_error_name(int code);
-/* 1 if retrying the same call later may succeed (EBUSY, EIO, EFULL), else 0. */
+/* 1 if retrying the same call later may succeed (EBUSY, EIO, EFULL, EAGAIN, ETIMEDOUT). */
 DURQ_EXTERN int durq_error_retryable(int code);
 
 /* ---- limits and small types --------------------------------------------------------- */
@@ -323,6 +325,96 @@ DURQ_EXTERN int durq_orch_abandon(durq *db, const char *instance_id, const durq_
 				  int64_t delay_ms, int ignore_attempt);
 DURQ_EXTERN int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *instance_id,
 				const durq_token *token, int64_t lease_ms);
+
+/* ---- asynchronous writes -----------------------------------------------------------
+ *
+ * Every write has a form that returns as soon as the op is queued and reports its result
+ * later, only after the COMMIT that made it durable (or with its failure), so one thread can
+ * keep hundreds of acks in flight and one transaction carries all of them.
+ *
+ * - A *_async call that returns DURQ_OK completes exactly once: its done callback is called
+ *   and it counts down its group. One that returns an error never completes.
+ * - Inputs are copied at submit: the caller's buffers may be reused as soon as it returns.
+ * - The callback runs on the committer thread (group mode) after the commit, with no durq
+ *   lock held, in submission order within a batch; in per-op mode it runs on the submitting
+ *   thread before the submit call returns. It may submit more async ops (from the committer
+ *   thread these never block, whatever the flags), read, and signal its own threads; a
+ *   synchronous write from it fails with DURQ_EINVAL (it would wait for itself). Keep it
+ *   short: it delays the next batch.
+ * - Backpressure: when `backlog` ops are pending, a submit blocks until there is room, or
+ *   with DURQ_SUBMIT_NOWAIT returns DURQ_EAGAIN (retryable) at once.
+ * - durq_close completes every submitted op (committing it) before it returns.
+ */
+
+/* What an async op reports. Valid only during the callback. */
+typedef struct durq_completion {
+	int rc;                   /* DURQ_OK once durable, else the op's error */
+	const char *message;      /* error text ("" on success) */
+	int kind;                 /* enum durq_op_kind */
+	int64_t lease_until_ms;   /* renew: the new lease end */
+	size_t count;             /* execution_prune: executions pruned */
+} durq_completion;
+
+typedef void (*durq_done_fn)(void *ctx, const durq_completion *c);
+
+enum durq_submit_flags {
+	DURQ_SUBMIT_NOWAIT = 1u /* backlog full: DURQ_EAGAIN instead of blocking */
+};
+
+/* A set of async ops to wait for. Thread-safe. */
+typedef struct durq_group durq_group;
+
+typedef struct durq_async {
+	durq_done_fn done;        /* may be NULL */
+	void *ctx;
+	durq_group *group;        /* may be NULL */
+	unsigned int flags;       /* enum durq_submit_flags */
+} durq_async;
+
+DURQ_EXTERN int durq_group_new(durq_group **out);
+/* Wait until every op added to the group so far has completed, at most timeout_ms (< 0 =
+ * no limit). *failed (may be NULL) = how many of the group's ops failed so far.
+ * DURQ_OK, or DURQ_ETIMEDOUT if some are still pending. */
+DURQ_EXTERN int durq_group_wait(durq_group *g, int timeout_ms, size_t *failed);
+/* Release the group; safe while ops are pending (it lives until they complete). */
+DURQ_EXTERN void durq_group_free(durq_group *g);
+
+/* Every op submitted before this call (by any thread) is completed when it returns DURQ_OK;
+ * DURQ_ETIMEDOUT after timeout_ms (< 0 = no limit). */
+DURQ_EXTERN int durq_flush(durq *db, int timeout_ms);
+
+DURQ_EXTERN int durq_orch_enqueue_async(durq *db, const durq_message *msgs, size_t n,
+					const durq_async *a);
+DURQ_EXTERN int durq_work_enqueue_async(durq *db, const durq_work *items, size_t n,
+					const durq_async *a);
+DURQ_EXTERN int durq_work_ack_async(durq *db, int64_t id, const durq_token *token,
+				    const durq_message *completion, const durq_async *a);
+DURQ_EXTERN int durq_work_abandon_async(durq *db, int64_t id, const durq_token *token,
+					int64_t delay_ms, int ignore_attempt, const durq_async *a);
+DURQ_EXTERN int durq_work_renew_async(durq *db, int64_t id, const durq_token *token,
+				      int64_t lease_ms, const durq_async *a);
+DURQ_EXTERN int durq_orch_ack_async(durq *db, const char *instance_id, const durq_token *token,
+				    const durq_turn_result *result, const durq_async *a);
+DURQ_EXTERN int durq_orch_abandon_async(durq *db, const char *instance_id,
+					const durq_token *token, int64_t delay_ms,
+					int ignore_attempt, const durq_async *a);
+DURQ_EXTERN int durq_orch_renew_async(durq *db, const char *instance_id, const durq_token *token,
+				      int64_t lease_ms, const durq_async *a);
+DURQ_EXTERN int durq_dead_requeue_async(durq *db, int64_t dead_id, const durq_async *a);
+DURQ_EXTERN int durq_instance_delete_async(durq *db, const char *instance_id,
+					   const durq_async *a);
+
+/* One ack of a batch. */
+typedef struct durq_work_ack_req {
+	int64_t id;
+	const durq_token *token;
+	const durq_message *completion; /* may be NULL */
+} durq_work_ack_req;
+
+/* Ack n items, each independently (one failing fails alone); returns after every one is
+ * durable or failed. rcs[i] (may be NULL) = each ack's result. DURQ_OK if all succeeded, else
+ * the first failure's code. */
+DURQ_EXTERN int durq_work_ack_many(durq *db, const durq_work_ack_req *reqs, size_t n, int *rcs);
 
 /* ---- reads and management ----------------------------------------------------------- */
 

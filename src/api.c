@@ -192,28 +192,6 @@ static int run(durq *db, durq_op *op)
 
 /* ---- enqueue ------------------------------------------------------------------------ */
 
-int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n)
-{
-	int rc;
-	ENTER(db);
-	if ((rc = check_count(db, n, "messages")) < 0 || (rc = check_messages(db, msgs, n)) < 0 ||
-	    n == 0)
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_ORCH_ENQUEUE, .u.orch_enqueue = {msgs, n}};
-	return run(db, &op);
-}
-
-int durq_work_enqueue(durq *db, const durq_work *items, size_t n)
-{
-	int rc;
-	ENTER(db);
-	if ((rc = check_count(db, n, "work items")) < 0 || (rc = check_work(db, items, n)) < 0 ||
-	    n == 0)
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_WORK_ENQUEUE, .u.work_enqueue = {items, n}};
-	return run(db, &op);
-}
-
 /* ---- long polling ------------------------------------------------------------------- */
 
 /* Deadline for one wait: the caller's deadline, the fallback poll for other processes'
@@ -353,42 +331,6 @@ void durq_work_items_free(durq_work_item *items, size_t n)
 	free(items);
 }
 
-int durq_work_ack(durq *db, int64_t id, const durq_token *token, const durq_message *completion)
-{
-	int rc;
-	ENTER(db);
-	if ((rc = check_token(token)) < 0 || (completion && (rc = check_messages(db, completion, 1)) < 0))
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_WORK_ACK, .u.work_ack = {id, token, completion}};
-	return run(db, &op);
-}
-
-int durq_work_abandon(durq *db, int64_t id, const durq_token *token, int64_t delay_ms,
-		      int ignore_attempt)
-{
-	int rc;
-	ENTER(db);
-	if ((rc = check_token(token)) < 0 || (rc = check_delay(delay_ms, "delay_ms")) < 0)
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_WORK_ABANDON,
-		      .u.work_abandon = {id, token, delay_ms, ignore_attempt}};
-	return run(db, &op);
-}
-
-int durq_work_renew(durq *db, int64_t *lease_until_ms, int64_t id, const durq_token *token,
-		    int64_t lease_ms)
-{
-	int rc;
-	ENTER(db);
-	if ((rc = check_token(token)) < 0 || (rc = check_fetch_args(lease_ms, 0)) < 0)
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_WORK_RENEW, .u.work_renew = {id, token, lease_ms, 0}};
-	rc = run(db, &op);
-	if (rc == DURQ_OK && lease_until_ms)
-		*lease_until_ms = op.u.work_renew.lease_until;
-	return rc;
-}
-
 /* ---- orchestrations ----------------------------------------------------------------- */
 
 static int load_history(durq *db, durq_turn *t)
@@ -468,56 +410,257 @@ void durq_turn_free(durq_turn *t)
 	free(t);
 }
 
+/* ---- management writes -------------------------------------------------------------- */
+
+/* Each write is built once by a prep_* function (checks, then the op), then run
+ * synchronously (durq_exec: returns after COMMIT) or submitted (durq_exec_async). */
+
+static int prep_orch_enqueue(durq *db, durq_op *op, const durq_message *msgs, size_t n)
+{
+	int rc;
+	if ((rc = check_count(db, n, "messages")) < 0 || (rc = check_messages(db, msgs, n)) < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_ORCH_ENQUEUE, .u.orch_enqueue = {msgs, n}};
+	return DURQ_OK;
+}
+
+static int prep_work_enqueue(durq *db, durq_op *op, const durq_work *items, size_t n)
+{
+	int rc;
+	if ((rc = check_count(db, n, "work items")) < 0 || (rc = check_work(db, items, n)) < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_WORK_ENQUEUE, .u.work_enqueue = {items, n}};
+	return DURQ_OK;
+}
+
+static int prep_work_ack(durq *db, durq_op *op, int64_t id, const durq_token *token,
+			 const durq_message *completion)
+{
+	int rc;
+	if ((rc = check_token(token)) < 0 ||
+	    (completion && (rc = check_messages(db, completion, 1)) < 0))
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_WORK_ACK, .u.work_ack = {id, token, completion}};
+	return DURQ_OK;
+}
+
+static int prep_work_abandon(durq_op *op, int64_t id, const durq_token *token, int64_t delay_ms,
+			     int ignore_attempt)
+{
+	int rc;
+	if ((rc = check_token(token)) < 0 || (rc = check_delay(delay_ms, "delay_ms")) < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_WORK_ABANDON,
+			.u.work_abandon = {id, token, delay_ms, ignore_attempt}};
+	return DURQ_OK;
+}
+
+static int prep_work_renew(durq_op *op, int64_t id, const durq_token *token, int64_t lease_ms)
+{
+	int rc;
+	if ((rc = check_token(token)) < 0 || (rc = check_fetch_args(lease_ms, 0)) < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_WORK_RENEW, .u.work_renew = {id, token, lease_ms, 0}};
+	return DURQ_OK;
+}
+
+static int prep_orch_ack(durq *db, durq_op *op, const char *instance_id, const durq_token *token,
+			 const durq_turn_result *result)
+{
+	int rc;
+	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	    (rc = check_result(db, result)) < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_ORCH_ACK, .u.orch_ack = {instance_id, token, result}};
+	return DURQ_OK;
+}
+
+static int prep_orch_abandon(durq_op *op, const char *instance_id, const durq_token *token,
+			     int64_t delay_ms, int ignore_attempt)
+{
+	int rc;
+	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	    (rc = check_delay(delay_ms, "delay_ms")) < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_ORCH_ABANDON,
+			.u.orch_abandon = {instance_id, token, delay_ms, ignore_attempt}};
+	return DURQ_OK;
+}
+
+static int prep_orch_renew(durq_op *op, const char *instance_id, const durq_token *token,
+			   int64_t lease_ms)
+{
+	int rc;
+	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	    (rc = check_fetch_args(lease_ms, 0)) < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_ORCH_RENEW,
+			.u.orch_renew = {instance_id, token, lease_ms, 0}};
+	return DURQ_OK;
+}
+
+static int prep_instance_delete(durq_op *op, const char *instance_id)
+{
+	int rc = check_id(instance_id, "instance_id");
+	if (rc == DURQ_OK)
+		*op = (durq_op){.kind = DURQ_OP_INSTANCE_DELETE, .u.instance_delete = {instance_id}};
+	return rc;
+}
+
+/* Run a prepared op synchronously; OP is filled by PREP (an expression returning a code). */
+#define WRITE_SYNC(db, op, prep)                         \
+	do {                                             \
+		int wrc_;                                \
+		ENTER(db);                               \
+		if ((wrc_ = (prep)) < 0)                 \
+			return leave(db, wrc_);          \
+		return run(db, &(op));                   \
+	} while (0)
+
+#define WRITE_ASYNC(db, op, prep, a)                            \
+	do {                                                    \
+		int wrc_;                                       \
+		ENTER(db);                                      \
+		if ((wrc_ = (prep)) < 0)                        \
+			return leave(db, wrc_);                 \
+		return leave(db, durq_exec_async(db, &(op), (a))); \
+	} while (0)
+
+int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n)
+{
+	durq_op op;
+	if (db && n == 0 && !msgs)
+		return DURQ_OK;
+	WRITE_SYNC(db, op, n ? prep_orch_enqueue(db, &op, msgs, n) : DURQ_EMPTY);
+}
+
+int durq_work_enqueue(durq *db, const durq_work *items, size_t n)
+{
+	durq_op op;
+	if (db && n == 0 && !items)
+		return DURQ_OK;
+	WRITE_SYNC(db, op, n ? prep_work_enqueue(db, &op, items, n) : DURQ_EMPTY);
+}
+
+int durq_orch_enqueue_async(durq *db, const durq_message *msgs, size_t n, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_orch_enqueue(db, &op, msgs, n), a);
+}
+
+int durq_work_enqueue_async(durq *db, const durq_work *items, size_t n, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_work_enqueue(db, &op, items, n), a);
+}
+
+int durq_work_ack(durq *db, int64_t id, const durq_token *token, const durq_message *completion)
+{
+	durq_op op;
+	WRITE_SYNC(db, op, prep_work_ack(db, &op, id, token, completion));
+}
+
+int durq_work_ack_async(durq *db, int64_t id, const durq_token *token,
+			const durq_message *completion, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_work_ack(db, &op, id, token, completion), a);
+}
+
+int durq_work_abandon(durq *db, int64_t id, const durq_token *token, int64_t delay_ms,
+		      int ignore_attempt)
+{
+	durq_op op;
+	WRITE_SYNC(db, op, prep_work_abandon(&op, id, token, delay_ms, ignore_attempt));
+}
+
+int durq_work_abandon_async(durq *db, int64_t id, const durq_token *token, int64_t delay_ms,
+			    int ignore_attempt, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_work_abandon(&op, id, token, delay_ms, ignore_attempt), a);
+}
+
+int durq_work_renew(durq *db, int64_t *lease_until_ms, int64_t id, const durq_token *token,
+		    int64_t lease_ms)
+{
+	durq_op op;
+	int rc;
+	ENTER(db);
+	if ((rc = prep_work_renew(&op, id, token, lease_ms)) < 0)
+		return leave(db, rc);
+	rc = run(db, &op);
+	if (rc == DURQ_OK && lease_until_ms)
+		*lease_until_ms = op.u.work_renew.lease_until;
+	return rc;
+}
+
+int durq_work_renew_async(durq *db, int64_t id, const durq_token *token, int64_t lease_ms,
+			  const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_work_renew(&op, id, token, lease_ms), a);
+}
+
 int durq_orch_ack(durq *db, const char *instance_id, const durq_token *token,
 		  const durq_turn_result *result)
 {
-	int rc;
-	ENTER(db);
-	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
-	    (rc = check_result(db, result)) < 0)
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_ORCH_ACK, .u.orch_ack = {instance_id, token, result}};
-	return run(db, &op);
+	durq_op op;
+	WRITE_SYNC(db, op, prep_orch_ack(db, &op, instance_id, token, result));
+}
+
+int durq_orch_ack_async(durq *db, const char *instance_id, const durq_token *token,
+			const durq_turn_result *result, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_orch_ack(db, &op, instance_id, token, result), a);
 }
 
 int durq_orch_abandon(durq *db, const char *instance_id, const durq_token *token,
 		      int64_t delay_ms, int ignore_attempt)
 {
-	int rc;
-	ENTER(db);
-	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
-	    (rc = check_delay(delay_ms, "delay_ms")) < 0)
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_ORCH_ABANDON,
-		      .u.orch_abandon = {instance_id, token, delay_ms, ignore_attempt}};
-	return run(db, &op);
+	durq_op op;
+	WRITE_SYNC(db, op, prep_orch_abandon(&op, instance_id, token, delay_ms, ignore_attempt));
+}
+
+int durq_orch_abandon_async(durq *db, const char *instance_id, const durq_token *token,
+			    int64_t delay_ms, int ignore_attempt, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_orch_abandon(&op, instance_id, token, delay_ms, ignore_attempt), a);
 }
 
 int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *instance_id,
 		    const durq_token *token, int64_t lease_ms)
 {
+	durq_op op;
 	int rc;
 	ENTER(db);
-	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
-	    (rc = check_fetch_args(lease_ms, 0)) < 0)
+	if ((rc = prep_orch_renew(&op, instance_id, token, lease_ms)) < 0)
 		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_ORCH_RENEW, .u.orch_renew = {instance_id, token, lease_ms, 0}};
 	rc = run(db, &op);
 	if (rc == DURQ_OK && lease_until_ms)
 		*lease_until_ms = op.u.orch_renew.lease_until;
 	return rc;
 }
 
-/* ---- management writes -------------------------------------------------------------- */
+int durq_orch_renew_async(durq *db, const char *instance_id, const durq_token *token,
+			  int64_t lease_ms, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_orch_renew(&op, instance_id, token, lease_ms), a);
+}
 
 int durq_instance_delete(durq *db, const char *instance_id)
 {
-	int rc;
-	ENTER(db);
-	if ((rc = check_id(instance_id, "instance_id")) < 0)
-		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_INSTANCE_DELETE, .u.instance_delete = {instance_id}};
-	return run(db, &op);
+	durq_op op;
+	WRITE_SYNC(db, op, prep_instance_delete(&op, instance_id));
+}
+
+int durq_instance_delete_async(durq *db, const char *instance_id, const durq_async *a)
+{
+	durq_op op;
+	WRITE_ASYNC(db, op, prep_instance_delete(&op, instance_id), a);
 }
 
 int durq_execution_prune(durq *db, size_t *pruned, const char *instance_id,
@@ -540,6 +683,26 @@ int durq_dead_requeue(durq *db, int64_t dead_id)
 	ENTER(db);
 	durq_op op = {.kind = DURQ_OP_DEAD_REQUEUE, .u.dead_requeue = {dead_id}};
 	return run(db, &op);
+}
+
+int durq_dead_requeue_async(durq *db, int64_t dead_id, const durq_async *a)
+{
+	ENTER(db);
+	durq_op op = {.kind = DURQ_OP_DEAD_REQUEUE, .u.dead_requeue = {dead_id}};
+	return leave(db, durq_exec_async(db, &op, a));
+}
+
+int durq_work_ack_many(durq *db, const durq_work_ack_req *reqs, size_t n, int *rcs)
+{
+	int rc;
+	ENTER(db);
+	if ((rc = check_array(reqs, n, "acks")) < 0 || (rc = check_count(db, n, "acks")) < 0)
+		return leave(db, rc);
+	for (size_t i = 0; i < n; i++) /* all checked before any is submitted */
+		if ((rc = prep_work_ack(db, &(durq_op){0}, reqs[i].id, reqs[i].token,
+					reqs[i].completion)) < 0)
+			return leave(db, rc);
+	return leave(db, durq_exec_ack_many(db, reqs, n, rcs));
 }
 
 /* ---- reads -------------------------------------------------------------------------- */

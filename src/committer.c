@@ -41,6 +41,11 @@ static size_t drain(durq_committer *c)
 	void *p;
 	if (ck_pr_load_int(&c->paused))
 		return 0;
+	while (n < (size_t)c->db->opts.max_batch && c->ovf_head) { /* callbacks' ops first */
+		c->batch[n++] = c->ovf_head;
+		if (!(c->ovf_head = c->ovf_head->next))
+			c->ovf_tail = NULL;
+	}
 	while (n < (size_t)c->db->opts.max_batch && ck_ring_dequeue_spsc(&c->ring, c->slots, &p)) {
 		DURQ_HB_ACQUIRE(p);
 		c->batch[n++] = p;
@@ -50,6 +55,10 @@ static size_t drain(durq_committer *c)
 
 static void complete(durq_pending *p)
 {
+	if (p->async) { /* callback and group on this thread; no futex per op */
+		durq_async_complete(p);
+		return;
+	}
 	DURQ_HB_RELEASE(p);
 	/* rc, errmsg and the op's outputs must be visible before DONE is (the caller reads them
 	 * right after it sees DONE): RMW ops do not order earlier stores on RMO machines */
@@ -88,7 +97,7 @@ static bool spin_until(bool (*ready)(void *), void *arg, uint64_t budget_ns)
 static bool ring_has_work(void *arg)
 {
 	durq_committer *c = arg;
-	return !ring_empty(c) || ck_pr_load_int(&c->stopping);
+	return !ring_empty(c) || c->ovf_head || ck_pr_load_int(&c->stopping);
 }
 
 /* Free what a claim op allocated, after its transaction failed to commit. */
@@ -120,6 +129,10 @@ static void fail_batch(durq_pending **batch, size_t n, int rc)
 static void apply_one(durq *db, durq_conn *conn, durq_pending *p, const durq_op_ctx *ctx)
 {
 	durq_error_clear();
+	if (p->op.kind == DURQ_OP_FLUSH) { /* a marker: nothing to apply */
+		p->rc = DURQ_OK;
+		return;
+	}
 	int rc = db->provider->op_begin(conn);
 	if (rc == DURQ_OK) {
 		rc = db->provider->op_apply(conn, &p->op, ctx);
@@ -212,8 +225,8 @@ static bool sleep_until_work(durq_committer *c)
 	pthread_mutex_lock(&c->mu);
 	ck_pr_store_int(&c->sleeping, 1);
 	ck_pr_fence_memory();
-	if (ring_empty(c) || ck_pr_load_int(&c->paused)) {
-		if (c->stop && ring_empty(c))
+	if ((ring_empty(c) && !c->ovf_head) || ck_pr_load_int(&c->paused)) {
+		if (c->stop && ring_empty(c) && !c->ovf_head)
 			run = false;
 		else
 			pthread_cond_wait(&c->wake, &c->mu);
@@ -278,7 +291,8 @@ static void *committer_main(void *arg)
 		last = 0;
 		size_t n = drain(c);
 		if (n == 0 && !ck_pr_load_int(&c->paused) &&
-		    spin_until(ring_has_work, c, DURQ_COMMITTER_SPIN_NS) && !ring_empty(c))
+		    spin_until(ring_has_work, c, DURQ_COMMITTER_SPIN_NS) &&
+		    (!ring_empty(c) || c->ovf_head))
 			continue;
 		if (n == 0) {
 			if (!sleep_until_work(c))
@@ -384,6 +398,32 @@ static void wait_done(durq_committer *c, durq_pending *p)
 	if (ck_pr_cas_int(&p->state, DURQ_PENDING_WAITING, DURQ_PENDING_SLEEPING))
 		while (sem_wait(&p->done) != 0 && errno == EINTR)
 			;
+}
+
+int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait)
+{
+	p->rc = DURQ_OK;
+	p->errmsg[0] = '\0';
+	p->next = NULL;
+	if (c->started && pthread_equal(pthread_self(), c->thread)) {
+		/* a completion callback submits again: the ring may be full and only this thread
+		 * drains it, so queue it privately; the next drain takes it first */
+		if (c->ovf_tail)
+			c->ovf_tail->next = p;
+		else
+			c->ovf_head = p;
+		c->ovf_tail = p;
+		return DURQ_OK;
+	}
+	DURQ_HB_RELEASE(p);
+	while (!enqueue(c, p)) {
+		if (nowait)
+			return durq_error_set(DURQ_EAGAIN, "backlog of %u ops full: retry later",
+					      c->ring_size - 1);
+		wait_for_space(c);
+	}
+	wake_committer(c);
+	return DURQ_OK;
 }
 
 int durq_committer_submit(durq_committer *c, durq_pending *p)

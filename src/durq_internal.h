@@ -40,6 +40,13 @@ void durq_error_clear(void);
 /* Copy this thread's message (for handing a committer result to the caller's thread). */
 void durq_error_copy(char *buf, size_t len);
 
+/* ---- async.c ---- */
+int durq_exec_async(durq *db, durq_op *op, const durq_async *how);
+int durq_exec_ack_many(durq *db, const durq_work_ack_req *reqs, size_t n, int *rcs);
+/* Report an async op's result (callback, group) and free it. */
+struct durq_pending;
+void durq_async_complete(struct durq_pending *p);
+
 /* ---- api.c ---- */
 /* Free everything a turn holds and zero it (the struct itself stays). */
 void durq_turn_clear(durq_turn *t);
@@ -112,10 +119,18 @@ enum { DURQ_PENDING_WAITING = 0, DURQ_PENDING_DONE = 1, DURQ_PENDING_SLEEPING = 
 typedef struct durq_pending {
 	durq_op op;
 	int rc;
-	int state;                   /* ck_pr: DURQ_PENDING_* */
+	int state;                   /* ck_pr: DURQ_PENDING_* (synchronous callers) */
 	char errmsg[DURQ_ERRMSG_MAX];
-	sem_t done;
+	sem_t done;                  /* synchronous callers only */
+	bool async;                  /* owns its inputs; completed by durq_async_complete */
+	durq_done_fn done_fn;
+	void *done_ctx;
+	durq_group *group;
+	struct durq_pending *next;   /* the committer's overflow list */
 } durq_pending;
+
+/* Internal op kind: completes when everything posted before it has (durq_flush). */
+#define DURQ_OP_FLUSH (DURQ_OP__COUNT + 1)
 
 typedef struct durq_committer {
 	struct durq *db;
@@ -140,11 +155,16 @@ typedef struct durq_committer {
 	int stopping;                /* ck_pr mirror of stop, for the spin loop */
 	durq_conn *conn;             /* the only write connection */
 	durq_pending **batch;
+	durq_pending *ovf_head;      /* committer thread only: ops its callbacks submitted */
+	durq_pending *ovf_tail;
 } durq_committer;
 
 int durq_committer_start(durq_committer *c, struct durq *db);
 /* Post op, wait for its result. Group mode only. */
 int durq_committer_submit(durq_committer *c, durq_pending *p);
+/* Post an async op (owned by the committer from now on). Blocks while the backlog is full,
+ * or DURQ_EAGAIN with nowait; never blocks on the committer thread itself. */
+int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait);
 void durq_committer_stop(durq_committer *c);
 /* Test hook: while paused the committer leaves ops in the ring; resume commits them as one
  * batch (up to max_batch). */

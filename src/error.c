@@ -50,11 +50,14 @@ const char *durq_error_name(int code)
 	case DURQ_EIO: return "DURQ_EIO";
 	case DURQ_EFULL: return "DURQ_EFULL";
 	case DURQ_ECLOSED: return "DURQ_ECLOSED";
+	case DURQ_EAGAIN: return "DURQ_EAGAIN";
+	case DURQ_ETIMEDOUT: return "DURQ_ETIMEDOUT";
 	default: return "DURQ_E?";
 	}
 }
 
 int durq_error_retryable(int code)
 {
-	return code == DURQ_EBUSY || code == DURQ_EIO || code == DURQ_EFULL;
+	return code == DURQ_EBUSY || code == DURQ_EIO || code == DURQ_EFULL || code == DURQ_EAGAIN ||
+	       code == DURQ_ETIMEDOUT;
 }

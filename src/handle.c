@@ -544,7 +544,7 @@ int durq_exec(durq *db, durq_op *op)
 		return durq_error_set(DURQ_EINVAL, "durq write called from a durq callback (log) on "
 				      "the writing thread; it would wait for itself");
 	if (db->opts.commit_mode == DURQ_COMMIT_GROUP) {
-		durq_pending *p = malloc(sizeof(*p));
+		durq_pending *p = calloc(1, sizeof(*p));
 		if (!p)
 			return durq_error_set(DURQ_ENOMEM, "out of memory");
 		p->op = *op;
