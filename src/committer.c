@@ -10,6 +10,7 @@
  * Does not own: SQL (the provider), per-op mode (handle.c), fetch waiting (api.c).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -148,6 +149,42 @@ static void apply_one(durq *db, durq_conn *conn, durq_pending *p, const durq_op_
 		durq_error_copy(p->errmsg, sizeof(p->errmsg));
 }
 
+/* The provider's batch method (provider version >= 2): one call for the whole batch. */
+static int apply_batch(durq *db, durq_conn *conn, durq_pending **batch, size_t n,
+		       const durq_op_ctx *ctx)
+{
+	durq_op *ops[n];
+	durq_op_result res[n];
+	size_t idx[n], k = 0;
+	for (size_t i = 0; i < n; i++) {
+		batch[i]->rc = DURQ_OK;
+		if (batch[i]->op.kind == DURQ_OP_FLUSH) /* a marker: nothing to apply */
+			continue;
+		idx[k] = i;
+		ops[k++] = &batch[i]->op;
+	}
+	if (k == 0)
+		return DURQ_OK;
+	durq_error_clear();
+	int rc = db->provider->op_apply_batch(conn, ops, res, k, ctx);
+	if (rc < 0)
+		return rc;
+	for (size_t j = 0; j < k; j++) {
+		durq_pending *p = batch[idx[j]];
+		p->rc = res[j].rc;
+		if (p->rc < 0 && p->rc != DURQ_EMPTY) {
+			durq_op_discard_outputs(&p->op);
+			snprintf(p->errmsg, sizeof(p->errmsg), "%s", res[j].message);
+		}
+	}
+	return DURQ_OK;
+}
+
+static bool has_batch_method(const durq_provider *p)
+{
+	return p->version >= 2 && p->op_apply_batch;
+}
+
 /* One transaction over batch[0..n): a savepoint per op, one commit, then every op is
  * completed with its own result. */
 static void run_txn(durq_committer *c, durq_pending **batch, size_t n, unsigned int flags)
@@ -158,9 +195,13 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n, unsigned 
 	int rc = db->provider->txn_begin(c->conn, flags);
 	if (rc == DURQ_OK) {
 		durq_op_ctx ctx = {.now_ms = durq_clock_now(db), .max_attempts = db->opts.max_attempts};
-		for (size_t i = 0; i < n; i++)
-			apply_one(db, c->conn, batch[i], &ctx);
-		rc = db->provider->txn_commit(c->conn);
+		if (has_batch_method(db->provider))
+			rc = apply_batch(db, c->conn, batch, n, &ctx);
+		else
+			for (size_t i = 0; i < n; i++)
+				apply_one(db, c->conn, batch[i], &ctx);
+		if (rc == DURQ_OK)
+			rc = db->provider->txn_commit(c->conn);
 		if (rc < 0) {
 			fail_batch(batch, n, rc);
 			db->provider->txn_rollback(c->conn);

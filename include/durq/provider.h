@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define DURQ_PROVIDER_VERSION 1
+#define DURQ_PROVIDER_VERSION 2 /* 2 added op_apply_batch; version 1 providers still work */
 #define DURQ_PROVIDER_INIT {.version = DURQ_PROVIDER_VERSION}
 
 typedef struct durq_conn durq_conn; /* provider-defined connection */
@@ -104,6 +104,12 @@ typedef struct durq_provider_stats {
 	uint64_t busy_waits;     /* waits for another connection's write lock (busy handler) */
 } durq_provider_stats;
 
+/* One op's result from op_apply_batch. */
+typedef struct durq_op_result {
+	int rc;             /* DURQ_OK, DURQ_EMPTY (a claim that found nothing) or the op's error */
+	char message[256];  /* the error text when rc < 0 */
+} durq_op_result;
+
 /* Per-call context the core passes to op_apply. */
 typedef struct durq_op_ctx {
 	int64_t now_ms;        /* read after the write lock was taken */
@@ -150,6 +156,18 @@ struct durq_provider {
 	int (*stats)(durq_provider *p, durq_provider_stats *out);
 
 	void (*free)(durq_provider *p);
+
+	/* ---- version 2 ---- */
+	/*
+	 * optional: apply the whole batch ops[0..n) inside the open transaction, in order, each
+	 * op failing alone (a failed op leaves no trace in the database; the core frees any
+	 * outputs it filled). results[i] gets op i's result. Returns DURQ_OK, or < 0 if the
+	 * transaction itself broke (the core then fails every op of the batch with that code).
+	 * A provider does it its own way: SQLite a savepoint per op, a networked database one
+	 * pipelined round trip. Without it the core calls op_begin/op_apply/op_end per op.
+	 */
+	int (*op_apply_batch)(durq_conn *c, durq_op *const *ops, durq_op_result *results, size_t n,
+			      const durq_op_ctx *ctx);
 };
 
 /* Check version range and required methods; DURQ_EINVAL with a message otherwise. */

@@ -788,6 +788,31 @@ static int sq_op_end(durq_conn *c, int keep)
 	return rc < 0 ? rc : rc2;
 }
 
+/* The batch method: a savepoint per op, so a failing op rolls back alone. If SQLite itself
+ * rolled the transaction back (I/O error, disk full), the batch stops with that error. */
+static int sq_op_apply_batch(durq_conn *c, durq_op *const *ops, durq_op_result *res, size_t n,
+			     const durq_op_ctx *ctx)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = sq_op_begin(c);
+		if (rc < 0)
+			return rc;
+		rc = sq_op_apply(c, ops[i], ctx);
+		int keep = rc >= 0 || rc == DURQ_EMPTY;
+		char msg[sizeof(res[i].message)];
+		snprintf(msg, sizeof(msg), "%s", keep ? "" : durq_error_last());
+		int erc = sq_op_end(c, keep);
+		if (erc < 0 && sqlite3_get_autocommit(c->db))
+			return erc; /* the transaction is gone: fail the whole batch */
+		if (erc < 0 && keep)
+			rc = erc;
+		res[i].rc = rc;
+		snprintf(res[i].message, sizeof(res[i].message), "%s",
+			 keep && erc >= 0 ? "" : (keep ? durq_error_last() : msg));
+	}
+	return DURQ_OK;
+}
+
 static uint64_t file_size(const char *path)
 {
 	struct stat st;
@@ -1031,6 +1056,7 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 		.data_version = sq_data_version,
 		.stats = sq_stats,
 		.free = sq_free,
+		.op_apply_batch = sq_op_apply_batch,
 	};
 	*out = &p->base;
 	return DURQ_OK;
