@@ -4,6 +4,40 @@
 
 #include <durq.h>
 
+static void acked(void *ctx, const durq_completion *c)
+{
+	/* runs on the committer thread after COMMIT; c->rc is this ack's own result */
+	if (c->rc < 0)
+		fprintf(stderr, "ack failed: %s: %s\n", durq_error_name(c->rc), c->message);
+	else
+		++*(size_t *)ctx; /* read after durq_group_wait: the group orders it */
+}
+
+/* Many acks in flight: the asynchronous forms (README, "Many acks in flight"). */
+static size_t ack_async_demo(durq *db)
+{
+	size_t ok = 0;
+	for (int i = 0; i < 3; i++) {
+		durq_work w = {.queue = "emails", .payload = "bye", .payload_len = 3};
+		durq_work_enqueue_async(db, &w, 1, NULL);
+	}
+	durq_flush(db, -1); /* every op submitted so far is durable */
+	durq_work_item *items;
+	size_t n;
+	if (durq_work_fetch(db, &items, &n, "emails", 256, 30000, 1000) == DURQ_OK) {
+		durq_group *g;
+		durq_group_new(&g);
+		for (size_t i = 0; i < n; i++) { /* do the work, then ack without waiting */
+			durq_async a = {.done = acked, .ctx = &ok, .group = g};
+			durq_work_ack_async(db, items[i].id, &items[i].token, NULL, &a);
+		}
+		durq_work_items_free(items, n); /* inputs were copied at submit */
+		durq_group_wait(g, -1, NULL);
+		durq_group_free(g);
+	}
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	durq *db;
@@ -44,7 +78,8 @@ int main(int argc, char **argv)
 		turned = durq_orch_ack(db, turn->instance_id, &turn->token, &r) == DURQ_OK; /* one atomic turn */
 		durq_turn_free(turn);
 	}
+	size_t async_acked = ack_async_demo(db);
 	durq_free(db); /* drains pending ops, joins the committer */
-	printf("acked %zu work item(s), %d turn(s)\n", acked, turned);
-	return acked == 1 && turned == 1 ? 0 : 1;
+	printf("acked %zu work item(s), %d turn(s), %zu async ack(s)\n", acked, turned, async_acked);
+	return acked == 1 && turned == 1 && async_acked == 3 ? 0 : 1;
 }
