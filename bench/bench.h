@@ -3,8 +3,8 @@
  * small helpers (clock, latency samples, CPU time) every workload uses.
  *
  * Owns: the row/config structs and helper prototypes. Does not own: argument parsing
- * (main.c), the workloads (wl_queue.c, wl_orch.c, ceiling.c), output (report.c), the slow
- * sync VFS (slowvfs.c).
+ * (main.c), the workloads (wl_queue.c, wl_inflight.c, wl_orch.c, ceiling.c), output
+ * (report.c), the slow sync VFS (slowvfs.c).
  */
 #ifndef DURQ_BENCH_H
 #define DURQ_BENCH_H
@@ -31,8 +31,12 @@ typedef struct bench_row_cfg {
 	size_t payload;         /* payload bytes per item / message */
 	int sync;               /* enum durq_sync */
 	int activity_ms;        /* orchestration: simulated work per activity */
-	int in_flight;          /* orchestration: orchestrations kept in flight */
-	const char *vfs;        /* slow-sync VFS name or NULL */
+	int async;              /* queue workloads: 1 = asynchronous acks at a fixed in_flight */
+	int in_flight;          /* work in flight: orchestrations kept running (orchestration);
+				 * items fetched and not acked, all workers (async queue rows);
+				 * = workers for the synchronous queue rows (one item each) */
+	const char *vfs;        /* file rows: the slow-sync VFS (xSync counted, delayed) */
+	const char *mem_vfs;    /* memory rows: the counting VFS (xSync counted, no delay) */
 	const char *tmpdir;     /* parent of the per-row database directory */
 	int quiet;
 } bench_row_cfg;
@@ -59,6 +63,14 @@ typedef struct bench_row {
 	double txn_per_item;
 	double cpu_s_per_1k;
 	double commit_ms_mean;
+	uint64_t fsyncs;        /* xSync calls through the bench's VFS in the window */
+	uint64_t db_fsyncs;     /* of which on the database file (WAL mode: checkpoints) */
+	uint64_t flushed_commits; /* of which on a WAL after frames were written: commits */
+	uint64_t flushed_ops;   /* ops of every kind but claims (claims commit unflushed) */
+	double ops_per_fsync;   /* flushed_ops / flushed_commits */
+	double e2e_p50_ms, e2e_p99_ms; /* async queue-produce: enqueue submit -> ack durable */
+	int workers_run;        /* async rows: worker threads that ran (<= in_flight) */
+	double rss_mib, rss_anon_mib; /* async rows: VmRSS / RssAnon at the end of the window */
 	double bound;           /* orchestration theoretical bound, orch/s (0 = n/a) */
 	double pct_of_bound;
 	char first_error[160];
@@ -82,16 +94,41 @@ void bench_lat_merge(bench_lat *dst, const bench_lat *src);
 double bench_lat_quantile_ms(bench_lat *l, double q);
 void bench_lat_free(bench_lat *l);
 
+/* Log-linear latency histogram (32 buckets per power of two, ~3% wide), fixed size, so a
+ * completion callback can record into it without allocating. Adds are atomic: any thread. */
+#define BENCH_HIST_SUB_BITS 5
+#define BENCH_HIST_BUCKETS (64 << BENCH_HIST_SUB_BITS)
+typedef struct bench_hist {
+	uint64_t count[BENCH_HIST_BUCKETS];
+} bench_hist;
+
+void bench_hist_add(bench_hist *h, uint64_t ns);
+void bench_hist_merge(bench_hist *dst, const bench_hist *src);
+/* q in [0,1]; milliseconds (middle of the bucket), 0 if empty. */
+double bench_hist_quantile_ms(const bench_hist *h, double q);
+
+/* VmRSS and RssAnon of this process in MiB (from /proc/self/status); 0 if unknown. */
+void bench_rss_mib(double *rss, double *anon);
+
 /* Record the first error message of a row (thread-safe). */
 void bench_note_error(bench_row *row, const char *what, int code);
+/* Same, with the message given (a completion's, not this thread's durq_error_last()). */
+void bench_note_msg(bench_row *row, const char *what, int code, const char *msg);
 
 /* Open a durq handle for a row: fresh database, commit mode, sync, VFS. */
 int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen);
 /* Close the handle and remove the row's database directory. */
 void bench_close(durq *db, const char *dir);
-/* Fill row's stats columns from the difference of two snapshots. */
+/* Fill row's stats columns from the difference of two snapshots; and ops per flushed
+ * commit from the xSync calls counted in the same interval. */
 void bench_fill_stats(bench_row *row, const durq_stats *before, const durq_stats *after,
 		      double cpu_s, long items);
+typedef struct bench_syncs {
+	long all, db, commits; /* bench_slowvfs_syncs, _db_syncs, _commit_syncs */
+} bench_syncs;
+bench_syncs bench_syncs_now(void);
+void bench_fill_fsyncs(bench_row *row, const durq_stats *before, const durq_stats *after,
+		       const bench_syncs *s0, const bench_syncs *s1);
 
 /* Fresh per-row directory under cfg->tmpdir (or /dev/shm for the memory ceiling). */
 int bench_mkdir(char *dir, size_t len, const char *parent);
@@ -99,6 +136,7 @@ void bench_rmdir(const char *dir);
 
 /* ---- workloads ---- */
 void bench_run_queue(bench_row *row);       /* wl_queue.c: queue and queue-produce */
+void bench_run_inflight(bench_row *row);    /* wl_inflight.c: the same, asynchronous acks */
 void bench_run_orch(bench_row *row);        /* wl_orch.c */
 void bench_run_ceiling(bench_row *row);     /* ceiling.c */
 
@@ -116,6 +154,8 @@ const char *bench_workload_name(int w);
 const char *bench_mode_name(int m);
 void bench_print_header(void);
 void bench_print_row(const bench_row *row);
+void bench_print_inflight_header(void);
+void bench_print_inflight_row(const bench_row *row);
 int bench_write_json(const char *path, const bench_row *rows, size_t n, const char *cmdline);
 int bench_write_plot(const char *path, const bench_row *rows, size_t n);
 

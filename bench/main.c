@@ -1,6 +1,7 @@
 /*
  * main.c — durq-bench: parse the flags, run the matrix of rows (provider x workload x mode x
- * concurrency), print the table and the target checks, write JSON and the plot.
+ * concurrency, plus the queue rows at fixed levels of work in flight), print the tables and
+ * the target checks, write JSON and the plot.
  *
  * Owns: the command line and the row loop. Does not own: measuring (wl_*.c, ceiling.c) or
  * formatting (report.c).
@@ -21,10 +22,13 @@ typedef struct opts {
 	int modes[MAX_LIST], nm;
 	int workers[MAX_LIST], nwk;
 	int disp[MAX_LIST], acts[MAX_LIST], nc;
-	long items, orch_items;
-	double duration, orch_duration;
+	int levels[MAX_LIST], nlv;        /* --in-flight: async queue rows (none by default) */
+	int lv_workloads[MAX_LIST], nlvwl; /* their workloads (default: queue ones of --workload) */
+	int lv_workers[MAX_LIST], nlvw;   /* their threads (default: the --workers list) */
+	long items, orch_items, if_items;
+	double duration, orch_duration, if_duration;
 	size_t payload;
-	int sync, activity_ms, in_flight, quiet;
+	int sync, activity_ms, orch_in_flight, no_sync_rows, quiet;
 	long sync_latency_us;
 	const char *json, *plot, *tmpdir;
 } opts;
@@ -46,14 +50,25 @@ static void usage(FILE *f)
 		"  --sync FULL|NORMAL|OFF  options.synchronous (default FULL)\n"
 		"  --sync-latency-us N  add N us to every xSync through a wrapper VFS (file rows)\n"
 		"  --activity-ms MS     simulated activity work (default 10)\n"
-		"  --in-flight N        orchestrations kept in flight (default 20)\n"
+		"  --orch-in-flight N   orchestrations kept in flight (default 20)\n"
+		"  --in-flight LIST     queue workloads: also run rows with asynchronous acks at these\n"
+		"                       levels of items fetched and not yet acked (all workers), e.g.\n"
+		"                       1,8,64,256,1024; per-op mode is the control\n"
+		"  --in-flight-workers LIST  threads of those rows (default: the --workers list)\n"
+		"  --in-flight-workload LIST  queue,queue-produce: workloads of those rows (default:\n"
+		"                       the queue workloads of --workload, else queue)\n"
+		"  --in-flight-items N  items prefilled per async queue row (default 200000)\n"
+		"  --in-flight-duration S  window of an async row (default --duration, else 3)\n"
+		"  --no-sync-rows       skip the synchronous queue rows (fetch(1) -> ack per worker)\n"
 		"  --tmpdir DIR         where per-row databases go (default $TMPDIR or /tmp)\n"
 		"  --json FILE          write the rows as a JSON array\n"
 		"  --plot FILE          write a PNG (gnuplot) of throughput vs concurrency\n"
 		"  --quiet              no progress on stderr\n"
 		"Latency: queue = fetch start -> ack returned OK; queue-produce = enqueue start ->\n"
 		"ack returned OK; orchestration = start enqueue -> completing turn acked;\n"
-		"ackp99 = the durq_work_ack call alone. Orchestration bound = A * 1000/activity_ms / 5.\n");
+		"ackp99 = the durq_work_ack call alone. Orchestration bound = A * 1000/activity_ms / 5.\n"
+		"Async rows: latency = ack submit -> its callback (durable); ops/fsync = ops other\n"
+		"than claims / xSync calls (WAL FULL: one per flushed commit, plus checkpoints).\n");
 }
 
 static int parse_list(const char *arg, int *out, int max, int (*one)(const char *, int *))
@@ -119,6 +134,16 @@ static int one_int(const char *s, int *v)
 	return 0;
 }
 
+static int one_level(const char *s, int *v)
+{
+	char *end;
+	long x = strtol(s, &end, 10);
+	if (*end || x < 1 || x > 1048576)
+		return -1;
+	*v = (int)x;
+	return 0;
+}
+
 /* "D/A" packed as D * 10000 + A. */
 static int one_conc(const char *s, int *v)
 {
@@ -134,7 +159,8 @@ static int parse_args(int argc, char **argv, opts *o)
 {
 	enum { O_PROVIDER = 256, O_WORKLOAD, O_MODE, O_WORKERS, O_CONC, O_ITEMS, O_DURATION,
 	       O_OITEMS, O_ODURATION, O_PAYLOAD, O_SYNC, O_SYNCLAT, O_ACTMS, O_INFLIGHT,
-	       O_TMPDIR, O_JSON, O_PLOT, O_QUIET, O_HELP };
+	       O_OINFLIGHT, O_IFWORKERS, O_IFWORKLOAD, O_IFITEMS, O_IFDURATION, O_NOSYNC, O_TMPDIR, O_JSON,
+	       O_PLOT, O_QUIET, O_HELP };
 	static const struct option lo[] = {
 		{"provider", required_argument, 0, O_PROVIDER},
 		{"workload", required_argument, 0, O_WORKLOAD},
@@ -150,6 +176,12 @@ static int parse_args(int argc, char **argv, opts *o)
 		{"sync-latency-us", required_argument, 0, O_SYNCLAT},
 		{"activity-ms", required_argument, 0, O_ACTMS},
 		{"in-flight", required_argument, 0, O_INFLIGHT},
+		{"orch-in-flight", required_argument, 0, O_OINFLIGHT},
+		{"in-flight-workers", required_argument, 0, O_IFWORKERS},
+		{"in-flight-workload", required_argument, 0, O_IFWORKLOAD},
+		{"in-flight-items", required_argument, 0, O_IFITEMS},
+		{"in-flight-duration", required_argument, 0, O_IFDURATION},
+		{"no-sync-rows", no_argument, 0, O_NOSYNC},
 		{"tmpdir", required_argument, 0, O_TMPDIR},
 		{"json", required_argument, 0, O_JSON},
 		{"plot", required_argument, 0, O_PLOT},
@@ -171,7 +203,9 @@ static int parse_args(int argc, char **argv, opts *o)
 	o->payload = 256;
 	o->sync = DURQ_SYNC_FULL;
 	o->activity_ms = 10;
-	o->in_flight = 20;
+	o->orch_in_flight = 20;
+	o->if_items = 200000;
+	o->if_duration = -1;
 	o->tmpdir = t && *t ? t : "/tmp";
 
 	while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
@@ -232,7 +266,33 @@ static int parse_args(int argc, char **argv, opts *o)
 			o->activity_ms = atoi(optarg);
 			break;
 		case O_INFLIGHT:
-			o->in_flight = atoi(optarg);
+			if ((o->nlv = parse_list(optarg, o->levels, MAX_LIST, one_level)) <= 0)
+				return -1;
+			break;
+		case O_OINFLIGHT:
+			o->orch_in_flight = atoi(optarg);
+			break;
+		case O_IFWORKERS:
+			if ((o->nlvw = parse_list(optarg, o->lv_workers, MAX_LIST, one_int)) <= 0)
+				return -1;
+			break;
+		case O_IFWORKLOAD:
+			if ((o->nlvwl = parse_list(optarg, o->lv_workloads, MAX_LIST, one_workload)) <= 0)
+				return -1;
+			for (int i = 0; i < o->nlvwl; i++)
+				if (o->lv_workloads[i] == WL_ORCH) {
+					fprintf(stderr, "durq-bench: --in-flight-workload: queue or queue-produce\n");
+					return -1;
+				}
+			break;
+		case O_IFITEMS:
+			o->if_items = atol(optarg);
+			break;
+		case O_IFDURATION:
+			o->if_duration = atof(optarg);
+			break;
+		case O_NOSYNC:
+			o->no_sync_rows = 1;
 			break;
 		case O_TMPDIR:
 			o->tmpdir = optarg;
@@ -260,11 +320,104 @@ static int parse_args(int argc, char **argv, opts *o)
 		fprintf(stderr, "durq-bench: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (o->in_flight < 1 || o->activity_ms < 0 || o->sync_latency_us < 0) {
-		fprintf(stderr, "durq-bench: --in-flight >= 1, --activity-ms >= 0, --sync-latency-us >= 0\n");
+	if (o->orch_in_flight < 1 || o->activity_ms < 0 || o->sync_latency_us < 0 ||
+	    o->if_items < 1) {
+		fprintf(stderr, "durq-bench: --orch-in-flight >= 1, --activity-ms >= 0, "
+				"--sync-latency-us >= 0, --in-flight-items >= 1\n");
 		return -1;
 	}
+	if (!o->nlvwl) { /* default: the queue workloads of --workload, else queue */
+		for (int k = 0; k < o->nw; k++)
+			if (o->workloads[k] != WL_ORCH)
+				o->lv_workloads[o->nlvwl++] = o->workloads[k];
+		if (!o->nlvwl)
+			o->lv_workloads[o->nlvwl++] = WL_QUEUE;
+	}
+	if (!o->nlvw) {
+		memcpy(o->lv_workers, o->workers, sizeof(o->workers));
+		o->nlvw = o->nwk;
+	}
+	if (o->if_duration <= 0)
+		o->if_duration = o->duration > 0 ? o->duration : 3;
 	return 0;
+}
+
+/* ---- the matrix --------------------------------------------------------------------- */
+
+/* What every row shares. */
+static void row_common(bench_row_cfg *c, const opts *o, int p, int w, int m, const char *vfs,
+		       const char *mem_vfs)
+{
+	c->provider = p;
+	c->workload = w;
+	c->mode = m;
+	c->payload = o->payload;
+	c->sync = o->sync;
+	c->activity_ms = o->activity_ms;
+	c->vfs = vfs;
+	c->mem_vfs = mem_vfs;
+	c->tmpdir = o->tmpdir;
+	c->quiet = o->quiet;
+}
+
+/* Rows of one provider x workload x mode. Ceiling is one thread: once per provider (queue).
+ * Queue workloads: the synchronous rows at each --workers level. */
+static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, const char *vfs,
+		       const char *mem_vfs)
+{
+	size_t n = 0;
+	if (m == MODE_CEILING) {
+		if (w != WL_QUEUE)
+			return 0;
+		row_common(&rows[n].cfg, o, p, w, m, vfs, mem_vfs);
+		rows[n].cfg.workers = rows[n].cfg.in_flight = 1;
+		rows[n].cfg.items = o->items > 0 ? o->items : 20000;
+		rows[n].cfg.duration_s = o->duration > 0 ? o->duration : 0;
+		return 1;
+	}
+	if (w == WL_ORCH) {
+		int own = o->orch_items >= 0 || o->orch_duration >= 0;
+		long it = own ? o->orch_items : o->items;
+		double du = own ? o->orch_duration : o->duration;
+		for (int li = 0; li < o->nc; li++, n++) {
+			bench_row_cfg *c = &rows[n].cfg;
+			row_common(c, o, p, w, m, vfs, mem_vfs);
+			c->dispatchers = o->disp[li];
+			c->workers = o->acts[li];
+			c->in_flight = o->orch_in_flight;
+			c->items = it > 0 ? it : 0;
+			c->duration_s = du > 0 ? du : 0;
+			if (c->items <= 0 && c->duration_s <= 0)
+				c->duration_s = 5;
+		}
+		return n;
+	}
+	for (int li = 0; !o->no_sync_rows && li < o->nwk; li++, n++) {
+		bench_row_cfg *c = &rows[n].cfg;
+		row_common(c, o, p, w, m, vfs, mem_vfs);
+		c->workers = c->in_flight = o->workers[li]; /* one item per worker */
+		c->items = o->items > 0 ? o->items : 20000;
+		c->duration_s = o->duration > 0 ? o->duration : 0;
+	}
+	return n;
+}
+
+/* The async rows of one provider x workload x mode: each --in-flight-workers x level. */
+static size_t add_async_rows(bench_row *rows, const opts *o, int p, int w, int m,
+			     const char *vfs, const char *mem_vfs)
+{
+	size_t n = 0;
+	for (int wi = 0; m != MODE_CEILING && wi < o->nlvw; wi++)
+		for (int li = 0; li < o->nlv; li++, n++) {
+			bench_row_cfg *c = &rows[n].cfg;
+			row_common(c, o, p, w, m, vfs, mem_vfs);
+			c->async = 1;
+			c->workers = o->lv_workers[wi];
+			c->in_flight = o->levels[li];
+			c->items = o->if_items;
+			c->duration_s = o->if_duration;
+		}
+	return n;
 }
 
 /* ---- target checks: printed under the table, measured figures only ---- */
@@ -272,10 +425,100 @@ static int parse_args(int argc, char **argv, opts *o)
 static const bench_row *find(const bench_row *rows, size_t n, int p, int w, int m, int level)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!rows[i].skipped && rows[i].cfg.provider == p && rows[i].cfg.workload == w &&
-		    rows[i].cfg.mode == m && (level < 0 || rows[i].cfg.workers == level))
+		if (!rows[i].skipped && !rows[i].cfg.async && rows[i].cfg.provider == p &&
+		    rows[i].cfg.workload == w && rows[i].cfg.mode == m &&
+		    (level < 0 || rows[i].cfg.workers == level))
 			return &rows[i];
 	return NULL;
+}
+
+/* An async row: workers = the threads of the checked rows. */
+static const bench_row *find_async(const bench_row *rows, size_t n, int p, int w, int m,
+				   int workers, int level)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].skipped && rows[i].cfg.async && rows[i].cfg.provider == p &&
+		    rows[i].cfg.workload == w && rows[i].cfg.mode == m &&
+		    rows[i].cfg.workers == workers && rows[i].cfg.in_flight == level)
+			return &rows[i];
+	return NULL;
+}
+
+static double ratio(const bench_row *a, const bench_row *b)
+{
+	return a && b && b->throughput > 0 ? a->throughput / b->throughput : 0;
+}
+
+/* The issue's targets at fixed work in flight: level hi (256 if run, else the highest), lo
+ * (1 if run, else the lowest), for the file provider, queue workload. */
+static void print_inflight_checks(const bench_row *rows, size_t n, const opts *o)
+{
+	int hi = 0, lo = 0, wk = o->lv_workers[0];
+	for (int i = 0; i < o->nlv; i++) {
+		if (o->levels[i] == 256 || (hi != 256 && o->levels[i] > hi))
+			hi = o->levels[i];
+		if (o->levels[i] == 1 || (lo != 1 && (!lo || o->levels[i] < lo)))
+			lo = o->levels[i];
+	}
+	for (int i = 0; i < o->nlvw; i++)
+		if (o->lv_workers[i] == 2)
+			wk = 2;
+	const bench_row *g = find_async(rows, n, PROV_FILE, WL_QUEUE, MODE_GROUP, wk, hi);
+	const bench_row *p = find_async(rows, n, PROV_FILE, WL_QUEUE, MODE_PER_OP, wk, hi);
+	const bench_row *c = find(rows, n, PROV_FILE, WL_QUEUE, MODE_CEILING, -1);
+	printf("  async acks, queue sqlite-file, %d workers:\n", wk);
+	if (g && p)
+		printf("    in flight %d: group/per-op = %.1fx (target >= 20x; >= 50x with "
+		       "--sync-latency-us 1000)\n", hi, ratio(g, p));
+	if (g && c)
+		printf("    in flight %d: group/ceiling = %.2fx (target >= 0.5x, stretch 0.8x)\n", hi,
+		       ratio(g, c));
+	if (g)
+		printf("    in flight %d group: ops per fsync = %.1f (target >= 100); ack p99 %.3f ms "
+		       "= %.2fx the mean commit %.3f ms (target <= 3x)\n", hi, g->ops_per_fsync,
+		       g->p99_ms, g->commit_ms_mean > 0 ? g->p99_ms / g->commit_ms_mean : 0,
+		       g->commit_ms_mean);
+	for (int pv = 0; pv < 2; pv++) {
+		const bench_row *g1 = find_async(rows, n, pv, WL_QUEUE, MODE_GROUP, wk, lo);
+		const bench_row *p1 = find_async(rows, n, pv, WL_QUEUE, MODE_PER_OP, wk, lo);
+		if (g1 && p1)
+			printf("    %s in flight %d: group/per-op = %.2fx (target >= 0.9x)\n",
+			       bench_provider_name(pv), lo, ratio(g1, p1));
+	}
+	for (int i = 0; i < o->nlv; i++) {
+		if (o->levels[i] < 1024)
+			continue;
+		for (int pv = 0; pv < 2; pv++) {
+			const bench_row *r = find_async(rows, n, pv, WL_QUEUE, MODE_GROUP, wk,
+							o->levels[i]);
+			if (r)
+				printf("    %s group in flight %d: resident %.1f MiB (anonymous %.1f MiB; "
+				       "target < 64 MiB plus payloads)\n", bench_provider_name(pv),
+				       o->levels[i], r->rss_mib, r->rss_anon_mib);
+		}
+	}
+	/* memory >= file at every level, per workload and mode */
+	for (int w = 0; w < 2; w++)
+		for (int m = 0; m < 2; m++) {
+			int any = 0, ok = 1;
+			char worst[128] = "";
+			for (int i = 0; i < o->nlv; i++) {
+				const bench_row *f = find_async(rows, n, PROV_FILE, w, m, wk, o->levels[i]);
+				const bench_row *mem = find_async(rows, n, PROV_MEMORY, w, m, wk,
+								  o->levels[i]);
+				if (!f || !mem)
+					continue;
+				any = 1;
+				if (mem->throughput < f->throughput) {
+					ok = 0;
+					snprintf(worst, sizeof(worst), " (at %d: memory %.1f < file %.1f)",
+						 o->levels[i], mem->throughput, f->throughput);
+				}
+			}
+			if (any)
+				printf("    %s %s: sqlite-memory >= sqlite-file at every level: %s%s\n",
+				       bench_workload_name(w), bench_mode_name(m), ok ? "yes" : "NO", worst);
+		}
 }
 
 static void print_checks(const bench_row *rows, size_t n, const opts *o)
@@ -289,15 +532,14 @@ static void print_checks(const bench_row *rows, size_t n, const opts *o)
 	const bench_row *p = find(rows, n, PROV_FILE, WL_QUEUE, MODE_PER_OP, wmax);
 	const bench_row *c = find(rows, n, PROV_FILE, WL_QUEUE, MODE_CEILING, -1);
 	if (g && p && p->throughput > 0)
-		printf("  queue sqlite-file W=%d: group/per-op = %.1fx (target >= 10x%s)\n", wmax,
-		       g->throughput / p->throughput,
-		       o->sync_latency_us >= 1000 ? "; >= 50x with --sync-latency-us 1000" : "");
+		printf("  queue sqlite-file W=%d: group/per-op = %.1fx (synchronous acks: at most W "
+		       "ops per commit)\n", wmax, g->throughput / p->throughput);
 	if (g && c && c->throughput > 0)
-		printf("  queue sqlite-file W=%d: group/ceiling = %.2fx (target >= 0.5x)\n", wmax,
+		printf("  queue sqlite-file W=%d: group/ceiling = %.2fx\n", wmax,
 		       g->throughput / c->throughput);
 	if (g && g->commit_ms_mean > 0)
-		printf("  queue sqlite-file W=%d group: ack p99 %.3f ms vs mean commit %.3f ms = %.2fx "
-		       "(target <= 2x); cycle p99 %.3f ms\n",
+		printf("  queue sqlite-file W=%d group: ack p99 %.3f ms vs mean commit %.3f ms = %.2fx; "
+		       "cycle p99 %.3f ms\n",
 		       wmax, g->ack_p99_ms, g->commit_ms_mean, g->ack_p99_ms / g->commit_ms_mean,
 		       g->p99_ms);
 	for (int w = 0; w < 3; w++) {
@@ -306,8 +548,8 @@ static void print_checks(const bench_row *rows, size_t n, const opts *o)
 			char worst[128] = "";
 			for (size_t i = 0; i < n; i++) {
 				const bench_row *f = &rows[i];
-				if (f->skipped || f->cfg.provider != PROV_FILE || f->cfg.workload != w ||
-				    f->cfg.mode != m)
+				if (f->skipped || f->cfg.async || f->cfg.provider != PROV_FILE ||
+				    f->cfg.workload != w || f->cfg.mode != m)
 					continue;
 				const bench_row *mem = find(rows, n, PROV_MEMORY, w, m, f->cfg.workers);
 				if (!mem)
@@ -334,6 +576,37 @@ static void print_checks(const bench_row *rows, size_t n, const opts *o)
 		       r->cfg.dispatchers, r->cfg.workers, r->throughput, r->pct_of_bound, r->bound,
 		       100.0 * r->success_rate);
 	}
+	if (o->nlv)
+		print_inflight_checks(rows, n, o);
+}
+
+static void run_row(bench_row *r, size_t i, size_t n, int quiet)
+{
+	if (!quiet) {
+		char conc[48];
+		if (r->cfg.workload == WL_ORCH)
+			snprintf(conc, sizeof(conc), "D/A=%d/%d", r->cfg.dispatchers, r->cfg.workers);
+		else if (r->cfg.async)
+			snprintf(conc, sizeof(conc), "W=%d in-flight=%d async", r->cfg.workers,
+				 r->cfg.in_flight);
+		else
+			snprintf(conc, sizeof(conc), "W=%d", r->cfg.workers);
+		fprintf(stderr, "[%zu/%zu] %s %s %s %s ...\n", i + 1, n,
+			bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
+			bench_mode_name(r->cfg.mode), conc);
+	}
+	if (r->cfg.mode == MODE_CEILING)
+		bench_run_ceiling(r);
+	else if (r->cfg.workload == WL_ORCH)
+		bench_run_orch(r);
+	else if (r->cfg.async)
+		bench_run_inflight(r);
+	else
+		bench_run_queue(r);
+	if (!quiet)
+		fprintf(stderr, "    -> %.1f %s, p99 %.3f ms, %ld failures%s%s\n", r->throughput,
+			r->cfg.workload == WL_ORCH ? "orch/s" : "cycles/s", r->p99_ms, r->failures,
+			r->first_error[0] ? ", first error: " : "", r->first_error);
 }
 
 int main(int argc, char **argv)
@@ -346,94 +619,57 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
 
-	const char *vfs = NULL;
-	if (o.sync_latency_us > 0 && !(vfs = bench_slowvfs_register(o.sync_latency_us))) {
-		fprintf(stderr, "durq-bench: cannot register the slow-sync VFS\n");
+	/* Every durq and ceiling database goes through a wrapper VFS that counts xSync: file
+	 * rows through the slow one (delay --sync-latency-us, 0 = none), memory rows through
+	 * the counting one (never delayed). */
+	const char *vfs = bench_slowvfs_register(o.sync_latency_us);
+	const char *mem_vfs = bench_countvfs_register();
+	if (!vfs || !mem_vfs) {
+		fprintf(stderr, "durq-bench: cannot register the bench's VFS wrappers\n");
 		return 1;
 	}
 
-	/* The matrix. Ceiling is one thread, so it runs once per provider and workload. */
-	size_t cap = (size_t)o.np * o.nw * o.nm * (o.nwk > o.nc ? o.nwk : o.nc), n = 0;
-	bench_row *rows = calloc(cap ? cap : 1, sizeof(*rows));
+	size_t per = (size_t)(o.nwk > o.nc ? o.nwk : o.nc) + 1, n = 0;
+	size_t cap = (size_t)o.np * o.nm * (o.nw * per + (size_t)o.nlvwl * o.nlv * o.nlvw);
+	bench_row *rows = calloc(cap, sizeof(*rows));
 	if (!rows)
 		return 1;
-	for (int pi = 0; pi < o.np; pi++)
+	for (int pi = 0; pi < o.np; pi++) {
 		for (int wi = 0; wi < o.nw; wi++)
 			for (int mi = 0; mi < o.nm; mi++) {
-				int w = o.workloads[wi], m = o.modes[mi];
-				int levels = w == WL_ORCH ? o.nc : o.nwk;
-				if (m == MODE_CEILING) {
-					if (w != WL_QUEUE) {
-						if (!o.quiet)
-							fprintf(stderr, "durq-bench: ceiling mode is defined for the queue workload only; skipping %s\n",
-								bench_workload_name(w));
-						continue;
-					}
-					levels = 1;
-				}
-				for (int li = 0; li < levels; li++) {
-					bench_row_cfg *c = &rows[n].cfg;
-					c->provider = o.providers[pi];
-					c->workload = w;
-					c->mode = m;
-					if (w == WL_ORCH) {
-						c->dispatchers = o.disp[li];
-						c->workers = o.acts[li];
-						int own = o.orch_items >= 0 || o.orch_duration >= 0;
-						long it = own ? o.orch_items : o.items;
-						double du = own ? o.orch_duration : o.duration;
-						c->items = it > 0 ? it : 0;
-						c->duration_s = du > 0 ? du : 0;
-						if (c->items <= 0 && c->duration_s <= 0)
-							c->duration_s = 5;
-					} else {
-						c->workers = m == MODE_CEILING ? 1 : o.workers[li];
-						c->items = o.items > 0 ? o.items : 20000;
-						c->duration_s = o.duration > 0 ? o.duration : 0;
-					}
-					c->payload = o.payload;
-					c->sync = o.sync;
-					c->activity_ms = o.activity_ms;
-					c->in_flight = o.in_flight;
-					c->vfs = vfs;
-					c->tmpdir = o.tmpdir;
-					c->quiet = o.quiet;
-					n++;
-				}
+				if (o.modes[mi] == MODE_CEILING && o.workloads[wi] != WL_QUEUE &&
+				    pi == 0 && !o.quiet)
+					fprintf(stderr, "durq-bench: ceiling mode is defined for the queue "
+						"workload only; skipping %s\n",
+						bench_workload_name(o.workloads[wi]));
+				n += add_rows(rows + n, &o, o.providers[pi], o.workloads[wi], o.modes[mi],
+					      vfs, mem_vfs);
 			}
-
-	for (size_t i = 0; i < n; i++) {
-		bench_row *r = &rows[i];
-		if (!o.quiet) {
-			char conc[32];
-			if (r->cfg.workload == WL_ORCH)
-				snprintf(conc, sizeof(conc), "D/A=%d/%d", r->cfg.dispatchers, r->cfg.workers);
-			else
-				snprintf(conc, sizeof(conc), "W=%d", r->cfg.workers);
-			fprintf(stderr, "[%zu/%zu] %s %s %s %s ...\n", i + 1, n,
-				bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
-				bench_mode_name(r->cfg.mode), conc);
-		}
-		if (r->cfg.mode == MODE_CEILING)
-			bench_run_ceiling(r);
-		else if (r->cfg.workload == WL_ORCH)
-			bench_run_orch(r);
-		else
-			bench_run_queue(r);
-		if (!o.quiet) {
-			fprintf(stderr, "    -> %.1f %s, p99 %.3f ms, %ld failures%s%s\n", r->throughput,
-				r->cfg.workload == WL_ORCH ? "orch/s" : "cycles/s", r->p99_ms, r->failures,
-				r->first_error[0] ? ", first error: " : "", r->first_error);
-		}
+		for (int wi = 0; o.nlv && wi < o.nlvwl; wi++)
+			for (int mi = 0; mi < o.nm; mi++)
+				n += add_async_rows(rows + n, &o, o.providers[pi], o.lv_workloads[wi],
+						    o.modes[mi], vfs, mem_vfs);
 	}
 
-	printf("durq-bench %s  sync=%s payload=%zu activity_ms=%d in_flight=%d sync_latency_us=%ld\n",
+	for (size_t i = 0; i < n; i++)
+		run_row(&rows[i], i, n, o.quiet);
+
+	printf("durq-bench %s  sync=%s payload=%zu activity_ms=%d orch_in_flight=%d sync_latency_us=%ld\n",
 	       DURQ_VERSION_STRING,
 	       o.sync == DURQ_SYNC_FULL ? "FULL" : o.sync == DURQ_SYNC_NORMAL ? "NORMAL" : "OFF",
-	       o.payload, o.activity_ms, o.in_flight, o.sync_latency_us);
+	       o.payload, o.activity_ms, o.orch_in_flight, o.sync_latency_us);
 	bench_print_header();
 	for (size_t i = 0; i < n; i++)
-		bench_print_row(&rows[i]);
+		if (!rows[i].cfg.async)
+			bench_print_row(&rows[i]);
+	if (o.nlv) {
+		printf("\nasynchronous acks at fixed work in flight (latency = ack submit -> durable; "
+		       "ceiling repeated for reference)\n");
+		bench_print_inflight_header();
+		for (size_t i = 0; i < n; i++)
+			if (rows[i].cfg.async || (rows[i].cfg.mode == MODE_CEILING && !rows[i].skipped))
+				bench_print_inflight_row(&rows[i]);
+	}
 	print_checks(rows, n, &o);
 	fflush(stdout);
 

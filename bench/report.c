@@ -65,6 +65,43 @@ void bench_print_row(const bench_row *r)
 		printf("    first error: %s\n", r->first_error);
 }
 
+void bench_print_inflight_header(void)
+{
+	printf("%-13s %-13s %-7s %4s %6s %8s %10s %8s %8s %8s %7s %7s %7s %9s %7s %8s %7s %8s %5s %9s\n",
+	       "provider", "workload", "mode", "W", "inflt", "done", "cycles/s", "p50_ms",
+	       "p99_ms", "e2e_p99", "ops/txn", "xsyncs", "flushes", "ops/fsync", "commit", "cpu/1k_s",
+	       "rss_MiB", "anon_MiB", "fail", "busy(h/s)");
+}
+
+void bench_print_inflight_row(const bench_row *r)
+{
+	char busy[32], e2e[32], inflt[32], rss[32], anon[32];
+	int ceiling = r->cfg.mode == MODE_CEILING;
+	if (r->skipped) {
+		printf("%-13s %-13s %-7s %4d %6d  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
+		       bench_workload_name(r->cfg.workload), bench_mode_name(r->cfg.mode),
+		       r->cfg.workers, r->cfg.in_flight, r->note);
+		return;
+	}
+	snprintf(busy, sizeof(busy), ceiling ? "-" : "%llu/%llu",
+		 (unsigned long long)r->busy_retries, (unsigned long long)r->busy_surfaced);
+	snprintf(e2e, sizeof(e2e), r->cfg.workload == WL_QUEUE_PRODUCE ? "%.3f" : "-",
+		 r->e2e_p99_ms);
+	/* the ceiling has no in-flight level: 1,000 items per transaction, one thread */
+	snprintf(inflt, sizeof(inflt), ceiling ? "(txn)" : "%d", r->cfg.in_flight);
+	snprintf(rss, sizeof(rss), ceiling ? "-" : "%.1f", r->rss_mib);
+	snprintf(anon, sizeof(anon), ceiling ? "-" : "%.1f", r->rss_anon_mib);
+	printf("%-13s %-13s %-7s %4d %6s %8ld %10.1f %8.3f %8.3f %8s %7.2f %7llu %7llu %9.1f %7.3f %8.3f %7s %8s %5ld %9s\n",
+	       bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
+	       bench_mode_name(r->cfg.mode), r->cfg.workers, inflt, r->items_done, r->throughput,
+	       r->p50_ms, r->p99_ms, e2e, r->ops_per_txn, (unsigned long long)r->fsyncs,
+	       (unsigned long long)r->flushed_commits, r->ops_per_fsync, r->commit_ms_mean, r->cpu_s_per_1k, rss, anon, r->failures, busy);
+	if (r->note[0] && !ceiling)
+		printf("    note: %s\n", r->note);
+	if (r->first_error[0])
+		printf("    first error: %s\n", r->first_error);
+}
+
 /* ---- JSON ---- */
 
 static void json_str(FILE *f, const char *s)
@@ -123,11 +160,21 @@ int bench_write_json(const char *path, const bench_row *rows, size_t n, const ch
 			   "\"cpu_s_per_1k\": %.4f, \"commit_ms_mean\": %.4f, ",
 			(unsigned long long)r->transactions, r->ops_per_txn, r->txn_per_item,
 			r->cpu_s_per_1k, r->commit_ms_mean);
+		fprintf(f, "\"commit_ms\": %.4f, \"fsyncs\": %llu, \"db_fsyncs\": %llu, "
+			   "\"flushed_commits\": %llu, \"flushed_ops\": %llu, \"ops_per_fsync\": %.3f, ",
+			r->commit_ms_mean, (unsigned long long)r->fsyncs, (unsigned long long)r->db_fsyncs,
+			(unsigned long long)r->flushed_commits,
+			(unsigned long long)r->flushed_ops, r->ops_per_fsync);
+		fprintf(f, "\"async\": %s, \"workers_run\": %d, \"e2e_p50_ms\": %.4f, "
+			   "\"e2e_p99_ms\": %.4f, \"rss_mib\": %.2f, \"rss_anon_mib\": %.2f, ",
+			r->cfg.async ? "true" : "false", r->cfg.async ? r->workers_run : r->cfg.workers,
+			r->e2e_p50_ms, r->e2e_p99_ms, r->rss_mib, r->rss_anon_mib);
 		fprintf(f, "\"bound\": %.3f, \"pct_of_bound\": %.2f, ", r->bound, r->pct_of_bound);
 		fprintf(f, "\"sync\": \"%s\", \"payload\": %zu, \"activity_ms\": %d, \"in_flight\": %d, "
 			   "\"vfs\": ",
 			sync_name(r->cfg.sync), r->cfg.payload, r->cfg.activity_ms, r->cfg.in_flight);
-		json_str(f, r->cfg.vfs ? r->cfg.vfs : "");
+		const char *vfs = r->cfg.provider == PROV_FILE ? r->cfg.vfs : r->cfg.mem_vfs;
+		json_str(f, vfs ? vfs : "");
 		fprintf(f, ", \"skipped\": %s, \"note\": ", r->skipped ? "true" : "false");
 		json_str(f, r->note);
 		fprintf(f, ", \"error\": ");
@@ -146,13 +193,117 @@ int bench_write_json(const char *path, const bench_row *rows, size_t n, const ch
 
 /* ---- plot ---- */
 
-/* x of the plot: W for queues, D (= A in the default matrix) for orchestration */
-static int level_of(const bench_row *r) { return r->cfg.workload == WL_ORCH ? r->cfg.dispatchers : r->cfg.workers; }
+/* One panel per (workload, async): x = workers (sync queue rows), dispatchers (= activity
+ * workers in the default matrix; orchestration) or items in flight (async rows). */
+typedef struct panel {
+	int workload, async, maxlevel;
+} panel;
+
+static int level_of(const bench_row *r)
+{
+	if (r->cfg.async)
+		return r->cfg.in_flight;
+	return r->cfg.workload == WL_ORCH ? r->cfg.dispatchers : r->cfg.workers;
+}
+
+static int in_panel(const bench_row *r, const panel *pn)
+{
+	return !r->skipped && r->cfg.workload == pn->workload && r->cfg.async == pn->async &&
+	       r->cfg.mode != MODE_CEILING;
+}
+
+/* Panels that have rows, in a fixed order; returns how many. */
+static int find_panels(const bench_row *rows, size_t n, panel out[6])
+{
+	static const int order[][2] = {{WL_QUEUE, 0},	      {WL_QUEUE_PRODUCE, 0}, {WL_ORCH, 0},
+				       {WL_QUEUE, 1},	      {WL_QUEUE_PRODUCE, 1}};
+	int np = 0;
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		panel pn = {order[k][0], order[k][1], 0};
+		for (size_t i = 0; i < n; i++)
+			if (in_panel(&rows[i], &pn) && level_of(&rows[i]) > pn.maxlevel)
+				pn.maxlevel = level_of(&rows[i]);
+		if (pn.maxlevel > 0)
+			out[np++] = pn;
+	}
+	return np;
+}
+
+/* Writes the data blocks of one panel and its plot command; returns the next block index. */
+static int plot_panel(FILE *d, FILE *g, const char *dat, const bench_row *rows, size_t n,
+		      const panel *pn, int block)
+{
+	/* colour = mode, line and point style = provider (file solid/filled, memory dashed/open) */
+	static const char *const colors[3] = {"#1f77b4", "#d62728", "#2ca02c"};
+	char plots[8192] = "";
+	size_t pl = 0;
+	for (int p = 0; p < 2; p++) {
+		for (int m = 0; m < 3; m++) {
+			int any = 0;
+			for (size_t i = 0; i < n; i++) {
+				const bench_row *r = &rows[i];
+				if (r->skipped || r->cfg.provider != p || r->cfg.mode != m)
+					continue;
+				if (m == MODE_CEILING && r->cfg.workload == WL_QUEUE &&
+				    pn->workload == WL_QUEUE) {
+					/* one thread: a horizontal line across the levels */
+					fprintf(d, "1 %.3f\n%d %.3f\n", r->throughput, pn->maxlevel,
+						r->throughput);
+					any = 1;
+				} else if (m != MODE_CEILING && in_panel(r, pn)) {
+					fprintf(d, "%d %.3f\n", level_of(r), r->throughput);
+					any = 1;
+				}
+			}
+			if (!any)
+				continue;
+			fprintf(d, "\n\n");
+			pl += (size_t)snprintf(plots + pl, sizeof(plots) - pl,
+					       "%s'%s' index %d using 1:2 with linespoints lw 2 lc rgb '%s' dt %d pt %d title '%s %s'",
+					       pl ? ", " : "", dat, block, colors[m],
+					       p == PROV_FILE ? 1 : 2, p == PROV_FILE ? 7 : 6,
+					       bench_provider_name(p), bench_mode_name(m));
+			block++;
+		}
+	}
+	if (pn->workload == WL_ORCH) {
+		/* the theoretical bound, from the first orchestration rows */
+		int any = 0;
+		for (size_t i = 0; i < n; i++) {
+			const bench_row *r = &rows[i];
+			if (r->skipped || r->cfg.workload != WL_ORCH ||
+			    r->cfg.provider != rows[0].cfg.provider || r->cfg.mode != MODE_GROUP)
+				continue;
+			fprintf(d, "%d %.3f\n", level_of(r), r->bound);
+			any = 1;
+		}
+		if (any) {
+			fprintf(d, "\n\n");
+			pl += (size_t)snprintf(plots + pl, sizeof(plots) - pl,
+					       "%s'%s' index %d using 1:2 with lines lw 1 lc rgb 'black' dt 3 title 'bound (A x 1000/act_ms / 5)'",
+					       pl ? ", " : "", dat, block);
+			block++;
+		}
+	}
+	fprintf(g, "set xrange [0.8:%d]\n", pn->maxlevel * 5 / 4 + 1);
+	fprintf(g, "set title '%s%s'\n", bench_workload_name(pn->workload),
+		pn->async ? ", asynchronous acks at fixed work in flight" : "");
+	fprintf(g, "set xlabel '%s'\n",
+		pn->async ? "items in flight (fetched, not yet acked; all workers)"
+		: pn->workload == WL_ORCH ? "dispatchers = activity workers" : "workers");
+	fprintf(g, "set ylabel '%s'\n",
+		pn->workload == WL_ORCH ? "orchestrations/s" : "cycles/s (fetch+ack)");
+	if (pl)
+		fprintf(g, "plot %s\n", plots);
+	return block;
+}
 
 int bench_write_plot(const char *path, const bench_row *rows, size_t n)
 {
 	char dat[4200], gp[4200], cmd[8600];
-	int workloads[3] = {0}, nw = 0, maxlevel = 1;
+	panel panels[6];
+	int np = find_panels(rows, n, panels);
+	int cols = np < 2 ? 1 : np <= 4 ? 2 : 3, lines = np ? (np + cols - 1) / cols : 1;
 	snprintf(dat, sizeof(dat), "%s.dat", path);
 	snprintf(gp, sizeof(gp), "%s.gp", path);
 	FILE *d = fopen(dat, "w"), *g = fopen(gp, "w");
@@ -164,83 +315,15 @@ int bench_write_plot(const char *path, const bench_row *rows, size_t n)
 			fclose(g);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!rows[i].skipped && !workloads[rows[i].cfg.workload]) {
-			workloads[rows[i].cfg.workload] = 1;
-			nw++;
-		}
-		if (level_of(&rows[i]) > maxlevel)
-			maxlevel = level_of(&rows[i]);
-	}
-	if (nw == 0)
-		nw = 1;
-	/* One data block per (workload, provider, mode) series, separated by two blank lines. */
-	fprintf(g, "set terminal pngcairo size %d,640 font ',10' noenhanced\n", 560 * nw);
+	/* One data block per (panel, provider, mode) series, separated by two blank lines. */
+	fprintf(g, "set terminal pngcairo size %d,%d font ',10' noenhanced\n", 560 * cols,
+		560 * lines);
 	fprintf(g, "set output '%s'\n", path);
-	fprintf(g, "set multiplot layout 1,%d title 'durq-bench: throughput vs concurrency'\n", nw);
+	fprintf(g, "set multiplot layout %d,%d title 'durq-bench: throughput vs concurrency'\n",
+		lines, cols);
 	fprintf(g, "set logscale y\nset logscale x 2\nset grid\nset key outside below horizontal maxcols 3 font ',8'\n");
-	fprintf(g, "set xrange [0.8:%d]\n", maxlevel * 5 / 4 + 1);
-	/* colour = mode, line and point style = provider (file solid/filled, memory dashed/open) */
-	static const char *const colors[3] = {"#1f77b4", "#d62728", "#2ca02c"};
-	int block = 0;
-	for (int w = 0; w < 3; w++) {
-		if (!workloads[w])
-			continue;
-		char plots[8192] = "";
-		size_t pl = 0;
-		for (int p = 0; p < 2; p++) {
-			for (int m = 0; m < 3; m++) {
-				int any = 0;
-				for (size_t i = 0; i < n; i++) {
-					const bench_row *r = &rows[i];
-					if (r->skipped || r->cfg.workload != w || r->cfg.provider != p ||
-					    r->cfg.mode != m)
-						continue;
-					if (m == MODE_CEILING) {
-						/* one thread: a horizontal line across the levels */
-						fprintf(d, "1 %.3f\n%d %.3f\n", r->throughput, maxlevel,
-							r->throughput);
-					} else {
-						fprintf(d, "%d %.3f\n", level_of(r), r->throughput);
-					}
-					any = 1;
-				}
-				if (!any)
-					continue;
-				fprintf(d, "\n\n");
-				pl += (size_t)snprintf(plots + pl, sizeof(plots) - pl,
-						       "%s'%s' index %d using 1:2 with linespoints lw 2 lc rgb '%s' dt %d pt %d title '%s %s'",
-						       pl ? ", " : "", dat, block, colors[m],
-						       p == PROV_FILE ? 1 : 2, p == PROV_FILE ? 7 : 6,
-						       bench_provider_name(p), bench_mode_name(m));
-				block++;
-			}
-		}
-		if (w == WL_ORCH) {
-			/* the theoretical bound, from the first orchestration rows */
-			int any = 0;
-			for (size_t i = 0; i < n; i++) {
-				const bench_row *r = &rows[i];
-				if (r->skipped || r->cfg.workload != WL_ORCH || r->cfg.provider != rows[0].cfg.provider || r->cfg.mode != MODE_GROUP)
-					continue;
-				fprintf(d, "%d %.3f\n", level_of(r), r->bound);
-				any = 1;
-			}
-			if (any) {
-				fprintf(d, "\n\n");
-				pl += (size_t)snprintf(plots + pl, sizeof(plots) - pl,
-						       "%s'%s' index %d using 1:2 with lines lw 1 lc rgb 'black' dt 3 title 'bound (A x 1000/act_ms / 5)'",
-						       pl ? ", " : "", dat, block);
-				block++;
-			}
-		}
-		fprintf(g, "set title '%s'\n", bench_workload_name(w));
-		fprintf(g, "set xlabel '%s'\n",
-			w == WL_ORCH ? "dispatchers = activity workers" : "workers");
-		fprintf(g, "set ylabel '%s'\n", w == WL_ORCH ? "orchestrations/s" : "cycles/s (fetch+ack)");
-		if (pl)
-			fprintf(g, "plot %s\n", plots);
-	}
+	for (int i = 0, block = 0; i < np; i++)
+		block = plot_panel(d, g, dat, rows, n, &panels[i], block);
 	fprintf(g, "unset multiplot\n");
 	fclose(d);
 	fclose(g);

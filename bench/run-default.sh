@@ -3,7 +3,9 @@
 #
 # Installs what it needs if missing (Debian 12, as root or with sudo), builds durq-bench in
 # build-bench/ (Release), runs SQLite file and in-memory x queue and orchestration x
-# group/per-op/ceiling at 1,2,4,8 workers and 1/1..8/8 dispatchers/activity workers, and
+# group/per-op/ceiling at 1,2,4,8 workers and 1/1..8/8 dispatchers/activity workers (one
+# synchronous op per thread), then the queue and produce-and-consume workloads with
+# asynchronous acks at 1,8,64,256,1024 items in flight over 2 workers, group vs per-op, and
 # writes bench-results/results.json, bench-results/throughput.png and bench-results/table.txt.
 # Sized to finish in under 5 minutes on 2 cores. Extra arguments are passed to durq-bench
 # (later flags win), e.g.  bench/run-default.sh --sync-latency-us 1000
@@ -40,6 +42,9 @@ build-bench/bench/durq-bench \
 	--concurrency 1/1,2/2,4/4,8/8 \
 	--items 20000 --duration 4 \
 	--orch-duration 4 \
+	--in-flight 1,8,64,256,1024 --in-flight-workers 2 \
+	--in-flight-workload queue,queue-produce \
+	--in-flight-items 200000 --in-flight-duration 2 \
 	--payload 256 --sync FULL --activity-ms 10 \
 	--json "$out/results.json" --plot "$out/throughput.png" \
 	"$@" | tee "$out/table.txt"

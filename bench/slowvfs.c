@@ -6,7 +6,9 @@
  *
  * Every method forwards to the real VFS / file; only xSync sleeps first. The io_methods
  * version is the real file's, so WAL (xShm*) and mmap (xFetch) keep working.
- * Owns: the registered sqlite3_vfs and its counters. Does not own: the real VFS.
+ * A second registration, "durq-bench-count", is the same wrapper without the delay: the
+ * bench opens the in-memory rows through it so that their xSync calls are counted too.
+ * Owns: the registered sqlite3_vfs structs and their counters. Does not own: the real VFS.
  */
 #include "slowvfs.h"
 
@@ -17,16 +19,25 @@
 #include <time.h>
 
 #define SLOWVFS_NAME "durq-bench-slowsync"
+#define COUNTVFS_NAME "durq-bench-count"
+#define WAL_HEADER_BYTES 32 /* frames start after it */
 
 typedef struct slow_file {
 	sqlite3_file base;  /* pMethods = &slow_io (or NULL if the real open failed) */
 	sqlite3_file *real; /* allocated right after this struct */
+	int slow;           /* opened through the slow VFS: xSync sleeps */
+	int main_db;        /* the database file (not the WAL or a journal) */
+	int wal;            /* a write-ahead log */
+	int frames;         /* WAL: frames written since its last xSync (one connection uses a
+			     * file at a time: no atomics) */
 } slow_file;
 
-static sqlite3_vfs slow_vfs;
+static sqlite3_vfs slow_vfs, count_vfs;
 static sqlite3_vfs *real_vfs;
-static long slow_us;
+static long slow_us;    /* read by xSync of every slow file; set before they open */
 static atomic_long syncs;
+static atomic_long db_syncs;
+static atomic_long commit_syncs;
 static atomic_long fail_syncs;
 static atomic_long fail_writes;
 
@@ -57,6 +68,8 @@ static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
 {
 	if (take(&fail_writes))
 		return SQLITE_FULL;
+	if (((slow_file *)f)->wal && o >= WAL_HEADER_BYTES)
+		((slow_file *)f)->frames = 1;
 	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
 }
 static int s_truncate(sqlite3_file *f, sqlite3_int64 sz)
@@ -66,9 +79,16 @@ static int s_truncate(sqlite3_file *f, sqlite3_int64 sz)
 static int s_sync(sqlite3_file *f, int flags)
 {
 	atomic_fetch_add(&syncs, 1);
+	slow_file *sf = (slow_file *)f;
+	if (sf->main_db)
+		atomic_fetch_add(&db_syncs, 1);
+	if (sf->wal && sf->frames) { /* a commit's frames, not a checkpoint or a new header */
+		sf->frames = 0;
+		atomic_fetch_add(&commit_syncs, 1);
+	}
 	if (take(&fail_syncs))
 		return SQLITE_IOERR_FSYNC;
-	if (slow_us > 0)
+	if (slow_us > 0 && ((slow_file *)f)->slow)
 		sleep_us(slow_us); /* the simulated device latency */
 	return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
@@ -122,7 +142,10 @@ static sqlite3_io_methods slow_io = {
 static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
 {
 	slow_file *sf = (slow_file *)f;
-	(void)vfs;
+	sf->slow = vfs == &slow_vfs;
+	sf->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+	sf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+	sf->frames = 0;
 	sf->real = (sqlite3_file *)(sf + 1);
 	memset(sf->real, 0, (size_t)real_vfs->szOsFile);
 	int rc = real_vfs->xOpen(real_vfs, name, sf->real, flags, out);
@@ -201,46 +224,80 @@ static int v_time64(sqlite3_vfs *v, sqlite3_int64 *out)
 	return real_vfs->xCurrentTimeInt64(real_vfs, out);
 }
 
-const char *bench_slowvfs_register(long us)
+/* Fill a wrapper VFS struct around real_vfs. */
+static void wrapper_init(sqlite3_vfs *v, const char *name)
 {
-	if (real_vfs) {
-		slow_us = us;
-		return SLOWVFS_NAME;
-	}
+	memset(v, 0, sizeof(*v));
+	v->iVersion = 2;
+	v->szOsFile = (int)sizeof(slow_file) + real_vfs->szOsFile;
+	v->mxPathname = real_vfs->mxPathname;
+	v->zName = name;
+	v->xOpen = v_open;
+	v->xDelete = v_delete;
+	v->xAccess = v_access;
+	v->xFullPathname = v_fullpath;
+	v->xDlOpen = v_dlopen;
+	v->xDlError = v_dlerror;
+	v->xDlSym = v_dlsym;
+	v->xDlClose = v_dlclose;
+	v->xRandomness = v_random;
+	v->xSleep = v_sleep;
+	v->xCurrentTime = v_time;
+	v->xGetLastError = v_lasterr;
+	v->xCurrentTimeInt64 = v_time64;
+}
+
+/* Register both wrappers once (not as default). Returns 0 or -1. */
+static int register_once(void)
+{
+	if (real_vfs)
+		return 0;
 	if (sqlite3_initialize() != SQLITE_OK)
-		return NULL;
-	real_vfs = sqlite3_vfs_find(NULL);
-	if (!real_vfs || real_vfs->iVersion < 2)
-		return NULL;
-	slow_us = us;
-	memset(&slow_vfs, 0, sizeof(slow_vfs));
-	slow_vfs.iVersion = 2;
-	slow_vfs.szOsFile = (int)sizeof(slow_file) + real_vfs->szOsFile;
-	slow_vfs.mxPathname = real_vfs->mxPathname;
-	slow_vfs.zName = SLOWVFS_NAME;
-	slow_vfs.xOpen = v_open;
-	slow_vfs.xDelete = v_delete;
-	slow_vfs.xAccess = v_access;
-	slow_vfs.xFullPathname = v_fullpath;
-	slow_vfs.xDlOpen = v_dlopen;
-	slow_vfs.xDlError = v_dlerror;
-	slow_vfs.xDlSym = v_dlsym;
-	slow_vfs.xDlClose = v_dlclose;
-	slow_vfs.xRandomness = v_random;
-	slow_vfs.xSleep = v_sleep;
-	slow_vfs.xCurrentTime = v_time;
-	slow_vfs.xGetLastError = v_lasterr;
-	slow_vfs.xCurrentTimeInt64 = v_time64;
+		return -1;
+	sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+	if (!real || real->iVersion < 2)
+		return -1;
+	real_vfs = real;
+	wrapper_init(&slow_vfs, SLOWVFS_NAME);
+	wrapper_init(&count_vfs, COUNTVFS_NAME);
 	if (sqlite3_vfs_register(&slow_vfs, 0) != SQLITE_OK) {
 		real_vfs = NULL;
-		return NULL;
+		return -1;
 	}
+	if (sqlite3_vfs_register(&count_vfs, 0) != SQLITE_OK) {
+		sqlite3_vfs_unregister(&slow_vfs);
+		real_vfs = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+const char *bench_slowvfs_register(long us)
+{
+	if (register_once() < 0)
+		return NULL;
+	slow_us = us;
 	return SLOWVFS_NAME;
+}
+
+const char *bench_countvfs_register(void)
+{
+	return register_once() < 0 ? NULL : COUNTVFS_NAME;
 }
 
 long bench_slowvfs_syncs(void)
 {
 	return atomic_load(&syncs);
+}
+
+long bench_slowvfs_db_syncs(void)
+{
+	return atomic_load(&db_syncs);
+}
+
+long bench_slowvfs_commit_syncs(void)
+{
+	return atomic_load(&commit_syncs);
 }
 
 void bench_slowvfs_fail_syncs(long n)

@@ -1,7 +1,7 @@
 /*
  * util.c — helpers shared by the workloads: monotonic clock, sleeps, CPU time, latency
- * samples and quantiles, opening a fresh durq handle per row, and turning two durq_stats
- * snapshots into the row's stats columns.
+ * samples, histograms and quantiles, resident memory, opening a fresh durq handle per row,
+ * and turning two durq_stats snapshots (and the xSync count) into the row's stats columns.
  *
  * Owns: nothing global except the error-note lock. Does not own: workloads or output.
  */
@@ -16,6 +16,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <ck_pr.h>
 
 uint64_t bench_now_ns(void)
 {
@@ -83,15 +85,87 @@ void bench_lat_free(bench_lat *l)
 	l->n = l->cap = 0;
 }
 
+static unsigned hist_index(uint64_t v)
+{
+	const unsigned sub = 1u << BENCH_HIST_SUB_BITS;
+	if (v < sub)
+		return (unsigned)v;
+	int msb = 63 - __builtin_clzll(v);
+	int shift = msb - BENCH_HIST_SUB_BITS;
+	return (unsigned)(shift + 1) * sub + (unsigned)((v >> shift) & (sub - 1));
+}
+
+/* Middle of bucket i in ns. */
+static double hist_value(unsigned i)
+{
+	const unsigned sub = 1u << BENCH_HIST_SUB_BITS;
+	if (i < sub)
+		return (double)i;
+	int shift = (int)(i / sub) - 1;
+	double low = (double)((uint64_t)(sub + i % sub) << shift);
+	return low + (double)((uint64_t)1 << shift) / 2.0;
+}
+
+void bench_hist_add(bench_hist *h, uint64_t ns)
+{
+	ck_pr_inc_64(&h->count[hist_index(ns)]);
+}
+
+void bench_hist_merge(bench_hist *dst, const bench_hist *src)
+{
+	for (unsigned i = 0; i < BENCH_HIST_BUCKETS; i++)
+		dst->count[i] += ck_pr_load_64((uint64_t *)&src->count[i]);
+}
+
+double bench_hist_quantile_ms(const bench_hist *h, double q)
+{
+	uint64_t total = 0, seen = 0;
+	for (unsigned i = 0; i < BENCH_HIST_BUCKETS; i++)
+		total += h->count[i];
+	if (total == 0)
+		return 0;
+	uint64_t rank = (uint64_t)(q * (double)total + 0.5);
+	if (rank < 1)
+		rank = 1;
+	for (unsigned i = 0; i < BENCH_HIST_BUCKETS; i++) {
+		seen += h->count[i];
+		if (seen >= rank)
+			return hist_value(i) / 1e6;
+	}
+	return hist_value(BENCH_HIST_BUCKETS - 1) / 1e6;
+}
+
+void bench_rss_mib(double *rss, double *anon)
+{
+	char line[256];
+	long kib;
+	FILE *f = fopen("/proc/self/status", "r");
+	*rss = *anon = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			*rss = kib / 1024.0;
+		else if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
+			*anon = kib / 1024.0;
+	}
+	fclose(f);
+}
+
 static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void bench_note_error(bench_row *row, const char *what, int code)
+void bench_note_msg(bench_row *row, const char *what, int code, const char *msg)
 {
 	pthread_mutex_lock(&note_lock);
 	if (!row->first_error[0])
 		snprintf(row->first_error, sizeof(row->first_error), "%s: %s %s", what,
-			 durq_error_name(code), durq_error_last());
+			 durq_error_name(code), msg ? msg : "");
 	pthread_mutex_unlock(&note_lock);
+}
+
+void bench_note_error(bench_row *row, const char *what, int code)
+{
+	bench_note_msg(row, what, code, durq_error_last());
 }
 
 int bench_mkdir(char *dir, size_t len, const char *parent)
@@ -144,6 +218,7 @@ int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen)
 		o.sqlite_vfs = cfg->vfs;
 	} else {
 		snprintf(url, sizeof(url), "sqlite::memory:");
+		o.sqlite_vfs = cfg->mem_vfs; /* counts xSync, never delays it */
 	}
 	rc = durq_open(out, url, &o);
 	if (rc < 0) {
@@ -179,6 +254,32 @@ void bench_fill_stats(bench_row *row, const durq_stats *b, const durq_stats *a, 
 	row->txn_per_item = items > 0 ? (double)txn / (double)items : 0;
 	row->commit_ms_mean = txn ? (double)(a->commit_ns_total - b->commit_ns_total) / txn / 1e6 : 0;
 	row->cpu_s_per_1k = items > 0 ? cpu_s * 1000.0 / (double)items : 0;
+}
+
+bench_syncs bench_syncs_now(void)
+{
+	bench_syncs s = {bench_slowvfs_syncs(), bench_slowvfs_db_syncs(),
+			 bench_slowvfs_commit_syncs()};
+	return s;
+}
+
+static uint64_t delta(long a, long b)
+{
+	return b > a ? (uint64_t)(b - a) : 0;
+}
+
+void bench_fill_fsyncs(bench_row *row, const durq_stats *b, const durq_stats *a,
+		       const bench_syncs *s0, const bench_syncs *s1)
+{
+	uint64_t ops = 0;
+	for (int k = 0; k < DURQ_OP__COUNT; k++)
+		if (k != DURQ_OP_WORK_CLAIM && k != DURQ_OP_ORCH_CLAIM)
+			ops += a->ops[k] - b->ops[k];
+	row->flushed_ops = ops;
+	row->fsyncs = delta(s0->all, s1->all);
+	row->db_fsyncs = delta(s0->db, s1->db);
+	row->flushed_commits = delta(s0->commits, s1->commits);
+	row->ops_per_fsync = row->flushed_commits ? (double)ops / (double)row->flushed_commits : 0;
 }
 
 void bench_progress(const bench_row_cfg *cfg, const char *fmt, ...)

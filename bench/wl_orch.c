@@ -337,6 +337,7 @@ void bench_run_orch(bench_row *row)
 	memset(&before, 0, sizeof(before));
 	memset(&after, 0, sizeof(after));
 	durq_stats_get(db, &before);
+	bench_syncs syncs0 = bench_syncs_now();
 	double cpu0 = bench_cpu_seconds();
 	o.t0 = bench_now_ns();
 	if (cfg->duration_s > 0) {
@@ -374,6 +375,7 @@ void bench_run_orch(bench_row *row)
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	double cpu = bench_cpu_seconds() - cpu0;
+	bench_syncs syncs1 = bench_syncs_now();
 	durq_stats_get(db, &after);
 
 	uint64_t last_done = atomic_load(&o.last_done_ns);
@@ -403,6 +405,7 @@ void bench_run_orch(bench_row *row)
 	row->fetch_p99_ms = bench_lat_quantile_ms(&o.fetchlat, 0.99);
 	/* Whole-run stats over whole-run completions: same span for both. */
 	bench_fill_stats(row, &before, &after, cpu, atomic_load(&o.completed));
+	bench_fill_fsyncs(row, &before, &after, &syncs0, &syncs1);
 	bench_close(db, dir);
 out_free:
 	bench_lat_free(&o.lat);

@@ -219,6 +219,7 @@ void bench_run_queue(bench_row *row)
 	memset(&before, 0, sizeof(before));
 	memset(&after, 0, sizeof(after));
 	durq_stats_get(db, &before);
+	bench_syncs syncs0 = bench_syncs_now();
 	double cpu0 = bench_cpu_seconds();
 	uint64_t t0 = bench_now_ns();
 	if (cfg->duration_s > 0)
@@ -256,6 +257,7 @@ void bench_run_queue(bench_row *row)
 	if (t1 < t0)
 		t1 = bench_now_ns();
 	double cpu = bench_cpu_seconds() - cpu0;
+	bench_syncs syncs1 = bench_syncs_now();
 	durq_stats_get(db, &after);
 
 	row->elapsed_s = (t1 - t0) / 1e9;
@@ -274,6 +276,7 @@ void bench_run_queue(bench_row *row)
 	row->fetch_p50_ms = bench_lat_quantile_ms(&q.fetchlat, 0.50);
 	row->fetch_p99_ms = bench_lat_quantile_ms(&q.fetchlat, 0.99);
 	bench_fill_stats(row, &before, &after, cpu, row->items_done);
+	bench_fill_fsyncs(row, &before, &after, &syncs0, &syncs1);
 out:
 	bench_close(db, dir);
 	bench_lat_free(&q.lat);
