@@ -292,7 +292,9 @@ static int plot_panel(FILE *d, FILE *g, const char *dat, const bench_row *rows, 
 		pn->async ? "items in flight (fetched, not yet acked; all workers)"
 		: pn->workload == WL_ORCH ? "dispatchers = activity workers" : "workers");
 	fprintf(g, "set ylabel '%s'\n",
-		pn->workload == WL_ORCH ? "orchestrations/s" : "cycles/s (fetch+ack)");
+		pn->workload == WL_ORCH		   ? "orchestrations/s"
+		: pn->workload == WL_QUEUE_PRODUCE ? "cycles/s (enqueue+fetch+ack)"
+						   : "cycles/s (fetch+ack)");
 	if (pl)
 		fprintf(g, "plot %s\n", plots);
 	return block;
