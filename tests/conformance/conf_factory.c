@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -113,6 +114,7 @@ static void fill_options(conf_ctx *c)
 	o.commit_mode = c->copts.commit_mode;
 	o.max_payload = c->copts.max_payload;
 	o.pool_size = c->copts.pool_size;
+	o.poll_interval_ms = c->copts.poll_interval_ms;
 	if (!c->copts.wall_clock) {
 		o.clock = conf_clock;
 		o.clock_ctx = c;
@@ -423,11 +425,17 @@ int64_t conf_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void conf_sleep_ms(int ms)
+int conf_wait_ops(durq *db, int kind, uint64_t n, const _Atomic int *stop)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	durq_stats s;
+	while (!atomic_load(stop)) {
+		if (durq_stats_get(db, &s) != DURQ_OK)
+			return 0;
+		if (s.ops[kind] >= n)
+			return 1;
+		sched_yield();
+	}
+	return 0;
 }
 
 durq_token conf_forged_token(void)

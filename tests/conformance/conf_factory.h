@@ -27,6 +27,10 @@
 
 #define CONF_T0 INT64_C(1700000000000) /* injected clock start, ms */
 #define CONF_LEASE 30000               /* default lease used by the tests, ms */
+/* A timeout no correct run comes near (10 min, above every CTest TIMEOUT): a fetch that must be
+ * woken waits this long, so the only way it returns is the wakeup under test, however slow
+ * the machine; a missed wakeup fails as a test timeout, never as a flaky latency assert. */
+#define CONF_NEVER_MS 600000
 
 typedef struct conf_opts {
 	int max_attempts;     /* 0 = library default */
@@ -34,6 +38,7 @@ typedef struct conf_opts {
 	int wall_clock;       /* 1 = no injected clock (long-poll timer tests only) */
 	size_t max_payload;   /* 0 = library default */
 	int pool_size;        /* 0 = library default */
+	int poll_interval_ms; /* 0 = library default; CONF_NEVER_MS: no fallback poll in a test */
 } conf_opts;
 
 typedef struct conf_ctx {
@@ -121,9 +126,14 @@ durq_event conf_ev(uint64_t id, const char *payload);
 durq_message conf_m(const char *inst, int kind, const char *payload);
 durq_work conf_w(const char *queue, const char *payload);
 
-/* Elapsed real time helpers (long-poll tests only). */
+/* Elapsed real time (long-poll tests only: to check a wait lasted at least its timeout). */
 int64_t conf_mono_ms(void);
-void conf_sleep_ms(int ms);
+
+/* Block until db's stats count at least n ops of kind (e.g. DURQ_OP_WORK_CLAIM: a fetcher
+ * made its first claim, so it is waiting or about to, and a later commit must wake it), or
+ * *stop becomes nonzero. Yields, never sleeps; no cmocka asserts (any thread). Returns 1 if
+ * the count was reached. */
+int conf_wait_ops(durq *db, int kind, uint64_t n, const _Atomic int *stop);
 
 /* A token nobody issued. */
 durq_token conf_forged_token(void);
