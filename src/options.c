@@ -109,7 +109,7 @@ int durq_options_apply_env(durq_options *o, const durq_options *caller, int is_m
 	    (rc = parse_int("DURQ_MAX_ATTEMPTS", v, 1, 1000000, &o->max_attempts)))
 		return rc;
 	if ((v = secure_getenv("DURQ_MAX_TURN_ENTRIES"))) {
-		int entries;
+		int entries = 0;
 		if ((rc = parse_int("DURQ_MAX_TURN_ENTRIES", v, 1, DURQ_MAX_TURN_ENTRIES_LIMIT,
 				    &entries)))
 			return rc;

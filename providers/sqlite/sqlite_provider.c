@@ -927,6 +927,16 @@ static int memory_create(sq_provider *p, const char *dir)
 	return durq_error_set(DURQ_EIO, "in-memory provider: cannot lock a new file in %s", dir);
 }
 
+/* A database file is exactly MEM_PREFIX + the 6 characters mkostemp chose. Anything longer
+ * is one of SQLite's files beside it (-wal, -shm, and the -journal SQLite creates and
+ * deletes while it switches a new database to WAL): never locked by us, so it must not be
+ * taken for a dead database (a sweep that removed a live -journal made the other process's
+ * open fail with SQLITE_IOERR_DELETE_NOENT). */
+static int is_database_name(const char *name)
+{
+	return strlen(name) == strlen(MEM_PREFIX) + 6;
+}
+
 static int is_companion(const char *name)
 {
 	size_t n = strlen(name);
@@ -946,6 +956,8 @@ static void sweep_one(sq_provider *p, int dirfd, const char *name)
 			unlinkat(dirfd, name, 0);
 		return;
 	}
+	if (!is_database_name(name))
+		return; /* a -journal or a stranger: not ours to judge */
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;

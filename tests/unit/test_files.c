@@ -591,6 +591,17 @@ static void test_dead_process_memory_files_are_swept(void **state)
 	snprintf(p, sizeof(p), "%s-wal", mem_path(live));
 	assert_true(exists(p));
 	assert_int_equal(count_mem_files(dir), 6); /* live's three and fresh's three */
+	/* a -journal beside a live database (SQLite makes one while a new database switches to
+	 * WAL) is nobody's lock: the sweep must leave it, or that open fails */
+	snprintf(p, sizeof(p), "%s-journal", mem_path(live));
+	int jfd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(jfd >= 0);
+	close(jfd);
+	durq *third;
+	assert_int_equal(durq_open(&third, "sqlite::memory:", NULL), DURQ_OK);
+	assert_true(exists(p));
+	assert_int_equal(unlink(p), 0);
+	durq_free(third);
 	enqueue_one(live);
 	durq_queue_depths d;
 	assert_int_equal(durq_queue_depths_get(live, &d, NULL), DURQ_OK);
