@@ -46,6 +46,20 @@ static const char *provider_name(void)
 	return getenv("DURQ_TEST_PROVIDER");
 }
 
+/* The commit-mode dimension of the matrix: DURQ_TEST_COMMIT_MODE=group|per-op (unset =
+ * group). A test that asks for per-op itself keeps it. */
+static int commit_mode_of_run(int *mode)
+{
+	const char *m = getenv("DURQ_TEST_COMMIT_MODE");
+	if (!m || !*m || !strcmp(m, "group"))
+		*mode = DURQ_COMMIT_GROUP;
+	else if (!strcmp(m, "per-op"))
+		*mode = DURQ_COMMIT_PER_OP;
+	else
+		return -1;
+	return 0;
+}
+
 int conf_group_setup(void **state)
 {
 	(void)state;
@@ -57,6 +71,12 @@ int conf_group_setup(void **state)
 	}
 	if (strcmp(p, "sqlite-file") != 0 && strcmp(p, "sqlite-memory") != 0) {
 		fprintf(stderr, "conf: unknown DURQ_TEST_PROVIDER '%s'\n", p);
+		return -1;
+	}
+	int mode;
+	if (commit_mode_of_run(&mode) < 0) {
+		fprintf(stderr, "conf: unknown DURQ_TEST_COMMIT_MODE '%s' (group or per-op)\n",
+			getenv("DURQ_TEST_COMMIT_MODE"));
 		return -1;
 	}
 	return 0;
@@ -112,6 +132,9 @@ static void fill_options(conf_ctx *c)
 	durq_options o = DURQ_OPTIONS_INIT;
 	o.max_attempts = c->copts.max_attempts;
 	o.commit_mode = c->copts.commit_mode;
+	int run_mode;
+	if (o.commit_mode == DURQ_COMMIT_GROUP && commit_mode_of_run(&run_mode) == 0)
+		o.commit_mode = run_mode;
 	o.max_payload = c->copts.max_payload;
 	o.pool_size = c->copts.pool_size;
 	o.poll_interval_ms = c->copts.poll_interval_ms;
