@@ -788,27 +788,74 @@ static int sq_op_end(durq_conn *c, int keep)
 	return rc < 0 ? rc : rc2;
 }
 
-/* The batch method: a savepoint per op, so a failing op rolls back alone. If SQLite itself
- * rolled the transaction back (I/O error, disk full), the batch stops with that error. */
+/* Ops that are one statement need no savepoint: SQLite undoes a statement that fails by
+ * itself (statement journal), and one that matched no row (a stale token) changed nothing.
+ * That saves two statements (SAVEPOINT, RELEASE) per ack, abandon and renew. */
+static bool single_statement(const durq_op *op)
+{
+	switch (op->kind) {
+	case DURQ_OP_WORK_ACK:
+		return op->u.work_ack.completion == NULL;
+	case DURQ_OP_WORK_ABANDON:
+	case DURQ_OP_WORK_RENEW:
+	case DURQ_OP_ORCH_RENEW:
+		return true;
+	case DURQ_OP_ORCH_ENQUEUE:
+		return op->u.orch_enqueue.n == 1;
+	case DURQ_OP_WORK_ENQUEUE:
+		return op->u.work_enqueue.n == 1;
+	default:
+		return false;
+	}
+}
+
+static void set_result(durq_op_result *r, int rc, const char *msg)
+{
+	r->rc = rc;
+	if (rc < 0 && rc != DURQ_EMPTY)
+		snprintf(r->message, sizeof(r->message), "%s", msg);
+	else
+		r->message[0] = '\0';
+}
+
+/* One op inside its own savepoint, so a failing op rolls back alone. */
+static int apply_in_savepoint(durq_conn *c, durq_op *op, durq_op_result *res,
+			      const durq_op_ctx *ctx)
+{
+	int rc = sq_op_begin(c);
+	if (rc < 0)
+		return rc;
+	rc = sq_op_apply(c, op, ctx);
+	int keep = rc >= 0 || rc == DURQ_EMPTY;
+	char msg[sizeof(res->message)];
+	snprintf(msg, sizeof(msg), "%s", keep ? "" : durq_error_last());
+	int erc = sq_op_end(c, keep);
+	if (erc < 0 && sqlite3_get_autocommit(c->db))
+		return erc; /* the transaction is gone: fail the whole batch */
+	if (erc < 0 && keep) {
+		rc = erc;
+		snprintf(msg, sizeof(msg), "%s", durq_error_last());
+	}
+	set_result(res, rc, msg);
+	return DURQ_OK;
+}
+
+/* The batch method. If SQLite itself rolled the transaction back (I/O error, disk full),
+ * the batch stops with that error and the core fails every op of it. */
 static int sq_op_apply_batch(durq_conn *c, durq_op *const *ops, durq_op_result *res, size_t n,
 			     const durq_op_ctx *ctx)
 {
 	for (size_t i = 0; i < n; i++) {
-		int rc = sq_op_begin(c);
-		if (rc < 0)
-			return rc;
+		int rc;
+		if (!single_statement(ops[i])) {
+			if ((rc = apply_in_savepoint(c, ops[i], &res[i], ctx)) < 0)
+				return rc;
+			continue;
+		}
 		rc = sq_op_apply(c, ops[i], ctx);
-		int keep = rc >= 0 || rc == DURQ_EMPTY;
-		char msg[sizeof(res[i].message)];
-		snprintf(msg, sizeof(msg), "%s", keep ? "" : durq_error_last());
-		int erc = sq_op_end(c, keep);
-		if (erc < 0 && sqlite3_get_autocommit(c->db))
-			return erc; /* the transaction is gone: fail the whole batch */
-		if (erc < 0 && keep)
-			rc = erc;
-		res[i].rc = rc;
-		snprintf(res[i].message, sizeof(res[i].message), "%s",
-			 keep && erc >= 0 ? "" : (keep ? durq_error_last() : msg));
+		if (rc < 0 && sqlite3_get_autocommit(c->db))
+			return rc;
+		set_result(&res[i], rc, rc < 0 ? durq_error_last() : "");
 	}
 	return DURQ_OK;
 }
