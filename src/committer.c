@@ -321,11 +321,23 @@ static void let_callers_return(durq_committer *c, size_t k)
 	spin_until(ring_has_k, c, durq_committer_straggler_wait_ns(c));
 }
 
+/* Synchronous callers of this batch: each comes back with its next op soon after its
+ * completion. Async ops imply no caller waiting to return, so they are not waited for:
+ * their batching follows the work in flight (what piles up during a commit). */
+static size_t blocked_callers(durq_pending *const *batch, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += !batch[i]->async;
+	return k;
+}
+
 static void *committer_main(void *arg)
 {
 	durq_committer *c = arg;
 	size_t last = 0;
 	durq_writer_enter(); /* this thread writes: a log callback here must not wait on it */
+	pthread_setname_np(pthread_self(), "durq-commit"); /* for top, perf, gdb */
 	for (;;) {
 		if (last > 1)
 			let_callers_return(c, last);
@@ -341,8 +353,8 @@ static void *committer_main(void *arg)
 			continue;
 		}
 		notify_space(c);
+		last = blocked_callers(c->batch, n); /* before run_batch frees the async ones */
 		run_batch(c, n);
-		last = n;
 	}
 	return NULL;
 }
