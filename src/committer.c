@@ -315,11 +315,6 @@ static bool ring_has_k(void *arg)
 	return ck_ring_size(&c->ring) >= c->expect || ck_pr_load_int(&c->stopping);
 }
 
-static void let_callers_return(durq_committer *c, size_t k)
-{
-	c->expect = (unsigned int)k;
-	spin_until(ring_has_k, c, durq_committer_straggler_wait_ns(c));
-}
 
 /* Synchronous callers of this batch: each comes back with its next op soon after its
  * completion. Async ops imply no caller waiting to return, so they are not waited for:
@@ -332,29 +327,39 @@ static size_t blocked_callers(durq_pending *const *batch, size_t n)
 	return k;
 }
 
+/*
+ * The loop. The write connection is held (conn_mu) only while draining and running a batch,
+ * so a lone synchronous caller may commit on its own thread meanwhile (see run_direct).
+ */
 static void *committer_main(void *arg)
 {
 	durq_committer *c = arg;
 	size_t last = 0;
+	uint64_t wait_ns = 0;
 	durq_writer_enter(); /* this thread writes: a log callback here must not wait on it */
 	pthread_setname_np(pthread_self(), "durq-commit"); /* for top, perf, gdb */
 	for (;;) {
-		if (last > 1)
-			let_callers_return(c, last);
+		if (last > 1) {
+			c->expect = (unsigned int)last;
+			spin_until(ring_has_k, c, wait_ns);
+		}
 		last = 0;
+		pthread_mutex_lock(&c->conn_mu);
 		size_t n = drain(c);
-		if (n == 0 && !ck_pr_load_int(&c->paused) &&
-		    spin_until(ring_has_work, c, DURQ_COMMITTER_SPIN_NS) &&
+		if (n > 0) {
+			notify_space(c);
+			last = blocked_callers(c->batch, n); /* before run_batch frees async ones */
+			run_batch(c, n);
+			wait_ns = durq_committer_straggler_wait_ns(c);
+		}
+		pthread_mutex_unlock(&c->conn_mu);
+		if (n > 0)
+			continue;
+		if (!ck_pr_load_int(&c->paused) && spin_until(ring_has_work, c, DURQ_COMMITTER_SPIN_NS) &&
 		    (!ring_empty(c) || c->ovf_head))
 			continue;
-		if (n == 0) {
-			if (!sleep_until_work(c))
-				break;
-			continue;
-		}
-		notify_space(c);
-		last = blocked_callers(c->batch, n); /* before run_batch frees the async ones */
-		run_batch(c, n);
+		if (!sleep_until_work(c))
+			break;
 	}
 	return NULL;
 }
@@ -372,6 +377,7 @@ int durq_committer_start(durq_committer *c, durq *db)
 	}
 	ck_ring_init(&c->ring, c->ring_size);
 	if (pthread_mutex_init(&c->mu, NULL) != 0 || pthread_mutex_init(&c->enq_mu, NULL) != 0 ||
+	    pthread_mutex_init(&c->conn_mu, NULL) != 0 ||
 	    cond_init_mono(&c->wake) != 0 || cond_init_mono(&c->space) != 0) {
 		free(c->slots);
 		free(c->batch);
@@ -479,11 +485,38 @@ int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait)
 	return DURQ_OK;
 }
 
+/*
+ * A lone synchronous caller commits its op on its own thread: when nothing is queued and
+ * the committer is not running a batch, the hand-off (two thread switches) would cost more
+ * than the op. Callers that arrive meanwhile find the connection taken and queue as usual,
+ * so under load the committer still batches them; ops of one thread stay in order because
+ * the direct path is taken only when the ring is empty.
+ */
+static bool run_direct(durq_committer *c, durq_pending *p)
+{
+	if (ck_pr_load_int(&c->paused) || !ring_empty(c) || pthread_mutex_trylock(&c->conn_mu) != 0)
+		return false;
+	bool alone = ring_empty(c) && !ck_pr_load_int(&c->paused) && !ck_pr_load_int(&c->stopping);
+	if (alone) {
+		durq_pending *one[1] = {p};
+		durq_writer_enter();
+		run_txn(c, one, 1, durq_op_is_claim(&p->op) ? DURQ_TXN_NO_FLUSH : 0);
+		durq_writer_leave();
+	}
+	pthread_mutex_unlock(&c->conn_mu);
+	return alone;
+}
+
 int durq_committer_submit(durq_committer *c, durq_pending *p)
 {
 	p->rc = DURQ_OK;
 	p->state = DURQ_PENDING_WAITING;
 	p->errmsg[0] = '\0';
+	if (run_direct(c, p)) {
+		if (p->rc < 0)
+			durq_error_set(p->rc, "%s", p->errmsg);
+		return p->rc;
+	}
 	if (sem_init(&p->done, 0, 0) != 0)
 		return durq_error_set(DURQ_ENOMEM, "committer: sem_init failed: %s", strerror(errno));
 	DURQ_HB_RELEASE(p);
@@ -516,6 +549,7 @@ void durq_committer_stop(durq_committer *c)
 	pthread_cond_destroy(&c->space);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->enq_mu);
+	pthread_mutex_destroy(&c->conn_mu);
 }
 
 void durq_committer_pause(durq *db, int paused)

@@ -141,6 +141,7 @@ typedef struct durq_committer {
 	bool started;
 	pthread_mutex_t mu;          /* guards the sleep/wake handshake and close */
 	pthread_mutex_t enq_mu;      /* serialises producers (see committer.c) */
+	pthread_mutex_t conn_mu;     /* the write connection: a batch, or a direct caller */
 	pthread_cond_t wake;         /* committer waits here when the ring is empty */
 	pthread_cond_t space;        /* producers wait here when the ring is full */
 	int sleeping;                /* ck_pr */
