@@ -44,7 +44,7 @@ build-bench/bench/durq-bench \
 	--orch-duration 4 \
 	--in-flight 1,8,64,256,1024 --in-flight-workers 2 \
 	--in-flight-workload queue,queue-produce \
-	--in-flight-items 150000 --in-flight-duration 2 \
+	--in-flight-items 300000 --in-flight-duration 2 \
 	--payload 256 --sync FULL --activity-ms 10 \
 	--json "$out/results.json" --plot "$out/throughput.png" \
 	"$@" | tee "$out/table.txt"
