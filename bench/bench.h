@@ -32,6 +32,7 @@ typedef struct bench_row_cfg {
 	int sync;               /* enum durq_sync */
 	int activity_ms;        /* orchestration: simulated work per activity */
 	int async;              /* queue workloads: 1 = asynchronous acks at a fixed in_flight */
+	int orch_async;         /* orchestration: turns and activities acked asynchronously */
 	int in_flight;          /* work in flight: orchestrations kept running (orchestration);
 				 * items fetched and not acked, all workers (async queue rows);
 				 * = workers for the synchronous queue rows (one item each) */

@@ -28,7 +28,7 @@ typedef struct opts {
 	long items, orch_items, if_items;
 	double duration, orch_duration, if_duration;
 	size_t payload;
-	int sync, activity_ms, orch_in_flight, no_sync_rows, quiet;
+	int sync, activity_ms, orch_in_flight, orch_async, no_sync_rows, quiet;
 	long sync_latency_us;
 	const char *json, *plot, *tmpdir;
 } opts;
@@ -51,6 +51,9 @@ static void usage(FILE *f)
 		"  --sync-latency-us N  add N us to every xSync through a wrapper VFS (file rows)\n"
 		"  --activity-ms MS     simulated activity work (default 10)\n"
 		"  --orch-in-flight N   orchestrations kept in flight (default 20)\n"
+		"  --orch-async         orchestration rows ack turns and activities asynchronously\n"
+		"                       (durq_orch_ack_async, durq_work_ack_async; activity workers\n"
+		"                       fetch up to 64 items at a time)\n"
 		"  --in-flight LIST     queue workloads: also run rows with asynchronous acks at these\n"
 		"                       levels of items fetched and not yet acked (all workers), e.g.\n"
 		"                       1,8,64,256,1024; per-op mode is the control\n"
@@ -159,7 +162,7 @@ static int parse_args(int argc, char **argv, opts *o)
 {
 	enum { O_PROVIDER = 256, O_WORKLOAD, O_MODE, O_WORKERS, O_CONC, O_ITEMS, O_DURATION,
 	       O_OITEMS, O_ODURATION, O_PAYLOAD, O_SYNC, O_SYNCLAT, O_ACTMS, O_INFLIGHT,
-	       O_OINFLIGHT, O_IFWORKERS, O_IFWORKLOAD, O_IFITEMS, O_IFDURATION, O_NOSYNC, O_TMPDIR, O_JSON,
+	       O_OINFLIGHT, O_OASYNC, O_IFWORKERS, O_IFWORKLOAD, O_IFITEMS, O_IFDURATION, O_NOSYNC, O_TMPDIR, O_JSON,
 	       O_PLOT, O_QUIET, O_HELP };
 	static const struct option lo[] = {
 		{"provider", required_argument, 0, O_PROVIDER},
@@ -177,6 +180,7 @@ static int parse_args(int argc, char **argv, opts *o)
 		{"activity-ms", required_argument, 0, O_ACTMS},
 		{"in-flight", required_argument, 0, O_INFLIGHT},
 		{"orch-in-flight", required_argument, 0, O_OINFLIGHT},
+		{"orch-async", no_argument, 0, O_OASYNC},
 		{"in-flight-workers", required_argument, 0, O_IFWORKERS},
 		{"in-flight-workload", required_argument, 0, O_IFWORKLOAD},
 		{"in-flight-items", required_argument, 0, O_IFITEMS},
@@ -271,6 +275,9 @@ static int parse_args(int argc, char **argv, opts *o)
 			break;
 		case O_OINFLIGHT:
 			o->orch_in_flight = atoi(optarg);
+			break;
+		case O_OASYNC:
+			o->orch_async = 1;
 			break;
 		case O_IFWORKERS:
 			if ((o->nlvw = parse_list(optarg, o->lv_workers, MAX_LIST, one_int)) <= 0)
@@ -385,6 +392,7 @@ static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, cons
 			c->dispatchers = o->disp[li];
 			c->workers = o->acts[li];
 			c->in_flight = o->orch_in_flight;
+			c->orch_async = o->orch_async;
 			c->items = it > 0 ? it : 0;
 			c->duration_s = du > 0 ? du : 0;
 			if (c->items <= 0 && c->duration_s <= 0)

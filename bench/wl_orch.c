@@ -195,6 +195,59 @@ static void decide(octx *o, const durq_turn *t, turn_buf *b, durq_turn_result *r
 	r->n_history = nev;
 }
 
+/* --orch-async: what a turn's completion callback needs (the callback runs on the committer
+ * thread after the COMMIT that made the turn durable). */
+typedef struct turn_done {
+	octx *o;
+	int completes;
+	uint64_t start;
+} turn_done;
+
+static void count_completed(octx *o, uint64_t start, bench_lat *lat)
+{
+	uint64_t now = bench_now_ns();
+	atomic_fetch_add(&o->completed, 1);
+	if (in_window(o, now))
+		atomic_fetch_add(&o->completed_win, 1);
+	atomic_store(&o->last_done_ns, now);
+	if (lat && start && now > start)
+		bench_lat_add(lat, now - start);
+	finish_one(o);
+	if (o->target > 0 && atomic_load(&o->completed) >= o->target)
+		atomic_store(&o->stop, 1);
+}
+
+static void turn_acked(void *ctx, const durq_completion *c)
+{
+	turn_done *d = ctx;
+	if (c->rc == DURQ_OK && d->completes) {
+		pthread_mutex_lock(&d->o->lock); /* o->lat is shared by callbacks */
+		if (d->start)
+			bench_lat_add(&d->o->lat, bench_now_ns() - d->start);
+		pthread_mutex_unlock(&d->o->lock);
+		count_completed(d->o, 0, NULL);
+	} else if (c->rc != DURQ_OK) {
+		atomic_fetch_add(&d->o->failures, 1);
+		bench_note_msg(d->o->row, "durq_orch_ack_async", c->rc, c->message);
+	}
+	free(d);
+}
+
+/* Submit the turn's ack without waiting; its callback counts the completion. */
+static int ack_turn_async(octx *o, const durq_turn *t, const durq_turn_result *r, int completes,
+			  uint64_t start)
+{
+	turn_done *d = malloc(sizeof(*d));
+	if (!d)
+		return DURQ_ENOMEM;
+	*d = (turn_done){o, completes, start};
+	durq_async a = {.done = turn_acked, .ctx = d};
+	int rc = durq_orch_ack_async(o->db, t->instance_id, &t->token, r, &a);
+	if (rc < 0)
+		free(d);
+	return rc;
+}
+
 static void *dispatcher_main(void *arg)
 {
 	octx *o = arg;
@@ -221,20 +274,19 @@ static void *dispatcher_main(void *arg)
 		int completes;
 		uint64_t start;
 		decide(o, t, &b, &r, &completes, &start);
-		rc = durq_orch_ack(o->db, t->instance_id, &t->token, &r);
-		uint64_t now = bench_now_ns();
-		if (rc == DURQ_OK) {
-			if (completes) {
-				atomic_fetch_add(&o->completed, 1);
-				if (in_window(o, now))
-					atomic_fetch_add(&o->completed_win, 1);
-				atomic_store(&o->last_done_ns, now);
-				if (start && now > start)
-					bench_lat_add(&lat, now - start);
-				finish_one(o);
-				if (o->target > 0 && atomic_load(&o->completed) >= o->target)
-					atomic_store(&o->stop, 1);
+		if (o->row->cfg.orch_async) {
+			if ((rc = ack_turn_async(o, t, &r, completes, start)) < 0) {
+				atomic_fetch_add(&o->failures, 1);
+				bench_note_error(o->row, "durq_orch_ack_async", rc);
+				durq_orch_abandon(o->db, t->instance_id, &t->token, 0, 1);
 			}
+			durq_turn_free(t);
+			continue;
+		}
+		rc = durq_orch_ack(o->db, t->instance_id, &t->token, &r);
+		if (rc == DURQ_OK) {
+			if (completes)
+				count_completed(o, start, &lat);
 		} else {
 			atomic_fetch_add(&o->failures, 1);
 			bench_note_error(o->row, "durq_orch_ack", rc);
@@ -248,6 +300,19 @@ static void *dispatcher_main(void *arg)
 	bench_lat_free(&lat);
 	free(b.evpay);
 	return NULL;
+}
+
+static void activity_acked(void *ctx, const durq_completion *c)
+{
+	octx *o = ctx;
+	if (c->rc == DURQ_OK) {
+		atomic_fetch_add(&o->acts, 1);
+		if (in_window(o, bench_now_ns()))
+			atomic_fetch_add(&o->acts_win, 1);
+	} else {
+		atomic_fetch_add(&o->failures, 1);
+		bench_note_msg(o->row, "durq_work_ack_async (activity)", c->rc, c->message);
+	}
 }
 
 static void *activity_main(void *arg)
@@ -266,7 +331,8 @@ static void *activity_main(void *arg)
 		durq_work_item *items = NULL;
 		size_t n = 0;
 		uint64_t tf = bench_now_ns();
-		int rc = durq_work_fetch(o->db, &items, &n, NULL, 1, LEASE_MS, FETCH_WAIT_MS);
+		size_t max = o->row->cfg.orch_async ? 64 : 1;
+		int rc = durq_work_fetch(o->db, &items, &n, NULL, max, LEASE_MS, FETCH_WAIT_MS);
 		if (rc == DURQ_EMPTY || (rc == DURQ_OK && n == 0)) {
 			durq_work_items_free(items, n);
 			continue;
@@ -286,6 +352,15 @@ static void *activity_main(void *arg)
 			durq_message done = {.instance_id = items[i].instance_id, .kind = MSG_ACT_DONE,
 					     .payload = result, .payload_len = plen};
 			uint64_t t1 = bench_now_ns();
+			if (o->row->cfg.orch_async) {
+				durq_async a = {.done = activity_acked, .ctx = o};
+				int arc = durq_work_ack_async(o->db, items[i].id, &items[i].token, &done, &a);
+				if (arc < 0) {
+					atomic_fetch_add(&o->failures, 1);
+					bench_note_error(o->row, "durq_work_ack_async (activity)", arc);
+				}
+				continue;
+			}
 			int arc = durq_work_ack(o->db, items[i].id, &items[i].token, &done);
 			uint64_t t2 = bench_now_ns();
 			if (arc == DURQ_OK) {
@@ -374,6 +449,8 @@ void bench_run_orch(bench_row *row)
 	pthread_mutex_unlock(&o.lock);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
+	if (cfg->orch_async)
+		durq_flush(db, -1); /* every callback has run before the counters are read */
 	double cpu = bench_cpu_seconds() - cpu0;
 	bench_syncs syncs1 = bench_syncs_now();
 	durq_stats_get(db, &after);
