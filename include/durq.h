@@ -297,8 +297,10 @@ typedef struct durq_turn_result {
 	const char *name;             /* orchestration name/version: stored on creation */
 	const char *version_tag;
 	const char *parent_id;
-	int status;                   /* enum durq_status; 0 = RUNNING */
-	const void *output;
+	int status;                   /* enum durq_status to set; 0 = leave it as stored (a new
+				       * instance starts RUNNING): a late message's turn for a
+				       * COMPLETED instance keeps it COMPLETED */
+	const void *output;           /* NULL = leave the stored output as it is */
 	size_t output_len;
 	int set_custom_status;        /* 1 = store custom_status and bump its version */
 	const void *custom_status;

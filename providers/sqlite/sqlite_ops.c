@@ -342,7 +342,7 @@ static int append_history(durq_conn *c, const char *id, uint64_t exec, const dur
 static int set_status(durq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r,
 		      int64_t now)
 {
-	int status = r->status ? r->status : DURQ_STATUS_RUNNING;
+	int status = r->status; /* 0 = leave status and output as stored */
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_UPDATE);
 	if (!s)
 		return DURQ_EIO;

@@ -78,12 +78,15 @@ static const char *const sql_text[SQ__COUNT] = {
 	[SQ_INSTANCE_SET_EXECUTION] = "UPDATE instances SET execution_id = ?2 WHERE id = ?1",
 	[SQ_HISTORY_INSERT] = "INSERT INTO history(instance_id, execution_id, event_id, payload) "
 			      "VALUES(?1, ?2, ?3, ?4)",
-	[SQ_INSTANCE_UPDATE] = "UPDATE instances SET status = ?2, output = ?3, "
+	/* status 0 and no output: both stay as stored (a late turn of a finished instance) */
+	[SQ_INSTANCE_UPDATE] = "UPDATE instances SET status = CASE WHEN ?2 > 0 THEN ?2 ELSE status END, "
+			       "output = CASE WHEN ?3 IS NOT NULL THEN ?3 ELSE output END, "
 			       "custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END, "
 			       "custom_status_version = custom_status_version + ?4, "
 			       "name = COALESCE(name, ?6), version = COALESCE(version, ?7), "
 			       "updated_ms = ?8 WHERE id = ?1",
-	[SQ_EXECUTION_UPDATE] = "UPDATE executions SET status = ?3, output = ?4, updated_ms = ?5 "
+	[SQ_EXECUTION_UPDATE] = "UPDATE executions SET status = CASE WHEN ?3 > 0 THEN ?3 ELSE status END, "
+				"output = CASE WHEN ?4 IS NOT NULL THEN ?4 ELSE output END, updated_ms = ?5 "
 				"WHERE instance_id = ?1 AND execution_id = ?2",
 	[SQ_WORK_CANCEL] = "DELETE FROM work_queue WHERE instance_id = ?1 AND execution_id = ?2 "
 			   "AND activity_id = ?3",

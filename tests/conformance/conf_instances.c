@@ -168,6 +168,46 @@ static void test_history_is_ordered_by_event_id(void **state)
 	durq_turn_free(t);
 }
 
+/* Issue 10 (G6): a runtime must ack the turn of a late message to a finished instance (to
+ * drop the message). The default result (status 0, no output) leaves status and output as
+ * they are: the ack used to flip a COMPLETED instance back to RUNNING and erase its output. */
+static void test_default_ack_keeps_a_completed_instance_and_its_output(void **state)
+{
+	conf_ctx *c = *state;
+	conf_create_instance(c, "done");
+	assert_int_equal(conf_msg(c, "done", 2, "last-event"), DURQ_OK);
+	durq_turn *t = conf_turn_for(c, "done");
+	durq_event ev = {.event_id = 100, .payload = "completed", .payload_len = 9};
+	durq_turn_result r = DURQ_TURN_RESULT_INIT;
+	r.status = DURQ_STATUS_COMPLETED;
+	r.output = "result";
+	r.output_len = 6;
+	r.history = &ev;
+	r.n_history = 1;
+	assert_int_equal(durq_orch_ack(c->db, "done", &t->token, &r), DURQ_OK);
+	durq_turn_free(t);
+
+	assert_int_equal(conf_msg(c, "done", 2, "late-event"), DURQ_OK);
+	t = conf_turn_for(c, "done");
+	assert_int_equal(t->status, DURQ_STATUS_COMPLETED);
+	durq_turn_result drop = DURQ_TURN_RESULT_INIT; /* just drop the message */
+	assert_int_equal(durq_orch_ack(c->db, "done", &t->token, &drop), DURQ_OK);
+	durq_turn_free(t);
+
+	durq_instance_info *info = NULL;
+	assert_int_equal(durq_instance_get(c->db, &info, "done"), DURQ_OK);
+	assert_int_equal(info->status, DURQ_STATUS_COMPLETED);
+	assert_payload(info->output, info->output_len, "result");
+	durq_instance_info_free(info);
+	durq_execution_info *ex = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_execution_list(c->db, &ex, &n, "done"), DURQ_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ex[0].status, DURQ_STATUS_COMPLETED);
+	durq_execution_list_free(ex);
+	conf_assert_no_turn(c); /* the late message is gone */
+}
+
 static void test_name_and_version_are_stored_on_creation_only(void **state)
 {
 	conf_ctx *c = *state;
@@ -286,6 +326,7 @@ int main(void)
 		T(test_duplicate_event_id_rejected_never_overwritten),
 		T(test_event_ids_are_scoped_per_instance),
 		T(test_history_is_ordered_by_event_id),
+		T(test_default_ack_keeps_a_completed_instance_and_its_output),
 		T(test_name_and_version_are_stored_on_creation_only),
 		T(test_updated_ms_follows_clock_created_ms_does_not),
 		T(test_ack_sets_status_and_output),
