@@ -363,7 +363,7 @@ int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms)
 		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_ORCH_CLAIM, .u.orch_claim = {lease_ms, t}};
 	rc = claim_loop(db, &op, timeout_ms);
-	if (rc == DURQ_OK && (rc = load_history(db, t)) < 0) {
+	if (rc == DURQ_OK && !op.u.orch_claim.history_loaded && (rc = load_history(db, t)) < 0) {
 		/* give the turn back untouched rather than hold a lease nobody works on */
 		durq_op ab = {.kind = DURQ_OP_ORCH_ABANDON,
 			      .u.orch_abandon = {t->instance_id, &t->token, 0, 1}};

@@ -44,7 +44,9 @@ typedef struct durq_op {
 		struct { const durq_work *items; size_t n; } work_enqueue;
 		struct {
 			int64_t lease_ms;
-			durq_turn *out;          /* provider fills all but history */
+			durq_turn *out;          /* provider fills all but history... */
+			int history_loaded;      /* ...or history too, and sets this to 1 (v2):
+						  * the core then makes no second read */
 		} orch_claim;
 		struct {
 			const char *instance_id;
