@@ -77,8 +77,11 @@ static int run_process(const char *url, int proc, FILE *out)
 		pthread_join(th[t], NULL);
 		errors += jobs[t].errors;
 	}
-	durq_stats s;
-	durq_stats_get(db, &s);
+	durq_stats s = {0}; /* never garbage in the exit code */
+	if (durq_stats_get(db, &s) != DURQ_OK) {
+		fprintf(stderr, "process %d: durq_stats_get: %s\n", proc, durq_error_last());
+		errors += 100;
+	}
 	fprintf(out, "B %llu\n", (unsigned long long)s.busy_retries);
 	fprintf(stderr, "process %d: %llu transactions, %llu busy waits (hidden), %llu surfaced\n",
 		proc, (unsigned long long)s.transactions, (unsigned long long)s.busy_retries,
