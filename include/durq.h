@@ -340,9 +340,11 @@ DURQ_EXTERN int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *i
  * - The callback runs on the committer thread (group mode) after the commit, with no durq
  *   lock held, in submission order within a batch; in per-op mode it runs on the submitting
  *   thread before the submit call returns. It may submit more async ops (from the committer
- *   thread these never block, whatever the flags), read, and signal its own threads; a
- *   synchronous write from it fails with DURQ_EINVAL (it would wait for itself). Keep it
- *   short: it delays the next batch.
+ *   thread these never block, whatever the flags), read, and signal its own threads. Anything
+ *   that would wait for ops (a synchronous write, durq_flush, durq_work_ack_many,
+ *   durq_group_wait with a timeout other than 0, durq_close) fails with DURQ_EINVAL there:
+ *   those ops need the very thread that runs the callback. Keep it short: it delays the next
+ *   batch.
  * - Backpressure: when `backlog` ops are pending, a submit blocks until there is room, or
  *   with DURQ_SUBMIT_NOWAIT returns DURQ_EAGAIN (retryable) at once.
  * - durq_close completes every submitted op (committing it) before it returns.

@@ -87,6 +87,10 @@ int durq_group_wait(durq_group *g, int timeout_ms, size_t *failed)
 {
 	if (!g)
 		return durq_error_set(DURQ_EINVAL, "durq_group_wait: group is NULL");
+	if (durq_in_writer() && timeout_ms != 0)
+		return durq_error_set(DURQ_EINVAL, "durq_group_wait from a durq callback on the "
+				      "writing thread: the ops it waits for need this thread; use "
+				      "timeout 0 to poll");
 	struct timespec ts;
 	if (timeout_ms >= 0)
 		durq_deadline_to_timespec(&ts, durq_clock_mono_ns() +
@@ -334,6 +338,9 @@ int durq_exec_async(durq *db, durq_op *op, const durq_async *how)
 int durq_flush(durq *db, int timeout_ms)
 {
 	durq_group *g;
+	if (db && durq_in_writer())
+		return durq_error_set(DURQ_EINVAL, "durq_flush called from a durq callback on the "
+				      "writing thread; it would wait for itself");
 	int rc = durq_api_enter(db);
 	if (rc < 0)
 		return rc;
@@ -362,6 +369,9 @@ static void ack_many_done(void *ctx, const durq_completion *c)
 int durq_exec_ack_many(durq *db, const durq_work_ack_req *reqs, size_t n, int *rcs)
 {
 	durq_group *g;
+	if (durq_in_writer())
+		return durq_error_set(DURQ_EINVAL, "durq_work_ack_many called from a durq callback "
+				      "on the writing thread; it would wait for itself");
 	int rc = durq_group_new(&g);
 	int *own = rcs ? NULL : calloc(n ? n : 1, sizeof(int));
 	if (rc < 0 || (!rcs && !own)) {

@@ -381,6 +381,7 @@ typedef struct chain {
 	int done;      /* ck_pr */
 	int sync_rc;
 	int bad_rc;    /* a completion that was not OK (cmocka asserts on the main thread) */
+	int wait_rcs[3]; /* flush, ack_many, group_wait from the callback */
 } chain;
 
 static void resubmit(void *ctx, const durq_completion *c)
@@ -397,6 +398,18 @@ static void resubmit(void *ctx, const durq_completion *c)
 		durq_work w = {.payload = "s", .payload_len = 1};
 		ch->sync_rc = durq_work_enqueue(ch->db, &w, 1); /* sync from here: EINVAL */
 	} else {
+		/* waiting for ops from here would wait for this very thread: refused at once */
+		durq_work_ack_req req = {1, &(durq_token){{0}}, NULL};
+		ch->wait_rcs[0] = durq_flush(ch->db, -1);
+		ch->wait_rcs[1] = durq_work_ack_many(ch->db, &req, 1, NULL);
+		durq_group *g;
+		if (durq_group_new(&g) == DURQ_OK) {
+			durq_async a = {.group = g};
+			durq_work w = {.payload = "g", .payload_len = 1};
+			durq_work_enqueue_async(ch->db, &w, 1, &a);
+			ch->wait_rcs[2] = durq_group_wait(g, -1, NULL);
+			durq_group_free(g); /* freed once its op completes */
+		}
 		ck_pr_store_int(&ch->done, 1);
 	}
 }
@@ -404,7 +417,7 @@ static void resubmit(void *ctx, const durq_completion *c)
 static void test_callback_that_submits_again_does_not_deadlock(void **state)
 {
 	durq *db = open_mode(*state, DURQ_COMMIT_GROUP, 4); /* a ring of 3 */
-	chain ch = {db, 20, 0, 0, 0};
+	chain ch = {db, 20, 0, 0, 0, {0, 0, 0}};
 	durq_work w = {.payload = "c", .payload_len = 1};
 	durq_async a = {.done = resubmit, .ctx = &ch};
 	assert_int_equal(durq_work_enqueue_async(db, &w, 1, &a), DURQ_OK);
@@ -413,7 +426,9 @@ static void test_callback_that_submits_again_does_not_deadlock(void **state)
 	assert_int_equal(durq_flush(db, -1), DURQ_OK);
 	assert_int_equal(ch.sync_rc, DURQ_EINVAL);
 	assert_int_equal(ch.bad_rc, 0);
-	assert_int_equal(ready(db), 1 + 20 * 3);
+	for (int i = 0; i < 3; i++) /* before the guard: a hang (the committer waited for itself) */
+		assert_int_equal(ch.wait_rcs[i], DURQ_EINVAL);
+	assert_int_equal(ready(db), 1 + 20 * 3 + 1);
 }
 
 /* ---- the batch form ----------------------------------------------------------------- */
