@@ -15,7 +15,7 @@ static void test_every_code_has_a_name(void **state)
 	(void)state;
 	int codes[] = {DURQ_OK, DURQ_EMPTY, DURQ_EBUSY, DURQ_ELOCKLOST, DURQ_EDUP, DURQ_ENOTFOUND,
 		       DURQ_EINVAL, DURQ_ETOOBIG, DURQ_ECORRUPT, DURQ_ENOMEM, DURQ_EIO, DURQ_EFULL,
-		       DURQ_ECLOSED};
+		       DURQ_ECLOSED, DURQ_EAGAIN, DURQ_ETIMEDOUT};
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		assert_string_not_equal(durq_error_name(codes[i]), "DURQ_E?");
 	assert_string_equal(durq_error_name(DURQ_ELOCKLOST), "DURQ_ELOCKLOST");
@@ -28,6 +28,10 @@ static void test_retryable_only_busy_io_full(void **state)
 	assert_true(durq_error_retryable(DURQ_EBUSY));
 	assert_true(durq_error_retryable(DURQ_EIO));
 	assert_true(durq_error_retryable(DURQ_EFULL));
+	assert_true(durq_error_retryable(DURQ_EAGAIN));    /* backlog full: retry the submit */
+	assert_true(durq_error_retryable(DURQ_ETIMEDOUT)); /* flush/group wait: wait again */
+	assert_string_equal(durq_error_name(DURQ_EAGAIN), "DURQ_EAGAIN");
+	assert_string_equal(durq_error_name(DURQ_ETIMEDOUT), "DURQ_ETIMEDOUT");
 	int permanent[] = {DURQ_OK, DURQ_EMPTY, DURQ_ELOCKLOST, DURQ_EDUP, DURQ_ENOTFOUND,
 			   DURQ_EINVAL, DURQ_ETOOBIG, DURQ_ECORRUPT, DURQ_ENOMEM, DURQ_ECLOSED};
 	for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++)
