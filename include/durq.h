@@ -295,14 +295,16 @@ typedef struct durq_turn_result {
 	uint64_t execution_id;        /* 0 = current (1 for a new instance); current+1 = continue-as-new;
 				       * anything else is DURQ_EINVAL (the lease is kept) */
 	const char *name;             /* orchestration name/version: stored on creation */
-	const char *version_tag;
+	const char *version_tag;      /* a NULL name or version is filled by the first later ack
+				       * giving one; once set, neither changes */
 	const char *parent_id;
 	int status;                   /* enum durq_status to set; 0 = leave it as stored (a new
 				       * instance starts RUNNING): a late message's turn for a
 				       * COMPLETED instance keeps it COMPLETED */
 	const void *output;           /* NULL = leave the stored output as it is */
 	size_t output_len;
-	int set_custom_status;        /* 1 = store custom_status and bump its version */
+	int set_custom_status;        /* 1 = store custom_status and bump its version; NULL/0
+				       * clears it (read back as custom_status NULL, len 0) */
 	const void *custom_status;
 	size_t custom_status_len;
 	const durq_event *history;    /* delta appended to the execution */
