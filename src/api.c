@@ -526,20 +526,25 @@ static int prep_instance_delete(durq_op *op, const char *instance_id)
 		return leave(db, durq_exec_async(db, &(op), (a))); \
 	} while (0)
 
+/* An enqueue of nothing is checked like any other and commits nothing. */
 int durq_orch_enqueue(durq *db, const durq_message *msgs, size_t n)
 {
 	durq_op op;
-	if (db && n == 0 && !msgs)
-		return DURQ_OK;
-	WRITE_SYNC(db, op, n ? prep_orch_enqueue(db, &op, msgs, n) : DURQ_EMPTY);
+	int rc;
+	ENTER(db);
+	if ((rc = prep_orch_enqueue(db, &op, msgs, n)) < 0 || n == 0)
+		return leave(db, rc);
+	return run(db, &op);
 }
 
 int durq_work_enqueue(durq *db, const durq_work *items, size_t n)
 {
 	durq_op op;
-	if (db && n == 0 && !items)
-		return DURQ_OK;
-	WRITE_SYNC(db, op, n ? prep_work_enqueue(db, &op, items, n) : DURQ_EMPTY);
+	int rc;
+	ENTER(db);
+	if ((rc = prep_work_enqueue(db, &op, items, n)) < 0 || n == 0)
+		return leave(db, rc);
+	return run(db, &op);
 }
 
 int durq_orch_enqueue_async(durq *db, const durq_message *msgs, size_t n, const durq_async *a)

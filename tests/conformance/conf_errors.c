@@ -287,6 +287,20 @@ static void test_enqueue_null_array_with_count_is_einval(void **state)
 	conf_assert_no_turn(c);
 }
 
+/* Zero items is not an error, with or without an array: OK, nothing written. */
+static void test_enqueue_of_zero_items_is_ok_and_writes_nothing(void **state)
+{
+	conf_ctx *c = *state;
+	durq_message m = conf_m("i", 1, "x");
+	durq_work w = conf_w(NULL, "x");
+	assert_int_equal(durq_orch_enqueue(c->db, NULL, 0), DURQ_OK);
+	assert_int_equal(durq_orch_enqueue(c->db, &m, 0), DURQ_OK);
+	assert_int_equal(durq_work_enqueue(c->db, NULL, 0), DURQ_OK);
+	assert_int_equal(durq_work_enqueue(c->db, &w, 0), DURQ_OK);
+	conf_assert_no_turn(c);
+	conf_assert_no_work(c, NULL);
+}
+
 static void test_payload_over_max_is_etoobig(void **state)
 {
 	conf_ctx *c = *state;
@@ -775,6 +789,7 @@ int main(void)
 		T(test_null_out_params_are_einval),
 		T(test_fetch_with_bad_sizes_is_einval),
 		T(test_enqueue_null_array_with_count_is_einval),
+		T(test_enqueue_of_zero_items_is_ok_and_writes_nothing),
 		T(test_payload_over_max_is_etoobig),
 		T(test_payload_exactly_max_is_ok),
 		T(test_max_payload_option_is_enforced),
