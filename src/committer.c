@@ -278,14 +278,6 @@ static bool sleep_until_work(durq_committer *c)
 }
 
 /*
- * After completing k ops, wait a little for those k callers to post their next op before
- * draining: until the ring holds k ops, or half the mean commit time has passed,
- * yielding the CPU meanwhile. Without it batches alternate small/large (the first caller
- * back is committed alone while the others arrive during its fsync), which halves ops per
- * flush at 8 threads on 2 cores. The wait is bounded by the commit time it amortises
- * (like jbd2's commit batching), and it never happens after a batch of one.
- */
-/*
  * The commit time the waits follow: an EWMA of commit times, each sample clamped to 4x the
  * current mean, so one outlier (a 400 ms checkpoint) moves it by at most 3/8 of the mean
  * instead of adding 50 ms; a lasting slowdown still lifts it (x1.375 per commit).
@@ -309,12 +301,19 @@ uint64_t durq_committer_straggler_wait_ns(const durq_committer *c)
 	return w > DURQ_STRAGGLER_WAIT_MAX_NS ? DURQ_STRAGGLER_WAIT_MAX_NS : w;
 }
 
+/*
+ * After completing ops of k synchronous callers, wait a little for them to post their next
+ * op before draining: until the ring holds k ops, or half the mean commit time has passed
+ * (capped, see durq_committer_straggler_wait_ns), yielding the CPU meanwhile. Without it batches alternate small/large (the first caller
+ * back is committed alone while the others arrive during its fsync), which halves ops per
+ * flush at 8 threads on 2 cores. The wait is bounded by the commit time it amortises
+ * (like jbd2's commit batching), and it never happens after a batch of one.
+ */
 static bool ring_has_k(void *arg)
 {
 	durq_committer *c = arg;
 	return ck_ring_size(&c->ring) >= c->expect || ck_pr_load_int(&c->stopping);
 }
-
 
 /* Synchronous callers of this batch: each comes back with its next op soon after its
  * completion. Async ops imply no caller waiting to return, so they are not waited for:
@@ -507,25 +506,22 @@ static bool run_direct(durq_committer *c, durq_pending *p)
 	return alone;
 }
 
+/* A synchronous caller never runs on the committer thread (durq_exec refuses a write from
+ * a writing thread), so posting blocks for space like any producer. */
 int durq_committer_submit(durq_committer *c, durq_pending *p)
 {
 	p->rc = DURQ_OK;
 	p->state = DURQ_PENDING_WAITING;
 	p->errmsg[0] = '\0';
-	if (run_direct(c, p)) {
-		if (p->rc < 0)
-			durq_error_set(p->rc, "%s", p->errmsg);
-		return p->rc;
+	if (!run_direct(c, p)) {
+		if (sem_init(&p->done, 0, 0) != 0)
+			return durq_error_set(DURQ_ENOMEM, "committer: sem_init failed: %s",
+					      strerror(errno));
+		durq_committer_post(c, p, false);
+		wait_done(c, p);
+		DURQ_HB_ACQUIRE(p);
+		sem_destroy(&p->done);
 	}
-	if (sem_init(&p->done, 0, 0) != 0)
-		return durq_error_set(DURQ_ENOMEM, "committer: sem_init failed: %s", strerror(errno));
-	DURQ_HB_RELEASE(p);
-	while (!enqueue(c, p))
-		wait_for_space(c);
-	wake_committer(c);
-	wait_done(c, p);
-	DURQ_HB_ACQUIRE(p);
-	sem_destroy(&p->done);
 	if (p->rc < 0)
 		durq_error_set(p->rc, "%s", p->errmsg);
 	return p->rc;
