@@ -486,25 +486,19 @@ void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 		wake_channels(db, ready);
 }
 
-/* The classic approach: one BEGIN IMMEDIATE per op on the caller's thread; waits for the
- * write lock are the provider's busy handler (backoff + jitter, counted). Kept for the
- * bench's side-by-side comparison. */
-int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
+/* One op in its own transaction on conn. */
+static int per_op_txn(durq *db, durq_conn *conn, durq_op *op)
 {
 	uint64_t t0 = durq_clock_mono_ns();
 	durq_op *one[1] = {op};
-	durq_writer_enter();
 	int rc = db->provider->txn_begin(conn, durq_op_is_claim(op) ? DURQ_TXN_NO_FLUSH : 0);
-	if (rc < 0) {
-		durq_writer_leave();
+	if (rc < 0)
 		return rc;
-	}
 	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
 	rc = db->provider->op_apply(conn, op, &ctx);
 	if (rc >= 0 || rc == DURQ_EMPTY) {
 		int crc = db->provider->txn_commit(conn);
 		if (crc == DURQ_OK) {
-			durq_writer_leave();
 			durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
 			durq_notify_commit(db, one, 1, ctx.now_ms);
 			return rc;
@@ -515,8 +509,18 @@ int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
 	durq_error_copy(msg, sizeof(msg));
 	durq_op_discard_outputs(op);
 	db->provider->txn_rollback(conn);
-	durq_writer_leave();
 	return durq_error_set(rc, "%s", msg);
+}
+
+/* The classic approach: one BEGIN IMMEDIATE per op on the caller's thread; waits for the
+ * write lock are the provider's busy handler (backoff + jitter, counted). Kept for the
+ * bench's side-by-side comparison. The thread is a writer meanwhile (see durq_in_writer). */
+int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op)
+{
+	durq_writer_enter();
+	int rc = per_op_txn(db, conn, op);
+	durq_writer_leave();
+	return rc;
 }
 
 /* Thread-local, like the error message: set while this thread runs a write transaction. */

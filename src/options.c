@@ -33,11 +33,12 @@ static int parse_int(const char *name, const char *s, long lo, long hi, int *out
 	return DURQ_OK;
 }
 
+static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"}; /* from DURQ_SYNC_OFF */
+
 static int parse_sync(const char *s, int *out)
 {
-	static const char *names[] = {"OFF", "NORMAL", "FULL"};
 	for (int i = 0; i < 3; i++)
-		if (strcasecmp(s, names[i]) == 0) {
+		if (strcasecmp(s, sync_names[i]) == 0) {
 			*out = DURQ_SYNC_OFF + i;
 			return DURQ_OK;
 		}
@@ -60,8 +61,7 @@ static int parse_bool(const char *name, const char *s, int *out)
 
 static const char *sync_label(int s)
 {
-	static const char *names[] = {"OFF", "NORMAL", "FULL"};
-	return s >= DURQ_SYNC_OFF && s <= DURQ_SYNC_FULL ? names[s - DURQ_SYNC_OFF] : "?";
+	return s >= DURQ_SYNC_OFF && s <= DURQ_SYNC_FULL ? sync_names[s - DURQ_SYNC_OFF] : "?";
 }
 
 /* An operator's variable that weakens what the caller set explicitly (or, for synchronous,
