@@ -77,6 +77,8 @@ void *sq_col_blob(durq_conn *c, sqlite3_stmt *s, int col, size_t *len);
 int sq_op_apply(durq_conn *c, durq_op *op, const durq_op_ctx *ctx);
 
 int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec);
+/* sq_history_read of an execution already known to exist (no instance lookup). */
+int sq_history_rows(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec);
 int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id);
 int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status, const char *after_id,
 		     size_t max);

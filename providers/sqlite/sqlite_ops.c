@@ -212,7 +212,7 @@ static int read_turn(durq_conn *c, durq_op *op)
 	durq_turn *t = op->u.orch_claim.out;
 	TRY(read_head(c, t));
 	if (t->exists)
-		TRY(sq_history_read(c, &t->history, &t->n_history, t->instance_id, t->execution_id));
+		TRY(sq_history_rows(c, &t->history, &t->n_history, t->instance_id, t->execution_id));
 	op->u.orch_claim.history_loaded = 1;
 	return DURQ_OK;
 }

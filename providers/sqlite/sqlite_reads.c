@@ -44,15 +44,11 @@ static int current_exec(durq_conn *c, const char *id, uint64_t *exec)
 	return *exec ? DURQ_OK : durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id);
 }
 
-int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec)
+/* The events of one known execution, ordered by event id; no partial result on error. */
+int sq_history_rows(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec)
 {
 	int rc;
 	size_t cap = 0;
-	uint64_t cur;
-	if ((rc = current_exec(c, id, &cur)) < 0) /* ENOTFOUND for any execution */
-		return rc;
-	if (exec == 0)
-		exec = cur;
 	sqlite3_stmt *s = sq_stmt(c, SQ_HISTORY_READ);
 	if (!s)
 		return DURQ_EIO;
@@ -78,6 +74,15 @@ int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id
 		*n = 0;
 	}
 	return rc;
+}
+
+int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec)
+{
+	int rc;
+	uint64_t cur;
+	if ((rc = current_exec(c, id, &cur)) < 0) /* ENOTFOUND for any execution */
+		return rc;
+	return sq_history_rows(c, events, n, id, exec ? exec : cur);
 }
 
 int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)
