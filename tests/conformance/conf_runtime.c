@@ -120,6 +120,20 @@ static void assert_one_ok_one_locklost(const int rc[2], int round)
 			 "DURQ_ELOCKLOST)", round, durq_error_name(rc[0]), durq_error_name(rc[1]));
 }
 
+/* After round k of two acks on one turn lease: one won, and only its turn was written. */
+static void assert_turn_race_round(conf_ctx *c, const char *inst, const int rc[2], int k)
+{
+	assert_one_ok_one_locklost(rc, k);
+	durq_event *h = NULL;
+	size_t n = conf_history(c, inst, 0, &h);
+	durq_events_free(h, n);
+	assert_int_equal(n, 1);
+	/* one work item per round so far: the losing ack wrote nothing */
+	assert_int_equal(work_total(c), k + 1);
+	assert_int_equal(conf_status(c, inst), DURQ_STATUS_RUNNING);
+	assert_int_equal(depths(c).instances_locked, 0);
+}
+
 /* coverage doc §3 T1 (turn) */
 static void test_racing_turn_acks_on_one_lease_exactly_one_wins(void **state)
 {
@@ -148,15 +162,7 @@ static void test_racing_turn_acks_on_one_lease_exactly_one_wins(void **state)
 		int rc[2];
 		race2(jobs, race_orch_ack, rc);
 		durq_turn_free(t);
-		assert_one_ok_one_locklost(rc, k);
-		durq_event *h = NULL;
-		size_t n = conf_history(c, inst, 0, &h);
-		durq_events_free(h, n);
-		assert_int_equal(n, 1);
-		/* one work item per round so far: the losing ack wrote nothing */
-		assert_int_equal(work_total(c), k + 1);
-		assert_int_equal(conf_status(c, inst), DURQ_STATUS_RUNNING);
-		assert_int_equal(depths(c).instances_locked, 0);
+		assert_turn_race_round(c, inst, rc, k);
 	}
 }
 
@@ -192,14 +198,7 @@ static void test_two_turn_acks_submitted_together_exactly_one_wins(void **state)
 		assert_int_equal(durq_flush(c->db, -1), DURQ_OK);
 		durq_turn_free(t);
 		int rc[2] = {atomic_load(&rcs[0]), atomic_load(&rcs[1])};
-		assert_one_ok_one_locklost(rc, k);
-		durq_event *h = NULL;
-		size_t n = conf_history(c, inst, 0, &h);
-		durq_events_free(h, n);
-		assert_int_equal(n, 1);
-		assert_int_equal(work_total(c), k + 1);
-		assert_int_equal(conf_status(c, inst), DURQ_STATUS_RUNNING);
-		assert_int_equal(depths(c).instances_locked, 0);
+		assert_turn_race_round(c, inst, rc, k);
 	}
 }
 
@@ -334,91 +333,65 @@ static void test_turn_renew_and_abandon_after_ack_are_lock_lost(void **state)
 
 /* ---- T5: NULL name and version on the first ack ---- */
 
-/* coverage doc §3 T5. Pinned: a NULL version (or name) stored on creation is filled by the
- * first later ack that gives one (include/durq.h, durq_turn_result.name). */
-static void test_null_version_on_first_ack_is_filled_later(void **state)
+/* name ? the name : the version, of a result, an instance or a turn */
+static const char *field(int name, const char *name_value, const char *version_value)
 {
-	conf_ctx *c = *state;
+	return name ? name_value : version_value;
+}
+
+/* coverage doc §3 T5, for the name (name = 1) or the version left NULL by the first ack.
+ * Pinned: the NULL field is filled by the first later ack that gives one, then fixed; the
+ * other field never changes (include/durq.h, durq_turn_result.name). */
+static void null_field_is_filled_later(conf_ctx *c, int name)
+{
+	const char *kept = name ? "v1" : "wf", *filled = name ? "wf2" : "v2";
 	assert_int_equal(conf_msg(c, "i1", 1, "start"), DURQ_OK);
 	durq_turn *t = conf_turn_for(c, "i1");
 	durq_event e1 = conf_ev(1, "a");
 	durq_turn_result r = DURQ_TURN_RESULT_INIT;
-	r.name = "wf";
-	r.version_tag = NULL;
+	r.name = name ? NULL : "wf";
+	r.version_tag = name ? "v1" : NULL;
 	r.history = &e1;
 	r.n_history = 1;
 	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_OK);
 	durq_turn_free(t);
 	durq_instance_info *info = info_of(c, "i1");
-	assert_null(info->version);
-	assert_string_equal(info->name, "wf");
+	assert_null(field(name, info->name, info->version));
+	assert_string_equal(field(!name, info->name, info->version), kept);
 	durq_instance_info_free(info);
 
 	assert_int_equal(conf_msg(c, "i1", 2, "e"), DURQ_OK);
 	t = conf_turn_for(c, "i1");
-	assert_null(t->version);
-	assert_string_equal(t->name, "wf");
+	assert_null(field(name, t->name, t->version));
+	assert_string_equal(field(!name, t->name, t->version), kept);
 	durq_event e2 = conf_ev(2, "b");
-	r.version_tag = "v2";
+	*(name ? &r.name : &r.version_tag) = filled;
 	r.history = &e2;
 	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_OK);
 	durq_turn_free(t);
 	info = info_of(c, "i1");
-	assert_non_null(info->version);
-	assert_string_equal(info->version, "v2");
-	assert_string_equal(info->name, "wf");
+	assert_non_null(field(name, info->name, info->version));
+	assert_string_equal(field(name, info->name, info->version), filled);
+	assert_string_equal(field(!name, info->name, info->version), kept);
 	durq_instance_info_free(info);
 	/* once set, a later ack does not change it */
-	r.version_tag = "v3";
+	*(name ? &r.name : &r.version_tag) = name ? "wf3" : "v3";
 	r.history = NULL;
 	r.n_history = 0;
 	turn_with(c, "i1", &r);
 	info = info_of(c, "i1");
-	assert_string_equal(info->version, "v2");
+	assert_string_equal(field(name, info->name, info->version), filled);
 	durq_instance_info_free(info);
 }
 
-/* coverage doc §3 T5 (name=NULL) */
+static void test_null_version_on_first_ack_is_filled_later(void **state)
+{
+	null_field_is_filled_later(*state, 0);
+}
+
 static void test_null_name_on_first_ack_is_filled_later(void **state)
 {
-	conf_ctx *c = *state;
-	assert_int_equal(conf_msg(c, "i1", 1, "start"), DURQ_OK);
-	durq_turn *t = conf_turn_for(c, "i1");
-	durq_event e1 = conf_ev(1, "a");
-	durq_turn_result r = DURQ_TURN_RESULT_INIT;
-	r.name = NULL;
-	r.version_tag = "v1";
-	r.history = &e1;
-	r.n_history = 1;
-	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_OK);
-	durq_turn_free(t);
-	durq_instance_info *info = info_of(c, "i1");
-	assert_null(info->name);
-	assert_string_equal(info->version, "v1");
-	durq_instance_info_free(info);
-
-	assert_int_equal(conf_msg(c, "i1", 2, "e"), DURQ_OK);
-	t = conf_turn_for(c, "i1");
-	assert_null(t->name);
-	assert_string_equal(t->version, "v1");
-	durq_event e2 = conf_ev(2, "b");
-	r.name = "wf2";
-	r.history = &e2;
-	assert_int_equal(durq_orch_ack(c->db, "i1", &t->token, &r), DURQ_OK);
-	durq_turn_free(t);
-	info = info_of(c, "i1");
-	assert_non_null(info->name);
-	assert_string_equal(info->name, "wf2");
-	assert_string_equal(info->version, "v1");
-	durq_instance_info_free(info);
-	/* once set, a later ack does not change it */
-	r.name = "wf3";
-	r.history = NULL;
-	r.n_history = 0;
-	turn_with(c, "i1", &r);
-	info = info_of(c, "i1");
-	assert_string_equal(info->name, "wf2");
-	durq_instance_info_free(info);
+	null_field_is_filled_later(*state, 1);
 }
 
 /* ---- T6: a sub-orchestration start sent from a turn ---- */
