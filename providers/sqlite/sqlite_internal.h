@@ -19,6 +19,7 @@ typedef struct sq_provider {
 	int config_logged;
 	uint64_t busy_waits;       /* ck_pr: busy-handler waits on any connection */
 	int lock_fd;               /* in-memory: flock(LOCK_SH) on the file while we live */
+	const char *shm_dir;       /* in-memory: the default directory ("/dev/shm") */
 	void *(*alloc)(size_t n);  /* allocator of column copies (malloc; tests inject failures) */
 } sq_provider;
 

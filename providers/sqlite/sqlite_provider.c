@@ -904,8 +904,6 @@ static void sq_free(durq_provider *prov)
 
 /* ---- in-memory databases ------------------------------------------------------------ */
 
-const char *durq_sqlite_shm_dir = "/dev/shm";
-
 #define MEM_PREFIX "durq-mem-"
 
 /* The directory, resolved (SQLITE_OPEN_NOFOLLOW refuses any link on the path): the one
@@ -923,7 +921,7 @@ static int memory_dir(sq_provider *p, char **out)
 		return durq_error_set(DURQ_EIO, "in-memory provider: DURQ_MEMORY_DIR='%s' is not a "
 				      "directory", dir);
 	if (!dir) {
-		dir = durq_sqlite_shm_dir;
+		dir = p->shm_dir;
 		if (statfs(dir, &fs) != 0)
 			return durq_error_set(DURQ_EIO, "in-memory provider: %s is missing (%s); set "
 					      "DURQ_MEMORY_DIR to name a directory", dir,
@@ -1071,7 +1069,8 @@ static char *resolve_dir(const char *path)
 	return out;
 }
 
-int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts)
+static int provider_new(durq_provider **out, const char *path, const char *shm_dir,
+			const durq_options *opts)
 {
 	sq_provider *p = calloc(1, sizeof(*p));
 	int rc;
@@ -1086,6 +1085,7 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 	p->opts = &p->resolved;
 	p->alloc = malloc;
 	p->lock_fd = -1;
+	p->shm_dir = shm_dir;
 	if (p->is_memory) {
 		if ((rc = memory_open(p)) < 0) {
 			free(p);
@@ -1122,4 +1122,15 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 	};
 	*out = &p->base;
 	return DURQ_OK;
+}
+
+int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts)
+{
+	return provider_new(out, path, "/dev/shm", opts);
+}
+
+int durq_sqlite_memory_provider_new(durq_provider **out, const char *shm_dir,
+				    const durq_options *opts)
+{
+	return provider_new(out, NULL, shm_dir, opts);
 }

@@ -10,8 +10,10 @@
  * NULL) is copied with its defaults resolved. */
 int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts);
 
-/* Where in-memory databases go unless DURQ_MEMORY_DIR names a directory: "/dev/shm", used
- * only if it is a tmpfs. Not public; tests point it at a disk to see the refusal. */
-extern const char *durq_sqlite_shm_dir;
+/* The in-memory provider with another default directory than "/dev/shm" (used only if it
+ * is a tmpfs, and only when DURQ_MEMORY_DIR names none). Not public: tests point it at a
+ * disk to see the refusal. */
+int durq_sqlite_memory_provider_new(durq_provider **out, const char *shm_dir,
+				    const durq_options *opts);
 
 #endif

@@ -43,7 +43,6 @@ static int teardown(void **state)
 {
 	for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
 		unsetenv(env_vars[i]);
-	durq_sqlite_shm_dir = "/dev/shm";
 	return fx_teardown(state);
 }
 
@@ -492,13 +491,14 @@ static void test_memory_never_falls_back_to_a_disk(void **state)
 	char *saved = old_tmp ? strdup(old_tmp) : NULL;
 	setenv("TMPDIR", disk, 1);
 
-	durq_sqlite_shm_dir = disk; /* /dev/shm on a disk: refused */
-	assert_int_equal(durq_open(&db, "sqlite::memory:", NULL), DURQ_EIO);
-	assert_null(db);
+	durq_provider *p = NULL;
+	/* /dev/shm on a disk: refused */
+	assert_int_equal(durq_sqlite_memory_provider_new(&p, disk, NULL), DURQ_EIO);
+	assert_null(p);
 	assert_non_null(strstr(durq_error_last(), "is not a tmpfs"));
 	assert_non_null(strstr(durq_error_last(), "DURQ_MEMORY_DIR"));
-	durq_sqlite_shm_dir = "/nonexistent-durq-shm"; /* missing: refused */
-	assert_int_equal(durq_open(&db, "sqlite::memory:", NULL), DURQ_EIO);
+	/* missing: refused */
+	assert_int_equal(durq_sqlite_memory_provider_new(&p, "/nonexistent-durq-shm", NULL), DURQ_EIO);
 	assert_non_null(strstr(durq_error_last(), "/nonexistent-durq-shm is missing"));
 	assert_int_equal(count_mem_files(disk), 0);
 
