@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # scripts/deps.sh — install the Debian packages durq needs to build, test and bench.
 # Runs apt-get only for what is missing; needs root (or sudo) when something is missing.
+# postgresql: the server that scripts/pg-server.sh starts for the PostgreSQL tests (Debian puts
+# its binaries in /usr/lib/postgresql/<ver>/bin, off PATH; it also creates the user postgres);
+# libpq-dev: the client library the PostgreSQL provider is built on.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libsqlite3-dev libck-dev libcmocka-dev gnuplot-nox)
+pkgs=(build-essential cmake pkg-config libsqlite3-dev libck-dev libcmocka-dev gnuplot-nox
+  postgresql libpq-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
