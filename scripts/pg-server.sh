@@ -6,6 +6,7 @@
 #   eval "$(scripts/pg-server.sh start)"   # prints: export DURQ_TEST_PG_DIR=... DURQ_TEST_PG_URL=...
 #   scripts/pg-server.sh url  DIR          # prints the URL of the server in DIR
 #   scripts/pg-server.sh stop DIR          # pg_ctl stop -m fast, then removes DIR
+#   scripts/pg-server.sh psql ARGS...      # the psql of the same installation (tests use it)
 #
 # The URL names the database "durq_test" (created at start) as superuser "postgres".
 # As root the server runs as the unprivileged user postgres (the Debian package creates it):
@@ -184,7 +185,11 @@ url)
 	[ $# -eq 2 ] || die "usage: $0 url DIR"
 	url_of "$2"
 	;;
+psql)
+	shift
+	exec "$(find_bindir)/psql" "$@"
+	;;
 *)
-	die "usage: $0 start | stop DIR | url DIR"
+	die "usage: $0 start | stop DIR | url DIR | psql ARGS..."
 	;;
 esac
