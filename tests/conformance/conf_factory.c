@@ -1,7 +1,7 @@
 /*
  * conf_factory.c — fixture of the conformance suite: provider → URL, fresh handle per test,
- * injectable clock, temp-dir cleanup, and the small helpers declared in conf_factory.h.
- * Owns no rule of the contract.
+ * injectable clock, temp-dir (and, for postgresql, database) cleanup, and the small helpers
+ * declared in conf_factory.h. Owns no rule of the contract.
  */
 #include "conf_factory.h"
 
@@ -13,7 +13,130 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef DURQ_WITH_POSTGRES
+#include <libpq-fe.h>
+#endif
+
 static conf_ctx *g_open; /* contexts not yet closed (a failed test skips its teardown) */
+
+/* ---- postgresql: one fresh database per context on the fixture's server ---- */
+
+#ifdef DURQ_WITH_POSTGRES
+#define CONF_PROVIDERS "sqlite-file sqlite-memory postgresql"
+
+/* The server's URL: the file the CTest fixture "pg" wrote (DURQ_TEST_PG_URL_FILE), else
+ * DURQ_TEST_PG_URL (a binary run by hand after eval "$(scripts/pg-server.sh start)"). */
+static int pg_server_url(char *out, size_t n)
+{
+	const char *file = getenv("DURQ_TEST_PG_URL_FILE");
+	const char *env = getenv("DURQ_TEST_PG_URL");
+	out[0] = '\0';
+	if (file && *file) {
+		FILE *f = fopen(file, "r");
+		if (!f) {
+			fprintf(stderr, "conf: postgresql: cannot read the server URL from %s (%s); "
+					"did the CTest fixture test pg_server_start pass?\n",
+				file, strerror(errno));
+			return -1;
+		}
+		if (!fgets(out, (int)n, f))
+			out[0] = '\0';
+		fclose(f);
+		out[strcspn(out, "\r\n")] = '\0';
+	} else if (env && *env) {
+		snprintf(out, n, "%s", env);
+	} else {
+		fprintf(stderr, "conf: postgresql: neither DURQ_TEST_PG_URL_FILE nor DURQ_TEST_PG_URL "
+				"is set (run it with ctest, or eval \"$(scripts/pg-server.sh start)\")\n");
+		return -1;
+	}
+	if (strncmp(out, "postgresql://", 13) != 0 && strncmp(out, "postgres://", 11) != 0) {
+		fprintf(stderr, "conf: postgresql: the server URL '%s' is not a postgresql:// URL\n",
+			out);
+		return -1;
+	}
+	return 0;
+}
+
+/* url with its database (the path) replaced by db: scheme://authority/db[?params] */
+static int pg_url_with_db(char *out, size_t n, const char *url, const char *db)
+{
+	const char *auth = strstr(url, "://") + 3;
+	size_t alen = strcspn(auth, "/?#");
+	const char *rest = auth + alen;
+	if (*rest == '/')
+		rest += strcspn(rest, "?#");
+	int w = snprintf(out, n, "%.*s/%s%s", (int)(auth + alen - url), url, db, rest);
+	return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+/* One statement on the server, on a connection of its own. */
+static int pg_exec(const char *url, const char *sql)
+{
+	PGconn *conn = PQconnectdb(url);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "conf: postgresql: connecting to %s: %s", url, PQerrorMessage(conn));
+		PQfinish(conn);
+		return -1;
+	}
+	PGresult *r = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(r);
+	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+	if (!ok)
+		fprintf(stderr, "conf: postgresql: %s: %s", sql, PQerrorMessage(conn));
+	PQclear(r);
+	PQfinish(conn);
+	return ok ? 0 : -1;
+}
+
+/* A fresh database durq_t_<pid>_<n>; the context's URL names it. The name is made here, never
+ * from caller data, so formatting it into the statement is safe (DDL takes no parameters). */
+static int pg_provider_url(conf_ctx *c)
+{
+	static _Atomic unsigned serial;
+	char sql[128];
+	c->dir[0] = '\0';
+	c->durable = 1;
+	if (pg_server_url(c->pg_server, sizeof c->pg_server) < 0)
+		return -1;
+	snprintf(c->pg_db, sizeof c->pg_db, "durq_t_%ld_%u", (long)getpid(),
+		 atomic_fetch_add(&serial, 1) + 1);
+	if (pg_url_with_db(c->url, sizeof c->url, c->pg_server, c->pg_db) < 0) {
+		fprintf(stderr, "conf: postgresql: URL too long: %s\n", c->pg_server);
+		c->pg_db[0] = '\0';
+		return -1;
+	}
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s", c->pg_db);
+	if (pg_exec(c->pg_server, sql) < 0) {
+		c->pg_db[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* Drop the context's database; FORCE ends sessions a failed test left open on it. */
+static void pg_drop(conf_ctx *c)
+{
+	char sql[128];
+	if (!c->pg_db[0])
+		return;
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", c->pg_db);
+	if (pg_exec(c->pg_server, sql) < 0)
+		fprintf(stderr, "conf: postgresql: database %s left on the server\n", c->pg_db);
+	c->pg_db[0] = '\0';
+}
+
+/* Group setup: the server answers (else every test of the group would fail one by one). */
+static int pg_check_server(void)
+{
+	char url[600];
+	if (pg_server_url(url, sizeof url) < 0)
+		return -1;
+	return pg_exec(url, "SELECT 1");
+}
+#else
+#define CONF_PROVIDERS "sqlite-file sqlite-memory"
+#endif
 
 /* ---- provider table: add a provider here and in CMakeLists.txt ---- */
 
@@ -36,7 +159,11 @@ static int provider_url(conf_ctx *c)
 		c->durable = 0;
 		return 0;
 	}
-	fprintf(stderr, "conf: unknown DURQ_TEST_PROVIDER '%s' (known: sqlite-file sqlite-memory)\n",
+#ifdef DURQ_WITH_POSTGRES
+	if (strcmp(c->provider, "postgresql") == 0)
+		return pg_provider_url(c);
+#endif
+	fprintf(stderr, "conf: unknown DURQ_TEST_PROVIDER '%s' (known: " CONF_PROVIDERS ")\n",
 		c->provider);
 	return -1;
 }
@@ -69,8 +196,18 @@ int conf_group_setup(void **state)
 				"conformance test is a failed one)\n");
 		return -1;
 	}
-	if (strcmp(p, "sqlite-file") != 0 && strcmp(p, "sqlite-memory") != 0) {
-		fprintf(stderr, "conf: unknown DURQ_TEST_PROVIDER '%s'\n", p);
+#ifdef DURQ_WITH_POSTGRES
+	if (strcmp(p, "postgresql") == 0 && pg_check_server() < 0) {
+		fprintf(stderr, "conf: postgresql: the test server does not answer (reason above)\n");
+		return -1;
+	}
+	int known = !strcmp(p, "postgresql");
+#else
+	int known = 0;
+#endif
+	if (!known && strcmp(p, "sqlite-file") != 0 && strcmp(p, "sqlite-memory") != 0) {
+		fprintf(stderr, "conf: unknown DURQ_TEST_PROVIDER '%s' (known: " CONF_PROVIDERS ")\n",
+			p);
 		return -1;
 	}
 	int mode;
@@ -127,6 +264,15 @@ static void rm_dir(const char *dir)
 	rmdir(dir);
 }
 
+/* What provider_url made for c: its temp dir, its database. */
+static void provider_release(conf_ctx *c)
+{
+	rm_dir(c->dir);
+#ifdef DURQ_WITH_POSTGRES
+	pg_drop(c);
+#endif
+}
+
 static void fill_options(conf_ctx *c)
 {
 	durq_options o = DURQ_OPTIONS_INIT;
@@ -168,7 +314,7 @@ static conf_ctx *ctx_new(const conf_opts *o, int *rc)
 	if (*rc != DURQ_OK) {
 		fprintf(stderr, "conf: durq_open(%s) = %d (%s): %s\n", c->url, *rc,
 			durq_error_name(*rc), durq_error_last());
-		rm_dir(c->dir);
+		provider_release(c);
 		free(c);
 		return NULL;
 	}
@@ -206,7 +352,7 @@ void conf_close(conf_ctx *c)
 	if (c->db)
 		durq_free(c->db);
 	c->db = NULL;
-	rm_dir(c->dir);
+	provider_release(c);
 	free(c);
 }
 

@@ -2,8 +2,8 @@
  * conf_factory.h — the shared fixture of the durq conformance suite.
  *
  * Owns: mapping DURQ_TEST_PROVIDER to a URL, one fresh isolated handle per test (fresh temp
- * dir for file providers, removed at teardown), the injectable clock, and small helpers that
- * keep the tests short. Does not own: any rule of the contract (those live in conf_<cat>.c).
+ * dir for file providers, a fresh database on the fixture's server for postgresql; removed at
+ * teardown), the injectable clock, and small helpers that keep the tests short. Does not own: any rule of the contract (those live in conf_<cat>.c).
  *
  * Only include/durq.h is used: the suite is written once against the public API and runs
  * unchanged against every provider (see CMakeLists.txt, DURQ_CONFORMANCE_PROVIDERS).
@@ -44,9 +44,11 @@ typedef struct conf_opts {
 typedef struct conf_ctx {
 	durq *db;
 	const char *provider;   /* value of DURQ_TEST_PROVIDER */
-	int durable;            /* 1 if data survives close/reopen (file providers) */
+	int durable;            /* 1 if data survives close/reopen (sqlite-file, postgresql) */
 	char dir[512];          /* temp dir ("" for memory) */
 	char url[600];
+	char pg_db[64];         /* postgresql: the database made for this context ("" if none) */
+	char pg_server[600];    /* postgresql: URL of the fixture's server (creates/drops pg_db) */
 	_Atomic int64_t now;    /* injected clock, ms */
 	_Atomic int64_t tick;   /* if > 0, each clock read advances the clock by tick ms */
 	_Atomic int64_t reads;  /* number of clock reads */
@@ -70,7 +72,8 @@ void conf_close(conf_ctx *c);
  * code. For sqlite-memory the reopened database is a new, empty one. */
 int conf_reopen(conf_ctx *c);
 /* A second, independent handle on the same URL with the same options and clock (file
- * providers: two "processes" sharing one database). Caller frees it with durq_free. */
+ * providers and postgresql: two "processes" sharing one database). Caller frees it with
+ * durq_free. */
 int conf_open_second(conf_ctx *c, durq **out);
 
 /* Injected clock. conf_advance also calls durq_wake. */
