@@ -144,7 +144,12 @@ typedef struct durq durq;
 
 /*
  * Open by URL: "sqlite:path/to.db" (file, created 0600), "sqlite::memory:" (private,
- * concurrent, not durable). opts may be NULL. Environment overrides (DURQ_POOL_SIZE,
+ * concurrent, not durable), "postgresql://user@host:port/db" (a libpq connection URI; PG*
+ * variables apply), or a scheme registered with durq_provider_register (durq/provider.h).
+ * A query string carries the provider's own settings; sqlite takes vfs=NAME,
+ * synchronous=off|normal|full and busy_timeout_ms=N, which override the options of the same
+ * meaning (a sqlite path therefore ends at the first '?'). Unknown parameters: DURQ_EINVAL.
+ * opts may be NULL. Environment overrides (DURQ_POOL_SIZE,
  * DURQ_SYNCHRONOUS, DURQ_MAX_BATCH, DURQ_GROUP_COMMIT, DURQ_BUSY_TIMEOUT_MS,
  * DURQ_MAX_ATTEMPTS, DURQ_MAX_TURN_ENTRIES) are applied on top of opts and validated; they
  * are read with secure_getenv (ignored by set-user-ID programs), and one that weakens a

@@ -75,5 +75,11 @@ static_libs=${static_libs/-ldurq/-l:libdurq.a}
 # shellcheck disable=SC2046,SC2086
 cc -std=c11 examples/quickstart.c $(pkg-config --cflags durq) $static_libs -o "$tmp/quickstart-pc-static"
 "$tmp/quickstart-pc-static" sqlite::memory:
+# ---- an out-of-tree provider, built against the installed headers only ----
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror examples/counting_demo.c examples/counting_provider.c \
+	$(pkg-config --cflags --libs durq) -Wl,-rpath,"$tmp/prefix/lib" -o "$tmp/counting-demo"
+"$tmp/counting-demo" sqlite::memory: || fail "the out-of-tree counting provider did not work"
 echo "install check: find_package(durq) (shared + static) and pkg-config durq (shared + --static)" \
-	"build and run the quick start; consumers get only -I$prefix_inc, no ck flags"
+	"build and run the quick start; consumers get only -I$prefix_inc, no ck flags;" \
+	"an out-of-tree provider builds against the installed headers and runs"

@@ -47,20 +47,17 @@ int durq_exec_ack_many(durq *db, const durq_work_ack_req *reqs, size_t n, int *r
 struct durq_pending;
 void durq_async_complete(struct durq_pending *p);
 
-/* ---- api.c ---- */
-/* Free everything a turn holds and zero it (the struct itself stays). */
-void durq_turn_clear(durq_turn *t);
-/* Free what one leased work item holds (the struct itself stays). */
-void durq_work_item_clear(durq_work_item *it);
+/* api.c: durq_turn_clear, durq_work_item_clear (declared in durq/provider.h) */
 
 /* ---- options.c ---- */
-int durq_options_resolve(durq_options *out, const durq_options *in, int is_memory);
+/* durq_options_resolve (durq/provider.h) logs nothing; the handle resolves with this, which
+ * logs (CONFIG, WARN) each environment variable that weakens a setting of the caller. */
+int durq_options_resolve_logged(durq_options *out, const durq_options *in, unsigned int flags);
 /* Apply the DURQ_* variables to o; warn (CONFIG) where one weakens a value of caller. */
 int durq_options_apply_env(durq_options *o, const durq_options *caller, int is_memory);
 
 /* ---- clock.c ---- */
 int64_t durq_clock_wall_ms(void *ctx);
-uint64_t durq_clock_mono_ns(void);
 void durq_deadline_to_timespec(struct timespec *ts, uint64_t mono_deadline_ns);
 int durq_token_random(durq_token *out);
 
@@ -194,9 +191,13 @@ struct durq {
 	uint64_t wake_seq[DURQ_WAKE__COUNT];      /* bumped after commits that may make work
 						   * of that channel visible */
 	pthread_cond_t idle_cv;      /* close waits here for callers to leave */
-	pthread_mutex_t watch_mu;    /* guards watch and watch_version */
-	durq_conn *watch;            /* sees other processes' commits (data_version), or NULL */
-	uint64_t watch_version;
+	pthread_mutex_t watch_mu;    /* guards watch and watch_version (watch.c) */
+	durq_conn *watch;            /* sees other connections' commits, or NULL */
+	uint64_t watch_version;      /* last data_version seen */
+	pthread_t watch_thread;      /* runs change_wait, if the provider has it */
+	bool watch_started;
+	int watch_stop;              /* ck_pr; set under watch_mu */
+	pthread_cond_t watch_cv;     /* wakes the watch thread's retry wait at close */
 	int64_t next_due_ms;         /* earliest known future visible_at (clock domain) */
 	int due_refreshing;          /* refreshes whose query is running (under wake_mu) */
 	int64_t due_since;           /* earliest due committed while one ran (under wake_mu) */
@@ -219,7 +220,13 @@ void durq_api_leave(durq *db);
 /* Run one write op: group mode via the committer, per-op mode on this thread. */
 int durq_exec(durq *db, durq_op *op);
 /* Called after a commit: wake fetchers if the ops may have made work visible. */
-/* Did any other connection commit since the last look? (true if the provider can't tell) */
+/* ---- watch.c ---- */
+/* Open the watch connection (and thread, for change_wait). Never fails the open: without
+ * a watch, fetchers claim again every poll interval. */
+int durq_watch_start(durq *db);
+void durq_watch_stop(durq *db);
+/* Did any other connection commit since the last look? (true if the provider can't tell;
+ * false with a watch thread, which wakes fetchers itself) */
 bool durq_others_wrote(durq *db);
 /* Re-read the earliest future visible_at from the database. */
 void durq_next_due_refresh(durq *db);

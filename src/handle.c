@@ -11,16 +11,16 @@
 #include <ck_pr.h>
 
 #include "durq_internal.h"
-#include "sqlite/sqlite_provider.h"
 
 int durq_provider_check(const durq_provider *p)
 {
 	if (!p)
 		return durq_error_set(DURQ_EINVAL, "provider is NULL");
-	if (p->version < 1 || p->version > DURQ_PROVIDER_VERSION)
-		return durq_error_set(DURQ_EINVAL, "provider '%s' has version %u; this durq supports "
-				      "1..%d", p->name ? p->name : "?", p->version,
-				      DURQ_PROVIDER_VERSION);
+	if (p->version != DURQ_PROVIDER_VERSION)
+		return durq_error_set(DURQ_EINVAL, "provider '%s' has version %u; this durq speaks "
+				      "version %d only (versions 1 and 2 had connections without a "
+				      "provider: rebuild against durq/provider.h)",
+				      p->name ? p->name : "?", p->version, DURQ_PROVIDER_VERSION);
 #define REQUIRE(m)                                                                          \
 	if (!p->m)                                                                          \
 		return durq_error_set(DURQ_EINVAL, "provider '%s' lacks required method " #m, \
@@ -61,6 +61,8 @@ static durq *handle_alloc(void)
 		rc = pthread_cond_init(&db->idle_cv, &ca);
 	if (rc == 0)
 		rc = pthread_cond_init(&db->closed_cv, &ca);
+	if (rc == 0)
+		rc = pthread_cond_init(&db->watch_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (rc == 0)
 		rc = pthread_mutex_init(&db->wake_mu, NULL);
@@ -106,38 +108,6 @@ void durq_next_due_refresh(durq *db)
 	pthread_mutex_unlock(&db->wake_mu);
 }
 
-/* A connection that only watches PRAGMA data_version: long-polling fetchers look at it
- * each poll interval and claim only if another connection (another process) committed,
- * so idle fetchers cost no write transactions. Without it they claim every interval. */
-static void open_watch(durq *db)
-{
-	if (!db->provider->data_version ||
-	    db->provider->conn_open(db->provider, &db->watch, DURQ_CONN_READ) < 0 ||
-	    db->provider->data_version(db->watch, &db->watch_version) < 0) {
-		if (db->watch)
-			db->provider->conn_close(db->provider, db->watch);
-		db->watch = NULL;
-	}
-}
-
-static void wake_all(durq *db);
-
-bool durq_others_wrote(durq *db)
-{
-	uint64_t v;
-	bool changed = true;
-	pthread_mutex_lock(&db->watch_mu);
-	if (db->watch && db->provider->data_version(db->watch, &v) == DURQ_OK) {
-		changed = v != db->watch_version;
-		db->watch_version = v;
-	}
-	pthread_mutex_unlock(&db->watch_mu);
-	if (changed && db->watch) {
-		durq_next_due_refresh(db); /* the other process may have added timers or leases */
-		wake_all(db);              /* the other waiters should look too */
-	}
-	return changed;
-}
 
 /* The write connection creates the schema first; then the pool; then the committer. */
 static int handle_start(durq *db)
@@ -161,7 +131,7 @@ static int handle_start(durq *db)
 		db->provider->conn_close(db->provider, w);
 	}
 	durq_next_due_refresh(db);
-	open_watch(db);
+	durq_watch_start(db);
 	durq_log_emit(&db->opts, DURQ_LOG_INFO, "CONFIG", "provider=%s commit_mode=%s pool_size=%d "
 		      "max_batch=%d backlog=%d max_attempts=%d", db->provider->name,
 		      db->opts.commit_mode == DURQ_COMMIT_GROUP ? "group" : "per-op",
@@ -178,6 +148,7 @@ static void handle_release(durq *db)
 		pthread_cond_destroy(&db->wake_cv[ch]);
 	pthread_cond_destroy(&db->idle_cv);
 	pthread_cond_destroy(&db->closed_cv);
+	pthread_cond_destroy(&db->watch_cv);
 	pthread_mutex_destroy(&db->watch_mu);
 	pthread_mutex_destroy(&db->active_mu);
 	pthread_mutex_destroy(&db->wake_mu);
@@ -195,7 +166,7 @@ int durq_open_provider(durq **out, durq_provider *p, const durq_options *opts)
 	if (rc < 0) {
 		char msg[DURQ_ERRMSG_MAX];
 		durq_error_copy(msg, sizeof(msg));
-		if (p && p->version >= 1 && p->version <= DURQ_PROVIDER_VERSION && p->free)
+		if (p && p->version == DURQ_PROVIDER_VERSION && p->free)
 			p->free(p); /* ownership was passed to us, also on failure */
 		return durq_error_set(rc, "%s", msg);
 	}
@@ -205,7 +176,8 @@ int durq_open_provider(durq **out, durq_provider *p, const durq_options *opts)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	}
 	db->provider = p;
-	if ((rc = durq_options_resolve(&db->opts, opts, 0)) < 0 || (rc = handle_start(db)) < 0) {
+	if ((rc = durq_options_resolve_logged(&db->opts, opts, p->flags)) < 0 ||
+	    (rc = handle_start(db)) < 0) {
 		handle_release(db);
 		return rc;
 	}
@@ -213,37 +185,20 @@ int durq_open_provider(durq **out, durq_provider *p, const durq_options *opts)
 	return DURQ_OK;
 }
 
-/* "sqlite:path" or "sqlite::memory:". */
+durq_provider *durq_provider_of(durq *db)
+{
+	return db ? db->provider : NULL;
+}
+
+/* The scheme picks the provider (src/registry.c); the provider takes the rest. */
 int durq_open(durq **out, const char *url, const durq_options *opts)
 {
-	int rc;
-	durq *db;
+	durq_provider *p;
 	if (!out)
 		return durq_error_set(DURQ_EINVAL, "durq_open: out is NULL");
 	*out = NULL;
-	if (!url)
-		return durq_error_set(DURQ_EINVAL, "durq_open: url is NULL");
-	if (strncmp(url, "sqlite:", 7) != 0) {
-		if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11))
-			return durq_error_set(DURQ_EINVAL, "durq_open: PostgreSQL provider not built "
-					      "into this library");
-		return durq_error_set(DURQ_EINVAL, "durq_open: unknown URL scheme in '%.64s' "
-				      "(expected sqlite:path or sqlite::memory:)", url);
-	}
-	const char *path = url + 7;
-	int is_memory = strcmp(path, ":memory:") == 0;
-	if (!*path)
-		return durq_error_set(DURQ_EINVAL, "durq_open: empty path in '%s'", url);
-	if (!(db = handle_alloc()))
-		return durq_error_set(DURQ_ENOMEM, "out of memory");
-	if ((rc = durq_options_resolve(&db->opts, opts, is_memory)) < 0 ||
-	    (rc = durq_sqlite_provider_new(&db->provider, is_memory ? NULL : path, &db->opts)) < 0 ||
-	    (rc = handle_start(db)) < 0) {
-		handle_release(db);
-		return rc;
-	}
-	*out = db;
-	return DURQ_OK;
+	int rc = durq_provider_new(&p, url, opts);
+	return rc < 0 ? rc : durq_open_provider(out, p, opts);
 }
 
 int durq_api_enter(durq *db)
@@ -343,14 +298,12 @@ int durq_close(durq *db)
 	while (ck_pr_load_int(&db->active) > 0)
 		pthread_cond_wait(&db->idle_cv, &db->active_mu);
 	pthread_mutex_unlock(&db->active_mu);
+	durq_watch_stop(db); /* before the pool goes: a change refreshes next_due through it */
 	durq_committer_stop(&db->committer); /* drains what is left, joins */
 	if (db->committer.conn)
 		db->provider->conn_close(db->provider, db->committer.conn);
 	db->committer.conn = NULL;
 	durq_pool_destroy(&db->pool);
-	if (db->watch)
-		db->provider->conn_close(db->provider, db->watch);
-	db->watch = NULL;
 	close_done(db);
 	return DURQ_OK;
 }
@@ -371,10 +324,15 @@ int durq_wake(durq *db)
 	return DURQ_OK;
 }
 
-static int64_t msg_due(const durq_message *m, int64_t now)
+int64_t durq_message_visible_at(const durq_message *m, int64_t now_ms)
 {
-	int64_t due = now + (m->delay_ms > 0 ? m->delay_ms : 0);
+	int64_t due = now_ms + (m->delay_ms > 0 ? m->delay_ms : 0);
 	return m->visible_at_ms > due ? m->visible_at_ms : due;
+}
+
+int64_t durq_work_visible_at(const durq_work *w, int64_t now_ms)
+{
+	return now_ms + (w->delay_ms > 0 ? w->delay_ms : 0);
 }
 
 /* Count messages visible now; lower *due for the delayed ones. */
@@ -382,7 +340,7 @@ static unsigned int due_msgs(const durq_message *m, size_t n, int64_t now, int64
 {
 	unsigned int vis = 0;
 	for (size_t i = 0; i < n; i++) {
-		int64_t d = msg_due(&m[i], now);
+		int64_t d = durq_message_visible_at(&m[i], now);
 		if (d <= now)
 			vis++;
 		else if (d < *due)
@@ -395,10 +353,11 @@ static unsigned int due_work(const durq_work *w, size_t n, int64_t now, int64_t 
 {
 	unsigned int vis = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (w[i].delay_ms <= 0)
+		int64_t d = durq_work_visible_at(&w[i], now);
+		if (d <= now)
 			vis++;
-		else if (now + w[i].delay_ms < *due)
-			*due = now + w[i].delay_ms;
+		else if (d < *due)
+			*due = d;
 	}
 	return vis;
 }

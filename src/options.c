@@ -3,6 +3,7 @@
  * Every value is checked here once; the rest of the core trusts a resolved struct.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -158,9 +159,12 @@ static int validate(const durq_options *o)
 	return DURQ_OK;
 }
 
-/* Copy in (may be NULL), fill defaults for zero fields, apply the environment, validate. */
-int durq_options_resolve(durq_options *out, const durq_options *in, int is_memory)
+/* Copy in (may be NULL), fill defaults for zero fields, apply the environment, validate.
+ * A volatile provider's synchronous default is OFF, a durable one's FULL. */
+static int options_resolve(durq_options *out, const durq_options *in, unsigned int flags,
+			   bool warn)
 {
+	int is_memory = (flags & DURQ_PROVIDER_VOLATILE) != 0;
 	int rc;
 	durq_options none;
 	if (in && in->version != DURQ_OPTIONS_VERSION)
@@ -191,11 +195,22 @@ int durq_options_resolve(durq_options *out, const durq_options *in, int is_memor
 	if (!out->max_turn_entries)
 		out->max_turn_entries = DURQ_DEFAULT_MAX_TURN_ENTRIES;
 	durq_options_init(&none, DURQ_OPTIONS_VERSION);
-	if ((rc = durq_options_apply_env(out, in ? in : &none, is_memory)))
+	if ((rc = durq_options_apply_env(out, warn ? (in ? in : &none) : NULL, is_memory)))
 		return rc;
 	if (out->synchronous == DURQ_SYNC_DEFAULT)
 		out->synchronous = is_memory ? DURQ_SYNC_OFF : DURQ_SYNC_FULL;
 	if (!out->clock)
 		out->clock = durq_clock_wall_ms;
 	return validate(out);
+}
+
+/* For providers: the same values, nothing logged (the handle logs once, see below). */
+int durq_options_resolve(durq_options *out, const durq_options *in, unsigned int flags)
+{
+	return options_resolve(out, in, flags, false);
+}
+
+int durq_options_resolve_logged(durq_options *out, const durq_options *in, unsigned int flags)
+{
+	return options_resolve(out, in, flags, true);
 }

@@ -2,13 +2,26 @@
  * durq/provider.h — the interface a storage backend implements (for provider authors).
  *
  * Owns: the versioned vtable (like libgit2's git_odb_backend or sqlite3_io_methods), the
- * op record the core hands to a provider, and the error helper providers use.
- * The core (src/) owns threads, the committer, the pool, wakeups, the clock and stats; a
- * provider supplies connections and applies one op inside a transaction the core opened.
+ * connection base every provider connection starts with, the op record the core hands to
+ * a provider, the scheme registry durq_open dispatches through, and the helpers a provider
+ * may call (errors, logging, options, clock, memory, turn/item cleanup). A provider needs
+ * this header and durq.h only; nothing under src/.
  *
- * Threading: a connection is used by one thread at a time. op_apply runs on the committer
- * thread (group mode) or on the caller's thread (per-op mode), always between txn_begin and
- * txn_commit/txn_rollback, and for group commit between op_begin and op_end.
+ * Threading: a connection is used by one thread at a time. op_apply / op_apply_batch run on
+ * the committer thread (group mode) or on the caller's thread (per-op mode), always between
+ * txn_begin and txn_commit/txn_rollback. Provider methods (conn_open, stats, free) may be
+ * called from any thread; keep provider-wide state thread-safe.
+ *
+ * Ownership: inputs (ops, names, payloads) belong to the caller and stay valid for the call.
+ * Outputs a method writes through a pointer (turns, work items, events, instance and
+ * execution infos, id lists, dead letters) become the core's: it frees them with the
+ * durq_*_free functions of durq.h, which release memory with durq_mem_free — allocate every
+ * output with durq_mem_alloc / _calloc / _realloc / _strdup. On failure a method leaves
+ * its outputs as it found them (NULL / 0) or frees what it filled.
+ *
+ * Errors: return a negative DURQ_E* code and set the message with durq_error_set (thread
+ * local, like libgit2's giterr_set). Never put a password or a whole connection string in a
+ * message.
  */
 #ifndef DURQ_PROVIDER_H
 #define DURQ_PROVIDER_H
@@ -19,13 +32,34 @@
 extern "C" {
 #endif
 
-#define DURQ_PROVIDER_VERSION 2 /* 2 added op_apply_batch; version 1 providers still work */
+/*
+ * 3: connections start with durq_conn; op_apply_batch, change_wait, flags; the registry.
+ * Versions 1 and 2 are refused with a message (their connections carry no provider).
+ */
+#define DURQ_PROVIDER_VERSION 3
 #define DURQ_PROVIDER_INIT {.version = DURQ_PROVIDER_VERSION}
 
-typedef struct durq_conn durq_conn; /* provider-defined connection */
 typedef struct durq_provider durq_provider;
 
-enum durq_conn_role { DURQ_CONN_WRITE = 0, DURQ_CONN_READ = 1 };
+/*
+ * The start of every connection: a provider defines its own struct with a durq_conn as
+ * its first member and sets .provider in conn_open. The core never looks further.
+ */
+typedef struct durq_conn {
+	durq_provider *provider;
+} durq_conn;
+
+/*
+ * DURQ_CONN_WRITE: the committer's connection (group mode). DURQ_CONN_READ: a pool
+ * connection; in per-op mode it also runs write transactions. DURQ_CONN_WATCH: the one
+ * connection change_wait / data_version run on.
+ */
+enum durq_conn_role { DURQ_CONN_WRITE = 0, DURQ_CONN_READ = 1, DURQ_CONN_WATCH = 2 };
+
+/* durq_provider.flags */
+enum durq_provider_flags {
+	DURQ_PROVIDER_VOLATILE = 1u /* not durable (in-memory): synchronous defaults to OFF */
+};
 
 /*
  * DURQ_TXN_NO_FLUSH: the transaction holds only claims. Losing a claim to power failure
@@ -35,7 +69,12 @@ enum durq_conn_role { DURQ_CONN_WRITE = 0, DURQ_CONN_READ = 1 };
  */
 enum durq_txn_flags { DURQ_TXN_NO_FLUSH = 1u };
 
-/* One write operation. Inputs point into the caller's memory, valid until completion. */
+/*
+ * One write operation. Inputs point into the caller's memory, valid until completion.
+ * Times are milliseconds of the handle's clock (durq_op_ctx.now_ms); where a message or
+ * item becomes visible is durq_message_visible_at / durq_work_visible_at of now_ms, the
+ * same rule the core uses to schedule wakeups.
+ */
 typedef struct durq_op {
 	int kind;           /* enum durq_op_kind */
 	durq_token token;   /* fresh random token for claims (set by the core) */
@@ -44,8 +83,9 @@ typedef struct durq_op {
 		struct { const durq_work *items; size_t n; } work_enqueue;
 		struct {
 			int64_t lease_ms;
-			durq_turn *out;          /* provider fills all but history... */
-			int history_loaded;      /* ...or history too, and sets this to 1 (v2):
+			durq_turn *out;          /* provider fills all but history (owned
+						  * by the core, freed with durq_turn_clear)... */
+			int history_loaded;      /* ...or history too, and sets this to 1:
 						  * the core then makes no second read */
 		} orch_claim;
 		struct {
@@ -69,7 +109,9 @@ typedef struct durq_op {
 			const char *queue;
 			size_t max;
 			int64_t lease_ms;
-			durq_work_item *items;   /* out: array of max, provider fills *n */
+			durq_work_item *items;   /* out: array of max (the core's), the
+						  * provider fills n entries (their strings and
+						  * payloads are the core's, durq_mem_*) */
 			size_t n;
 		} work_claim;
 		struct {
@@ -114,15 +156,17 @@ typedef struct durq_op_result {
 
 /* Per-call context the core passes to op_apply. */
 typedef struct durq_op_ctx {
-	int64_t now_ms;        /* read after the write lock was taken */
+	int64_t now_ms;        /* the handle's clock, read after txn_begin took the write lock */
 	int max_attempts;
 } durq_op_ctx;
 
 struct durq_provider {
 	unsigned int version;  /* DURQ_PROVIDER_VERSION */
-	const char *name;      /* "sqlite", "postgres" */
+	const char *name;      /* "sqlite-file", "postgresql" (logs, stats) */
+	unsigned int flags;    /* enum durq_provider_flags */
 
-	/* ---- version 1: all required unless marked optional ---- */
+	/* ---- all required unless marked optional ---- */
+	/* role: enum durq_conn_role. Sets (*out)->provider = p. */
 	int (*conn_open)(durq_provider *p, durq_conn **out, int role);
 	void (*conn_close)(durq_provider *p, durq_conn *c);
 	/* optional: cheap liveness check used by the pool */
@@ -148,18 +192,20 @@ struct durq_provider {
 			      const char *instance_id);
 	int (*dead_list)(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max);
 	int (*queue_depths)(durq_conn *c, durq_queue_depths *out, const char *queue, int64_t now_ms);
-	/* earliest visible_at > now over both queues, or INT64_MAX */
+	/* The earliest time > now_ms at which a fetch could find something it cannot find now,
+	 * over both queues: a message or item becoming visible, or a lease expiring (an expired
+	 * lease makes its item or instance claimable). INT64_MAX if none. */
 	int (*next_due)(durq_conn *c, int64_t *due_ms, int64_t now_ms);
-	/* optional */
+	/* optional: a provider setting by name as text (SQLite: a PRAGMA) */
 	int (*pragma_get)(durq_conn *c, char *buf, size_t len, const char *name);
-	/* optional: a counter that changes when another connection commits */
+	/* optional: a counter that changes when another connection commits; the core polls it
+	 * every poll_interval_ms on a DURQ_CONN_WATCH connection (used without change_wait) */
 	int (*data_version)(durq_conn *c, uint64_t *out);
 	/* optional: the provider's own counters, added into durq_stats */
 	int (*stats)(durq_provider *p, durq_provider_stats *out);
 
 	void (*free)(durq_provider *p);
 
-	/* ---- version 2 ---- */
 	/*
 	 * optional: apply the whole batch ops[0..n) inside the open transaction, in order, each
 	 * op failing alone (a failed op leaves no trace in the database; the core frees any
@@ -170,7 +216,60 @@ struct durq_provider {
 	 */
 	int (*op_apply_batch)(durq_conn *c, durq_op *const *ops, durq_op_result *results, size_t n,
 			      const durq_op_ctx *ctx);
+	/*
+	 * optional: block until another connection (this process or another) may have
+	 * committed something a fetcher could want, or timeout_ms passed. DURQ_OK = changed
+	 * (spurious is allowed), DURQ_ETIMEDOUT = nothing, < 0 = error (the core retries after
+	 * poll_interval_ms). Called by one core thread on a DURQ_CONN_WATCH connection, with
+	 * timeout_ms <= poll_interval_ms so closing never waits longer. A server's
+	 * LISTEN/NOTIFY; with it the core does not poll data_version.
+	 */
+	int (*change_wait)(durq_conn *c, int64_t timeout_ms);
+	/* optional, with change_wait: make a change_wait running on c return now (called from
+	 * another thread, when the handle closes); without it closing waits for the timeout */
+	void (*change_cancel)(durq_conn *c);
 };
+
+/* ---- the scheme registry ------------------------------------------------------------ */
+
+typedef struct durq_provider_param {
+	const char *key;    /* percent-decoded */
+	const char *value;  /* percent-decoded; "" for "?key" */
+} durq_provider_param;
+
+/*
+ * What durq_open hands a factory. "sqlite:/var/q.db?vfs=unix-dotfile" gives scheme
+ * "sqlite", location "/var/q.db", one param. Valid for the factory call only.
+ */
+typedef struct durq_provider_config {
+	const char *url;                   /* as the caller gave it */
+	const char *scheme;                /* before the first ':' (lower case) */
+	const char *location;              /* after "scheme:", up to the first '?' */
+	const durq_provider_param *params; /* the query string, in order */
+	size_t n_params;
+	const durq_options *opts;          /* the caller's options (may be NULL) */
+} durq_provider_config;
+
+/* Build a provider for cfg; DURQ_EINVAL with a message for a URL it cannot use. */
+typedef int (*durq_provider_factory)(durq_provider **out, const durq_provider_config *cfg,
+				     void *ctx);
+
+/*
+ * Make durq_open dispatch scheme (letters, digits, '+', '-', '.'; case-insensitive) to
+ * factory. The registry is process-wide (like sqlite3_vfs_register) and thread-safe; a
+ * scheme registered here takes precedence over a built-in one of the same name.
+ * DURQ_EINVAL for a bad scheme or NULL factory.
+ */
+DURQ_EXTERN int durq_provider_register(const char *scheme, durq_provider_factory factory,
+				       void *ctx);
+/* Remove a registration; DURQ_ENOTFOUND if there is none (built-ins cannot be removed). */
+DURQ_EXTERN int durq_provider_unregister(const char *scheme);
+/* Build the provider durq_open would use for url, without opening a handle (a provider
+ * that wraps another one starts here). */
+DURQ_EXTERN int durq_provider_new(durq_provider **out, const char *url, const durq_options *opts);
+
+/* The provider a handle runs on (owned by the handle; valid until durq_free). */
+DURQ_EXTERN durq_provider *durq_provider_of(durq *db);
 
 /* Check version range and required methods; DURQ_EINVAL with a message otherwise. */
 DURQ_EXTERN int durq_provider_check(const durq_provider *p);
@@ -193,6 +292,36 @@ DURQ_EXTERN void durq_log_emit(const durq_options *opts, int level, const char *
 	__attribute__((format(printf, 4, 5)))
 #endif
 	;
+
+/* ---- helpers for providers -------------------------------------------------------- */
+
+/* Outputs the core frees are allocated with these (the C library's malloc underneath). */
+DURQ_EXTERN void *durq_mem_alloc(size_t n);
+DURQ_EXTERN void *durq_mem_calloc(size_t n, size_t size);
+DURQ_EXTERN void *durq_mem_realloc(void *p, size_t n);
+DURQ_EXTERN char *durq_mem_strdup(const char *s);
+DURQ_EXTERN void durq_mem_free(void *p);
+
+/* Free everything a turn holds and zero it (the struct itself stays). */
+DURQ_EXTERN void durq_turn_clear(durq_turn *t);
+/* Free what one leased work item holds and zero it (the struct itself stays). */
+DURQ_EXTERN void durq_work_item_clear(durq_work_item *it);
+
+/* When a message enqueued at now_ms becomes visible: the later of now + delay_ms and
+ * visible_at_ms. The core schedules wakeups by the same rule. */
+DURQ_EXTERN int64_t durq_message_visible_at(const durq_message *m, int64_t now_ms);
+DURQ_EXTERN int64_t durq_work_visible_at(const durq_work *w, int64_t now_ms);
+
+/*
+ * Defaults, environment overrides (DURQ_*) and validation, as the core applies them:
+ * a provider resolves the caller's options with this to see the values the handle will
+ * use. flags: enum durq_provider_flags of the provider (VOLATILE changes defaults).
+ */
+DURQ_EXTERN int durq_options_resolve(durq_options *out, const durq_options *in,
+				     unsigned int flags);
+
+/* CLOCK_MONOTONIC in nanoseconds (for busy budgets and timeouts, never stored). */
+DURQ_EXTERN uint64_t durq_clock_mono_ns(void);
 
 #ifdef __cplusplus
 }

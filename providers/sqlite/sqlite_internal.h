@@ -20,7 +20,9 @@ typedef struct sq_provider {
 	uint64_t busy_waits;       /* ck_pr: busy-handler waits on any connection */
 	int lock_fd;               /* in-memory: flock(LOCK_SH) on the file while we live */
 	const char *shm_dir;       /* in-memory: the default directory ("/dev/shm") */
-	void *(*alloc)(size_t n);  /* allocator of column copies (malloc; tests inject failures) */
+	void *(*alloc)(size_t n);  /* allocator of column copies (durq_mem_alloc; tests inject
+				    * failures) */
+	char *vfs;                 /* the URL's vfs=, owned (resolved.sqlite_vfs points here) */
 } sq_provider;
 
 enum sq_stmt_id {
@@ -41,7 +43,8 @@ enum sq_stmt_id {
 	SQ__COUNT
 };
 
-struct durq_conn {
+typedef struct sq_conn {
+	durq_conn base;      /* first: the core sees a durq_conn */
 	sqlite3 *db;
 	sq_provider *p;
 	int role;
@@ -51,43 +54,49 @@ struct durq_conn {
 	unsigned int rng;    /* jitter */
 	int sticky_rc;       /* first failed bind or copy since sq_stmt (see sq_step) */
 	sqlite3_stmt *stmts[SQ__COUNT];
-};
+} sq_conn;
+
+/* The SQLite connection behind a durq_conn this provider opened. */
+static inline sq_conn *sq_conn_of(durq_conn *c)
+{
+	return (sq_conn *)c;
+}
 
 /* Prepared (once per connection) and reset statement; NULL + error set on failure. */
-sqlite3_stmt *sq_stmt(durq_conn *c, enum sq_stmt_id id);
+sqlite3_stmt *sq_stmt(sq_conn *c, enum sq_stmt_id id);
 /* Map an SQLite result code to a durq code and set the message. */
-int sq_error(durq_conn *c, int sqlite_rc, const char *what);
+int sq_error(sq_conn *c, int sqlite_rc, const char *what);
 /* Step a statement that returns no rows; reset it. */
-int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what);
+int sq_exec(sq_conn *c, sqlite3_stmt *s, const char *what);
 
 /* Step s, unless a bind or a column copy since sq_stmt failed: then that error code. */
-int sq_step(durq_conn *c, sqlite3_stmt *s);
+int sq_step(sq_conn *c, sqlite3_stmt *s);
 /* The code of a bind or copy that failed since sq_stmt (SQLITE_OK if none); clears it. */
-int sq_check(durq_conn *c);
-int sq_bind_text(durq_conn *c, sqlite3_stmt *s, int i, const char *v, int n, void (*d)(void *));
-int sq_bind_int(durq_conn *c, sqlite3_stmt *s, int i, int v);
-int sq_bind_int64(durq_conn *c, sqlite3_stmt *s, int i, sqlite3_int64 v);
-int sq_bind_null(durq_conn *c, sqlite3_stmt *s, int i);
-int sq_bind_token(durq_conn *c, sqlite3_stmt *s, int i, const durq_token *t);
-int sq_bind_blob(durq_conn *c, sqlite3_stmt *s, int i, const void *p, size_t n);
+int sq_check(sq_conn *c);
+int sq_bind_text(sq_conn *c, sqlite3_stmt *s, int i, const char *v, int n, void (*d)(void *));
+int sq_bind_int(sq_conn *c, sqlite3_stmt *s, int i, int v);
+int sq_bind_int64(sq_conn *c, sqlite3_stmt *s, int i, sqlite3_int64 v);
+int sq_bind_null(sq_conn *c, sqlite3_stmt *s, int i);
+int sq_bind_token(sq_conn *c, sqlite3_stmt *s, int i, const durq_token *t);
+int sq_bind_blob(sq_conn *c, sqlite3_stmt *s, int i, const void *p, size_t n);
 /* Copies owned by the caller (free()); NULL for SQL NULL. Out of memory: NULL, *len = 0,
  * and the next sq_step / sq_check returns SQLITE_NOMEM. */
-char *sq_col_text(durq_conn *c, sqlite3_stmt *s, int col);
-void *sq_col_blob(durq_conn *c, sqlite3_stmt *s, int col, size_t *len);
+char *sq_col_text(sq_conn *c, sqlite3_stmt *s, int col);
+void *sq_col_blob(sq_conn *c, sqlite3_stmt *s, int col, size_t *len);
 
-int sq_op_apply(durq_conn *c, durq_op *op, const durq_op_ctx *ctx);
+int sq_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx);
 
-int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec);
+int sq_history_read(durq_conn *conn, durq_event **events, size_t *n, const char *id, uint64_t exec);
 /* sq_history_read of an execution already known to exist (no instance lookup). */
-int sq_history_rows(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec);
-int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id);
-int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status, const char *after_id,
+int sq_history_rows(sq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec);
+int sq_instance_get(durq_conn *conn, durq_instance_info **out, const char *id);
+int sq_instance_list(durq_conn *conn, char ***ids, size_t *n, int status, const char *after_id,
 		     size_t max);
-int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const char *id);
-int sq_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max);
-int sq_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int64_t now);
-int sq_next_due(durq_conn *c, int64_t *due, int64_t now);
-int sq_pragma_get(durq_conn *c, char *buf, size_t len, const char *name);
-int sq_data_version(durq_conn *c, uint64_t *out);
+int sq_execution_list(durq_conn *conn, durq_execution_info **out, size_t *n, const char *id);
+int sq_dead_list(durq_conn *conn, durq_dead_letter **out, size_t *n, size_t max);
+int sq_queue_depths(durq_conn *conn, durq_queue_depths *out, const char *queue, int64_t now);
+int sq_next_due(durq_conn *conn, int64_t *due, int64_t now);
+int sq_pragma_get(durq_conn *conn, char *buf, size_t len, const char *name);
+int sq_data_version(durq_conn *conn, uint64_t *out);
 
 #endif

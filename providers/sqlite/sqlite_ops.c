@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "durq_internal.h"
 #include "sqlite_internal.h"
 
 #define TRY(expr)                      \
@@ -16,13 +15,7 @@
 			return try_rc_; \
 	} while (0)
 
-static int64_t msg_visible_at(const durq_message *m, int64_t now)
-{
-	int64_t t = now + (m->delay_ms > 0 ? m->delay_ms : 0);
-	return m->visible_at_ms > t ? m->visible_at_ms : t;
-}
-
-static int insert_message(durq_conn *c, const durq_message *m, int64_t now)
+static int insert_message(sq_conn *c, const durq_message *m, int64_t now)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_ORCH_INSERT);
 	if (!s)
@@ -30,12 +23,12 @@ static int insert_message(durq_conn *c, const durq_message *m, int64_t now)
 	sq_bind_text(c, s, 1, m->instance_id, -1, SQLITE_STATIC);
 	sq_bind_int(c, s, 2, m->kind);
 	sq_bind_blob(c, s, 3, m->payload ? m->payload : "", m->payload_len);
-	sq_bind_int64(c, s, 4, msg_visible_at(m, now));
+	sq_bind_int64(c, s, 4, durq_message_visible_at(m, now));
 	sq_bind_int64(c, s, 5, now);
 	return sq_exec(c, s, "enqueue orchestrator message");
 }
 
-static int insert_work(durq_conn *c, const durq_work *w, int64_t now)
+static int insert_work(sq_conn *c, const durq_work *w, int64_t now)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_INSERT);
 	if (!s)
@@ -48,13 +41,13 @@ static int insert_work(durq_conn *c, const durq_work *w, int64_t now)
 	}
 	sq_bind_int(c, s, 5, w->priority);
 	sq_bind_blob(c, s, 6, w->payload ? w->payload : "", w->payload_len);
-	sq_bind_int64(c, s, 7, now + (w->delay_ms > 0 ? w->delay_ms : 0));
+	sq_bind_int64(c, s, 7, durq_work_visible_at(w, now));
 	sq_bind_int64(c, s, 8, now);
 	return sq_exec(c, s, "enqueue work item");
 }
 
 /* Bind ?1 = text id and run; returns 1 if a row came back, 0 if none, <0 on error. */
-static int exists_by_id(durq_conn *c, enum sq_stmt_id id, const char *key, const durq_token *t,
+static int exists_by_id(sq_conn *c, enum sq_stmt_id id, const char *key, const durq_token *t,
 			int64_t now)
 {
 	sqlite3_stmt *s = sq_stmt(c, id);
@@ -72,7 +65,7 @@ static int exists_by_id(durq_conn *c, enum sq_stmt_id id, const char *key, const
 	return out;
 }
 
-static int exec_id(durq_conn *c, enum sq_stmt_id id, const char *key, const char *what)
+static int exec_id(sq_conn *c, enum sq_stmt_id id, const char *key, const char *what)
 {
 	sqlite3_stmt *s = sq_stmt(c, id);
 	if (!s)
@@ -82,7 +75,7 @@ static int exec_id(durq_conn *c, enum sq_stmt_id id, const char *key, const char
 }
 
 /* Delete exactly the messages tagged with this lease token. */
-static int delete_tagged(durq_conn *c, const char *key, const durq_token *t)
+static int delete_tagged(sq_conn *c, const char *key, const durq_token *t)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_DELETE_TAGGED);
 	if (!s)
@@ -92,7 +85,7 @@ static int delete_tagged(durq_conn *c, const char *key, const durq_token *t)
 	return sq_exec(c, s, "delete messages");
 }
 
-static int exec_id_now(durq_conn *c, enum sq_stmt_id id, const char *key, int64_t now,
+static int exec_id_now(sq_conn *c, enum sq_stmt_id id, const char *key, int64_t now,
 		       const char *what)
 {
 	sqlite3_stmt *s = sq_stmt(c, id);
@@ -105,7 +98,7 @@ static int exec_id_now(durq_conn *c, enum sq_stmt_id id, const char *key, int64_
 
 /* ---- orchestration claim ------------------------------------------------------------ */
 
-static int pick_instance(durq_conn *c, int64_t now, char **out)
+static int pick_instance(sq_conn *c, int64_t now, char **out)
 {
 	enum sq_stmt_id order[2] = {SQ_CLAIM_EXPIRED_INSTANCE, SQ_CLAIM_READY_INSTANCE};
 	*out = NULL;
@@ -130,7 +123,7 @@ static int cmp_msg(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static int tag_messages(durq_conn *c, durq_turn *t, int64_t now)
+static int tag_messages(sq_conn *c, durq_turn *t, int64_t now)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_TAG_MESSAGES);
 	size_t cap = 0;
@@ -143,7 +136,7 @@ static int tag_messages(durq_conn *c, durq_turn *t, int64_t now)
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		if (t->n_messages == cap) {
 			cap = cap ? cap * 2 : 8;
-			void *m = realloc(t->messages, cap * sizeof(*t->messages));
+			void *m = durq_mem_realloc(t->messages, cap * sizeof(*t->messages));
 			if (!m) {
 				sqlite3_reset(s);
 				return durq_error_set(DURQ_ENOMEM, "out of memory");
@@ -166,7 +159,7 @@ static int tag_messages(durq_conn *c, durq_turn *t, int64_t now)
 	return DURQ_OK;
 }
 
-static int read_head(durq_conn *c, durq_turn *t)
+static int read_head(sq_conn *c, durq_turn *t)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_HEAD);
 	if (!s)
@@ -187,7 +180,7 @@ static int read_head(durq_conn *c, durq_turn *t)
 }
 
 /* Poison path: needs no live lease. Messages go to the dead letters, the instance fails. */
-static int poison_instance(durq_conn *c, durq_turn *t, int64_t now, int max_attempts)
+static int poison_instance(sq_conn *c, durq_turn *t, int64_t now, int max_attempts)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEAD_FROM_ORCH);
 	if (!s)
@@ -207,7 +200,7 @@ static int poison_instance(durq_conn *c, durq_turn *t, int64_t now, int max_atte
 
 /* The instance head and, in the same transaction, its current execution's history: one
  * round trip for the whole turn instead of a second read on a pool connection. */
-static int read_turn(durq_conn *c, durq_op *op)
+static int read_turn(sq_conn *c, durq_op *op)
 {
 	durq_turn *t = op->u.orch_claim.out;
 	TRY(read_head(c, t));
@@ -224,7 +217,7 @@ static void turn_reset(durq_turn *t)
 	t->token = tok;
 }
 
-static int orch_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int orch_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	durq_turn *t = op->u.orch_claim.out;
 	t->token = op->token;
@@ -252,7 +245,7 @@ static int orch_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 
 /* ---- orchestration ack -------------------------------------------------------------- */
 
-static int lock_live(durq_conn *c, const char *id, const durq_token *t, int64_t now)
+static int lock_live(sq_conn *c, const char *id, const durq_token *t, int64_t now)
 {
 	int r = exists_by_id(c, SQ_LOCK_CHECK, id, t, now);
 	if (r < 0)
@@ -262,7 +255,7 @@ static int lock_live(durq_conn *c, const char *id, const durq_token *t, int64_t 
 				  id);
 }
 
-static int current_execution(durq_conn *c, const char *id, uint64_t *cur)
+static int current_execution(sq_conn *c, const char *id, uint64_t *cur)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_HEAD);
 	if (!s)
@@ -274,7 +267,7 @@ static int current_execution(durq_conn *c, const char *id, uint64_t *cur)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "read instance");
 }
 
-static int insert_execution(durq_conn *c, const char *id, uint64_t exec, int64_t now)
+static int insert_execution(sq_conn *c, const char *id, uint64_t exec, int64_t now)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_INSERT);
 	if (!s)
@@ -286,7 +279,7 @@ static int insert_execution(durq_conn *c, const char *id, uint64_t exec, int64_t
 }
 
 /* Create the instance on its first turn, or move it to execution n+1 (continue-as-new). */
-static int upsert_instance(durq_conn *c, const char *id, const durq_turn_result *r, int64_t now,
+static int upsert_instance(sq_conn *c, const char *id, const durq_turn_result *r, int64_t now,
 			   uint64_t *exec)
 {
 	uint64_t cur;
@@ -330,7 +323,7 @@ static int upsert_instance(durq_conn *c, const char *id, const durq_turn_result 
 	return sq_exec(c, s, "continue as new");
 }
 
-static int append_history(durq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r)
+static int append_history(sq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r)
 {
 	for (size_t i = 0; i < r->n_history; i++) {
 		sqlite3_stmt *s = sq_stmt(c, SQ_HISTORY_INSERT);
@@ -351,7 +344,7 @@ static int append_history(durq_conn *c, const char *id, uint64_t exec, const dur
 	return DURQ_OK;
 }
 
-static int set_status(durq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r,
+static int set_status(sq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r,
 		      int64_t now)
 {
 	int status = r->status; /* 0 = leave status and output as stored */
@@ -377,7 +370,7 @@ static int set_status(durq_conn *c, const char *id, uint64_t exec, const durq_tu
 	return sq_exec(c, s, "update execution");
 }
 
-static int cancel_activities(durq_conn *c, const char *id, const durq_turn_result *r)
+static int cancel_activities(sq_conn *c, const char *id, const durq_turn_result *r)
 {
 	for (size_t i = 0; i < r->n_cancel; i++) {
 		sqlite3_stmt *s = sq_stmt(c, SQ_WORK_CANCEL);
@@ -392,7 +385,7 @@ static int cancel_activities(durq_conn *c, const char *id, const durq_turn_resul
 }
 
 /* One atomic turn, in the order of design §2.2. */
-static int orch_ack(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int orch_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	const char *id = op->u.orch_ack.instance_id;
 	const durq_turn_result *r = op->u.orch_ack.result;
@@ -415,7 +408,7 @@ static int orch_ack(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	return exec_id(c, SQ_LOCK_DELETE, id, "release lock");
 }
 
-static int orch_abandon(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int orch_abandon(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	const char *id = op->u.orch_abandon.instance_id;
 	TRY(lock_live(c, id, op->u.orch_abandon.token, ctx->now_ms));
@@ -431,7 +424,7 @@ static int orch_abandon(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	return exec_id(c, SQ_LOCK_DELETE, id, "release lock");
 }
 
-static int orch_renew(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int orch_renew(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_LOCK_RENEW);
 	int64_t until = ctx->now_ms + op->u.orch_renew.lease_ms;
@@ -452,7 +445,7 @@ static int orch_renew(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 
 /* ---- worker queue ------------------------------------------------------------------- */
 
-static int claim_rows(durq_conn *c, enum sq_stmt_id id, durq_op *op, int64_t now, size_t room)
+static int claim_rows(sq_conn *c, enum sq_stmt_id id, durq_op *op, int64_t now, size_t room)
 {
 	sqlite3_stmt *s = sq_stmt(c, id);
 	int rc;
@@ -489,7 +482,7 @@ static int cmp_item(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static int poison_item(durq_conn *c, durq_work_item *it, const durq_op_ctx *ctx)
+static int poison_item(sq_conn *c, durq_work_item *it, const durq_op_ctx *ctx)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEAD_FROM_WORK);
 	if (!s)
@@ -508,7 +501,7 @@ static int poison_item(durq_conn *c, durq_work_item *it, const durq_op_ctx *ctx)
 
 /* Drop poisoned items from the claimed set; *dropped = how many. On an error the array
  * stays consistent (every item not freed is kept once) for the caller to discard. */
-static int sift_poison(durq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t *dropped)
+static int sift_poison(sq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t *dropped)
 {
 	size_t keep = 0;
 	int rc = DURQ_OK;
@@ -527,7 +520,7 @@ static int sift_poison(durq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t
 	return rc;
 }
 
-static int work_claim(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int work_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	size_t max = op->u.work_claim.max, dropped;
 	do { /* each round with poison dead-letters it: ends when a round finds none */
@@ -544,7 +537,7 @@ static int lease_lost(int64_t id)
 			      "expired", (long long)id);
 }
 
-static int work_ack(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int work_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK);
 	if (!s)
@@ -560,7 +553,7 @@ static int work_ack(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	return DURQ_OK;
 }
 
-static int work_abandon(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int work_abandon(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ABANDON);
 	if (!s)
@@ -574,7 +567,7 @@ static int work_abandon(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	return sqlite3_changes(c->db) ? DURQ_OK : lease_lost(op->u.work_abandon.id);
 }
 
-static int work_renew(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int work_renew(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_RENEW);
 	int64_t until = ctx->now_ms + op->u.work_renew.lease_ms;
@@ -593,7 +586,7 @@ static int work_renew(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 
 /* ---- management --------------------------------------------------------------------- */
 
-static int requeue_row(durq_conn *c, sqlite3_stmt *s, int64_t now)
+static int requeue_row(sq_conn *c, sqlite3_stmt *s, int64_t now)
 {
 	if (sqlite3_column_int(s, 0) == DURQ_DEAD_ORCH) {
 		size_t len;
@@ -635,7 +628,7 @@ static int requeue_row(durq_conn *c, sqlite3_stmt *s, int64_t now)
 	return rc;
 }
 
-static int dead_requeue(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+static int dead_requeue(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEAD_GET);
 	if (!s)
@@ -655,7 +648,7 @@ static int dead_requeue(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	return sq_exec(c, s, "delete dead letter");
 }
 
-static int instance_delete(durq_conn *c, durq_op *op)
+static int instance_delete(sq_conn *c, durq_op *op)
 {
 	const char *id = op->u.instance_delete.instance_id;
 	uint64_t cur;
@@ -671,7 +664,7 @@ static int instance_delete(durq_conn *c, durq_op *op)
 	return DURQ_OK;
 }
 
-static int execution_prune(durq_conn *c, durq_op *op)
+static int execution_prune(sq_conn *c, durq_op *op)
 {
 	const char *id = op->u.execution_prune.instance_id;
 	uint64_t cur, before = op->u.execution_prune.before;
@@ -693,8 +686,9 @@ static int execution_prune(durq_conn *c, durq_op *op)
 	return DURQ_OK;
 }
 
-int sq_op_apply(durq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+int sq_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
 {
+	sq_conn *c = sq_conn_of(conn);
 	switch (op->kind) {
 	case DURQ_OP_ORCH_ENQUEUE:
 		for (size_t i = 0; i < op->u.orch_enqueue.n; i++)

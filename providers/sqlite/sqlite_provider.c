@@ -21,7 +21,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "durq_internal.h"
+#include <strings.h>
 #include "sqlite_internal.h"
 #include "sqlite_provider.h"
 
@@ -218,7 +218,7 @@ static const char schema_sql[] =
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-int sq_error(durq_conn *c, int rc, const char *what)
+int sq_error(sq_conn *c, int rc, const char *what)
 {
 	const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
 	switch (rc & 0xff) {
@@ -241,7 +241,7 @@ int sq_error(durq_conn *c, int rc, const char *what)
 	}
 }
 
-sqlite3_stmt *sq_stmt(durq_conn *c, enum sq_stmt_id id)
+sqlite3_stmt *sq_stmt(sq_conn *c, enum sq_stmt_id id)
 {
 	c->sticky_rc = SQLITE_OK;
 	if (!c->stmts[id]) {
@@ -255,7 +255,7 @@ sqlite3_stmt *sq_stmt(durq_conn *c, enum sq_stmt_id id)
 	return c->stmts[id];
 }
 
-int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what)
+int sq_exec(sq_conn *c, sqlite3_stmt *s, const char *what)
 {
 	if (!s)
 		return DURQ_EIO;
@@ -274,14 +274,14 @@ int sq_exec(durq_conn *c, sqlite3_stmt *s, const char *what)
  * is remembered on the connection and returned by the next sq_step, so the op fails with
  * its code and nothing half-bound is written. sq_stmt starts a statement use afresh.
  */
-static int sticky(durq_conn *c, int rc)
+static int sticky(sq_conn *c, int rc)
 {
 	if (rc != SQLITE_OK && c->sticky_rc == SQLITE_OK)
 		c->sticky_rc = rc;
 	return rc;
 }
 
-int sq_step(durq_conn *c, sqlite3_stmt *s)
+int sq_step(sq_conn *c, sqlite3_stmt *s)
 {
 	int rc = c->sticky_rc;
 	if (rc == SQLITE_OK)
@@ -290,46 +290,46 @@ int sq_step(durq_conn *c, sqlite3_stmt *s)
 	return rc;
 }
 
-int sq_check(durq_conn *c)
+int sq_check(sq_conn *c)
 {
 	int rc = c->sticky_rc;
 	c->sticky_rc = SQLITE_OK;
 	return rc;
 }
 
-int sq_bind_text(durq_conn *c, sqlite3_stmt *s, int i, const char *v, int n, void (*d)(void *))
+int sq_bind_text(sq_conn *c, sqlite3_stmt *s, int i, const char *v, int n, void (*d)(void *))
 {
 	return sticky(c, sqlite3_bind_text(s, i, v, n, d));
 }
 
-int sq_bind_int(durq_conn *c, sqlite3_stmt *s, int i, int v)
+int sq_bind_int(sq_conn *c, sqlite3_stmt *s, int i, int v)
 {
 	return sticky(c, sqlite3_bind_int(s, i, v));
 }
 
-int sq_bind_int64(durq_conn *c, sqlite3_stmt *s, int i, sqlite3_int64 v)
+int sq_bind_int64(sq_conn *c, sqlite3_stmt *s, int i, sqlite3_int64 v)
 {
 	return sticky(c, sqlite3_bind_int64(s, i, v));
 }
 
-int sq_bind_null(durq_conn *c, sqlite3_stmt *s, int i)
+int sq_bind_null(sq_conn *c, sqlite3_stmt *s, int i)
 {
 	return sticky(c, sqlite3_bind_null(s, i));
 }
 
-int sq_bind_token(durq_conn *c, sqlite3_stmt *s, int i, const durq_token *t)
+int sq_bind_token(sq_conn *c, sqlite3_stmt *s, int i, const durq_token *t)
 {
 	return sticky(c, sqlite3_bind_blob(s, i, t->bytes, sizeof(t->bytes), SQLITE_STATIC));
 }
 
-int sq_bind_blob(durq_conn *c, sqlite3_stmt *s, int i, const void *p, size_t n)
+int sq_bind_blob(sq_conn *c, sqlite3_stmt *s, int i, const void *p, size_t n)
 {
 	if (!p)
 		return sq_bind_null(c, s, i);
 	return sticky(c, sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC));
 }
 
-char *sq_col_text(durq_conn *c, sqlite3_stmt *s, int col)
+char *sq_col_text(sq_conn *c, sqlite3_stmt *s, int col)
 {
 	const unsigned char *t = sqlite3_column_text(s, col);
 	if (!t) {
@@ -346,7 +346,7 @@ char *sq_col_text(durq_conn *c, sqlite3_stmt *s, int col)
 	return out;
 }
 
-void *sq_col_blob(durq_conn *c, sqlite3_stmt *s, int col, size_t *len)
+void *sq_col_blob(sq_conn *c, sqlite3_stmt *s, int col, size_t *len)
 {
 	const void *b = sqlite3_column_blob(s, col);
 	size_t n = (size_t)sqlite3_column_bytes(s, col);
@@ -379,7 +379,7 @@ static const char *sync_name(int s)
  * reset the WAL while readers hold old snapshots. Every 256 commits the writer looks at the
  * WAL; past 8000 frames it runs a RESTART checkpoint (waits briefly for readers; our reads
  * are short), after which journal_size_limit truncates the file: the WAL stays bounded. */
-static void checkpoint_policy(durq_conn *c)
+static void checkpoint_policy(sq_conn *c)
 {
 	int log = 0, ckpt = 0;
 	if (++c->commits % 256 != 0)
@@ -398,7 +398,7 @@ static void checkpoint_policy(durq_conn *c)
  */
 static int busy_handler(void *arg, int count)
 {
-	durq_conn *c = arg;
+	sq_conn *c = arg;
 	sq_provider *p = c->p;
 	uint64_t now = durq_clock_mono_ns();
 	if (count == 0)
@@ -420,7 +420,7 @@ static int busy_handler(void *arg, int count)
 	return 1;
 }
 
-static int apply_profile(durq_conn *c)
+static int apply_profile(sq_conn *c)
 {
 	sq_provider *p = c->p;
 	const char *sync_sql = p->opts->synchronous == DURQ_SYNC_OFF      ? "PRAGMA synchronous=OFF"
@@ -459,7 +459,7 @@ static int apply_profile(durq_conn *c)
 	return DURQ_OK;
 }
 
-static int check_schema_version(durq_conn *c)
+static int check_schema_version(sq_conn *c)
 {
 	sqlite3_stmt *s;
 	int v = 0, rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
@@ -474,7 +474,7 @@ static int check_schema_version(durq_conn *c)
 	return DURQ_OK;
 }
 
-static int create_schema(durq_conn *c)
+static int create_schema(sq_conn *c)
 {
 	int rc;
 	if ((rc = check_schema_version(c)) < 0)
@@ -530,7 +530,7 @@ static int object_matches(sqlite3_stmt *ref, sqlite3_stmt *s, int *known)
  * our statements, an extra or altered table or index is not ours to interpret. Compared
  * with durq's schema built in a scratch in-memory database, so there is no second list.
  */
-static int check_schema_objects(durq_conn *c)
+static int check_schema_objects(sq_conn *c)
 {
 	sqlite3 *ref = NULL;
 	sqlite3_stmt *s = NULL, *r = NULL;
@@ -569,15 +569,20 @@ out:
 	return rc;
 }
 
-static void sq_conn_close(durq_provider *prov, durq_conn *c)
+static void conn_free(sq_conn *c)
 {
-	(void)prov;
 	if (!c)
 		return;
 	for (int i = 0; i < SQ__COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
 	sqlite3_close_v2(c->db);
 	free(c);
+}
+
+static void sq_conn_close(durq_provider *prov, durq_conn *conn)
+{
+	(void)prov;
+	conn_free(sq_conn_of(conn));
 }
 
 /* A regular file, mode 0600: a looser mode is tightened through the descriptor we hold,
@@ -643,7 +648,7 @@ static int companions_0600(sq_provider *p)
 	return DURQ_OK;
 }
 
-static int open_error(durq_conn *c)
+static int open_error(sq_conn *c)
 {
 	const char *path = c->p->path;
 	if (!c->db)
@@ -661,7 +666,7 @@ static int open_error(durq_conn *c)
 /* max_payload must fit what SQLite can store: an instance row holds output and custom
  * status, each up to max_payload, and a row is bounded by SQLITE_LIMIT_LENGTH. Without this
  * check a bind over the limit failed (now caught per bind, see sq_step) on every large op. */
-static int check_payload_limit(durq_conn *c)
+static int check_payload_limit(sq_conn *c)
 {
 	size_t limit = (size_t)sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, -1);
 	size_t cap = limit > 2 * SQ_ROW_HEADROOM ? (limit - SQ_ROW_HEADROOM) / 2 : 0;
@@ -676,12 +681,12 @@ static int check_payload_limit(durq_conn *c)
 static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
 {
 	sq_provider *p = (sq_provider *)prov;
-	durq_conn *c = calloc(1, sizeof(*c));
+	sq_conn *c = calloc(1, sizeof(*c));
 	int rc;
 	if (!c)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	c->p = p;
-	c->role = role;
+	c->role = role == DURQ_CONN_WATCH ? DURQ_CONN_READ : role;
 	if (role == DURQ_CONN_WRITE &&
 	    ((rc = open_db_file(p)) < 0 || (rc = companions_0600(p)) < 0)) {
 		free(c);
@@ -693,23 +698,25 @@ static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
 			     SQLITE_OPEN_NOFOLLOW, p->opts->sqlite_vfs);
 	if (rc != SQLITE_OK) {
 		rc = open_error(c);
-		sq_conn_close(prov, c);
+		conn_free(c);
 		return rc;
 	}
 	if ((rc = apply_profile(c)) < 0 || (rc = check_payload_limit(c)) < 0 ||
 	    (role == DURQ_CONN_WRITE && ((rc = create_schema(c)) < 0 ||
 					 (rc = check_schema_objects(c)) < 0 ||
 					 (rc = companions_0600(p)) < 0))) {
-		sq_conn_close(prov, c);
+		conn_free(c);
 		return rc;
 	}
-	*out = c;
+	c->base.provider = prov;
+	*out = &c->base;
 	return DURQ_OK;
 }
 
 /* A pool connection must come back with no transaction open. */
-static int sq_conn_check(durq_conn *c)
+static int sq_conn_check(durq_conn *conn)
 {
+	sq_conn *c = sq_conn_of(conn);
 	if (!sqlite3_get_autocommit(c->db)) {
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 		return durq_error_set(DURQ_EIO, "connection returned with an open transaction");
@@ -717,14 +724,14 @@ static int sq_conn_check(durq_conn *c)
 	return DURQ_OK;
 }
 
-static int run_simple(durq_conn *c, enum sq_stmt_id id, const char *what)
+static int run_simple(sq_conn *c, enum sq_stmt_id id, const char *what)
 {
 	return sq_exec(c, sq_stmt(c, id), what);
 }
 
 /* Claims-only transactions commit with synchronous=NORMAL (no WAL flush); the next FULL
  * commit flushes the WAL, their frames included. See DURQ_TXN_NO_FLUSH. */
-static int set_sync(durq_conn *c, int level)
+static int set_sync(sq_conn *c, int level)
 {
 	static const enum sq_stmt_id ids[] = {[DURQ_SYNC_OFF] = SQ_SYNC_OFF,
 					      [DURQ_SYNC_NORMAL] = SQ_SYNC_NORMAL,
@@ -737,8 +744,9 @@ static int set_sync(durq_conn *c, int level)
 	return rc;
 }
 
-static int sq_txn_begin(durq_conn *c, unsigned int flags)
+static int sq_txn_begin(durq_conn *conn, unsigned int flags)
 {
+	sq_conn *c = sq_conn_of(conn);
 	int want = c->p->opts->synchronous;
 	if ((flags & DURQ_TXN_NO_FLUSH) && want == DURQ_SYNC_FULL)
 		want = DURQ_SYNC_NORMAL;
@@ -749,7 +757,7 @@ static int sq_txn_begin(durq_conn *c, unsigned int flags)
 /* On some errors (disk full, I/O, out of memory) SQLite rolls the whole transaction back by
  * itself. A SAVEPOINT then would open a new transaction that RELEASE commits on its own:
  * refuse instead, so the rest of the batch fails unapplied and the commit fails them all. */
-static int in_txn(durq_conn *c, const char *what)
+static int in_txn(sq_conn *c, const char *what)
 {
 	return sqlite3_get_autocommit(c->db)
 		       ? durq_error_set(DURQ_EIO, "%s: the transaction was rolled back by an "
@@ -757,8 +765,9 @@ static int in_txn(durq_conn *c, const char *what)
 		       : DURQ_OK;
 }
 
-static int sq_txn_commit(durq_conn *c)
+static int sq_txn_commit(durq_conn *conn)
 {
+	sq_conn *c = sq_conn_of(conn);
 	int rc = in_txn(c, "COMMIT");
 	if (rc < 0)
 		return rc;
@@ -768,21 +777,24 @@ static int sq_txn_commit(durq_conn *c)
 	return rc;
 }
 
-static int sq_txn_rollback(durq_conn *c)
+static int sq_txn_rollback(durq_conn *conn)
 {
+	sq_conn *c = sq_conn_of(conn);
 	if (sqlite3_get_autocommit(c->db))
 		return DURQ_OK; /* SQLite already rolled back (e.g. after an I/O error) */
 	return run_simple(c, SQ_ROLLBACK, "ROLLBACK");
 }
 
-static int sq_op_begin(durq_conn *c)
+static int sq_op_begin(durq_conn *conn)
 {
+	sq_conn *c = sq_conn_of(conn);
 	int rc = in_txn(c, "SAVEPOINT");
 	return rc < 0 ? rc : run_simple(c, SQ_SAVEPOINT, "SAVEPOINT");
 }
 
-static int sq_op_end(durq_conn *c, int keep)
+static int sq_op_end(durq_conn *conn, int keep)
 {
+	sq_conn *c = sq_conn_of(conn);
 	int rc = in_txn(c, keep ? "RELEASE" : "ROLLBACK TO");
 	if (rc < 0)
 		return rc;
@@ -822,17 +834,17 @@ static void set_result(durq_op_result *r, int rc, const char *msg)
 }
 
 /* One op inside its own savepoint, so a failing op rolls back alone. */
-static int apply_in_savepoint(durq_conn *c, durq_op *op, durq_op_result *res,
+static int apply_in_savepoint(sq_conn *c, durq_op *op, durq_op_result *res,
 			      const durq_op_ctx *ctx)
 {
-	int rc = sq_op_begin(c);
+	int rc = sq_op_begin(&c->base);
 	if (rc < 0)
 		return rc;
-	rc = sq_op_apply(c, op, ctx);
+	rc = sq_op_apply(&c->base, op, ctx);
 	int keep = rc >= 0 || rc == DURQ_EMPTY;
 	char msg[sizeof(res->message)];
 	snprintf(msg, sizeof(msg), "%s", keep ? "" : durq_error_last());
-	int erc = sq_op_end(c, keep);
+	int erc = sq_op_end(&c->base, keep);
 	if (erc < 0 && sqlite3_get_autocommit(c->db))
 		return erc; /* the transaction is gone: fail the whole batch */
 	if (erc < 0 && keep) {
@@ -845,9 +857,10 @@ static int apply_in_savepoint(durq_conn *c, durq_op *op, durq_op_result *res,
 
 /* The batch method. If SQLite itself rolled the transaction back (I/O error, disk full),
  * the batch stops with that error and the core fails every op of it. */
-static int sq_op_apply_batch(durq_conn *c, durq_op *const *ops, durq_op_result *res, size_t n,
+static int sq_op_apply_batch(durq_conn *conn, durq_op *const *ops, durq_op_result *res, size_t n,
 			     const durq_op_ctx *ctx)
 {
+	sq_conn *c = sq_conn_of(conn);
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 		if (!single_statement(ops[i])) {
@@ -855,7 +868,7 @@ static int sq_op_apply_batch(durq_conn *c, durq_op *const *ops, durq_op_result *
 				return rc;
 			continue;
 		}
-		rc = sq_op_apply(c, ops[i], ctx);
+		rc = sq_op_apply(&c->base, ops[i], ctx);
 		if (rc < 0 && sqlite3_get_autocommit(c->db))
 			return rc;
 		set_result(&res[i], rc, rc < 0 ? durq_error_last() : "");
@@ -899,6 +912,7 @@ static void sq_free(durq_provider *prov)
 	if (p->is_memory && p->lock_fd >= 0)
 		close(p->lock_fd); /* after the removal: a sweeper never sees it unlocked */
 	free(p->path);
+	free(p->vfs);
 	free(p);
 }
 
@@ -1069,35 +1083,76 @@ static char *resolve_dir(const char *path)
 	return out;
 }
 
+/* URL parameters override the options: sqlite:PATH?vfs=NAME&synchronous=full&busy_timeout_ms=N */
+static int apply_params(sq_provider *p, const durq_provider_param *prm, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *k = prm[i].key, *v = prm[i].value;
+		char *end;
+		long ms;
+		if (!strcmp(k, "vfs")) {
+			free(p->vfs);
+			if (!(p->vfs = strdup(v)))
+				return durq_error_set(DURQ_ENOMEM, "out of memory");
+			p->resolved.sqlite_vfs = *v ? p->vfs : NULL;
+		} else if (!strcmp(k, "synchronous")) {
+			int lvl = !strcasecmp(v, "off") ? DURQ_SYNC_OFF
+				: !strcasecmp(v, "normal") ? DURQ_SYNC_NORMAL
+				: !strcasecmp(v, "full") ? DURQ_SYNC_FULL : 0;
+			if (!lvl)
+				return durq_error_set(DURQ_EINVAL, "sqlite URL: synchronous='%.32s': "
+						      "expected off, normal or full", v);
+			p->resolved.synchronous = lvl;
+		} else if (!strcmp(k, "busy_timeout_ms")) {
+			errno = 0;
+			ms = strtol(v, &end, 10);
+			if (errno || end == v || *end || ms < 1 || ms > 3600000)
+				return durq_error_set(DURQ_EINVAL, "sqlite URL: busy_timeout_ms='%.32s': "
+						      "expected 1..3600000", v);
+			p->resolved.busy_timeout_ms = (int)ms;
+		} else {
+			return durq_error_set(DURQ_EINVAL, "sqlite URL: unknown parameter '%.64s' "
+					      "(known: vfs, synchronous, busy_timeout_ms)", k);
+		}
+	}
+	return DURQ_OK;
+}
+
 static int provider_new(durq_provider **out, const char *path, const char *shm_dir,
-			const durq_options *opts)
+			const durq_options *opts, const durq_provider_param *prm, size_t nprm)
 {
 	sq_provider *p = calloc(1, sizeof(*p));
 	int rc;
 	if (!p)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	p->is_memory = path == NULL;
-	/* a provider built by hand for durq_open_provider may get raw options: resolve them */
-	if ((rc = durq_options_resolve(&p->resolved, opts, p->is_memory)) < 0) {
+	/* the handle resolves the same options the same way (flags below) */
+	if ((rc = durq_options_resolve(&p->resolved, opts,
+				       p->is_memory ? DURQ_PROVIDER_VOLATILE : 0)) < 0 ||
+	    (rc = apply_params(p, prm, nprm)) < 0) {
+		free(p->vfs);
 		free(p);
 		return rc;
 	}
 	p->opts = &p->resolved;
-	p->alloc = malloc;
+	p->alloc = durq_mem_alloc;
 	p->lock_fd = -1;
 	p->shm_dir = shm_dir;
 	if (p->is_memory) {
 		if ((rc = memory_open(p)) < 0) {
+			free(p->vfs);
 			free(p);
 			return rc;
 		}
 	} else if (!(p->path = resolve_dir(path))) {
+		free(p->vfs);
 		free(p);
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	}
 	p->base = (durq_provider){
 		.version = DURQ_PROVIDER_VERSION,
 		.name = p->is_memory ? "sqlite-memory" : "sqlite-file",
+		.flags = p->is_memory ? DURQ_PROVIDER_VOLATILE : 0,
 		.conn_open = sq_conn_open,
 		.conn_close = sq_conn_close,
 		.conn_check = sq_conn_check,
@@ -1126,11 +1181,23 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 
 int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_options *opts)
 {
-	return provider_new(out, path, "/dev/shm", opts);
+	return provider_new(out, path, "/dev/shm", opts, NULL, 0);
 }
 
 int durq_sqlite_memory_provider_new(durq_provider **out, const char *shm_dir,
 				    const durq_options *opts)
 {
-	return provider_new(out, NULL, shm_dir, opts);
+	return provider_new(out, NULL, shm_dir, opts, NULL, 0);
+}
+
+/* "sqlite:PATH[?params]" (a file, created 0600) or "sqlite::memory:[?params]". */
+int durq_sqlite_factory(durq_provider **out, const durq_provider_config *cfg, void *ctx)
+{
+	(void)ctx;
+	if (!*cfg->location)
+		return durq_error_set(DURQ_EINVAL, "durq_open: empty path in '%s' (expected "
+				      "sqlite:path or sqlite::memory:)", cfg->url);
+	int mem = !strcmp(cfg->location, ":memory:");
+	return provider_new(out, mem ? NULL : cfg->location, "/dev/shm", cfg->opts, cfg->params,
+			    cfg->n_params);
 }

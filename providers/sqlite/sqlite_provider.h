@@ -16,4 +16,9 @@ int durq_sqlite_provider_new(durq_provider **out, const char *path, const durq_o
 int durq_sqlite_memory_provider_new(durq_provider **out, const char *shm_dir,
 				    const durq_options *opts);
 
+/* The factory of the "sqlite" scheme (registered as a built-in, see providers/builtin.c):
+ * location = path or ":memory:"; params vfs, synchronous (off|normal|full),
+ * busy_timeout_ms override the options. */
+int durq_sqlite_factory(durq_provider **out, const durq_provider_config *cfg, void *ctx);
+
 #endif

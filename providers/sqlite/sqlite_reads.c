@@ -9,7 +9,7 @@
 
 #include "sqlite_internal.h"
 
-static int step_done(durq_conn *c, sqlite3_stmt *s, int rc, const char *what)
+static int step_done(sq_conn *c, sqlite3_stmt *s, int rc, const char *what)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -22,7 +22,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 	if (n < *cap)
 		return DURQ_OK;
 	size_t ncap = *cap ? *cap * 2 : 16;
-	void *p = realloc(*arr, ncap * elem);
+	void *p = durq_mem_realloc(*arr, ncap * elem);
 	if (!p)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
@@ -31,7 +31,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 	return DURQ_OK;
 }
 
-static int current_exec(durq_conn *c, const char *id, uint64_t *exec)
+static int current_exec(sq_conn *c, const char *id, uint64_t *exec)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_HEAD);
 	if (!s)
@@ -45,7 +45,7 @@ static int current_exec(durq_conn *c, const char *id, uint64_t *exec)
 }
 
 /* The events of one known execution, ordered by event id; no partial result on error. */
-int sq_history_rows(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec)
+int sq_history_rows(sq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec)
 {
 	int rc;
 	size_t cap = 0;
@@ -76,8 +76,9 @@ int sq_history_rows(durq_conn *c, durq_event **events, size_t *n, const char *id
 	return rc;
 }
 
-int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id, uint64_t exec)
+int sq_history_read(durq_conn *conn, durq_event **events, size_t *n, const char *id, uint64_t exec)
 {
+	sq_conn *c = sq_conn_of(conn);
 	int rc;
 	uint64_t cur;
 	if ((rc = current_exec(c, id, &cur)) < 0) /* ENOTFOUND for any execution */
@@ -85,8 +86,9 @@ int sq_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id
 	return sq_history_rows(c, events, n, id, exec ? exec : cur);
 }
 
-int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)
+int sq_instance_get(durq_conn *conn, durq_instance_info **out, const char *id)
 {
+	sq_conn *c = sq_conn_of(conn);
 	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_GET);
 	if (!s)
 		return DURQ_EIO;
@@ -98,7 +100,7 @@ int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)
 			       ? durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id)
 			       : sq_error(c, rc, "read instance");
 	}
-	durq_instance_info *i = calloc(1, sizeof(*i));
+	durq_instance_info *i = durq_mem_calloc(1, sizeof(*i));
 	if (!i) {
 		sqlite3_reset(s);
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
@@ -125,9 +127,10 @@ int sq_instance_get(durq_conn *c, durq_instance_info **out, const char *id)
 }
 
 /* One keyset page: up to max ids above after_id, in id order; no partial result on error. */
-int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status, const char *after_id,
+int sq_instance_list(durq_conn *conn, char ***ids, size_t *n, int status, const char *after_id,
 		     size_t max)
 {
+	sq_conn *c = sq_conn_of(conn);
 	sqlite3_stmt *s = sq_stmt(c, status < 0 ? SQ_INSTANCE_LIST : SQ_INSTANCE_LIST_STATUS);
 	size_t cap = 0;
 	int rc;
@@ -155,8 +158,9 @@ int sq_instance_list(durq_conn *c, char ***ids, size_t *n, int status, const cha
 	return rc;
 }
 
-int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const char *id)
+int sq_execution_list(durq_conn *conn, durq_execution_info **out, size_t *n, const char *id)
 {
+	sq_conn *c = sq_conn_of(conn);
 	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_LIST);
 	size_t cap = 0;
 	int rc;
@@ -166,7 +170,7 @@ int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const 
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		if (grow((void **)out, &cap, *n, sizeof(**out)) < 0) {
 			sqlite3_reset(s);
-			free(*out);
+			durq_mem_free(*out);
 			*out = NULL;
 			*n = 0;
 			return DURQ_ENOMEM;
@@ -183,8 +187,9 @@ int sq_execution_list(durq_conn *c, durq_execution_info **out, size_t *n, const 
 	return *n ? DURQ_OK : durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id);
 }
 
-int sq_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max)
+int sq_dead_list(durq_conn *conn, durq_dead_letter **out, size_t *n, size_t max)
 {
+	sq_conn *c = sq_conn_of(conn);
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEAD_LIST);
 	size_t cap = 0;
 	int rc;
@@ -214,8 +219,9 @@ int sq_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max)
 	return step_done(c, s, rc, "list dead letters");
 }
 
-int sq_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int64_t now)
+int sq_queue_depths(durq_conn *conn, durq_queue_depths *out, const char *queue, int64_t now)
 {
+	sq_conn *c = sq_conn_of(conn);
 	sqlite3_stmt *s = sq_stmt(c, SQ_DEPTHS);
 	if (!s)
 		return DURQ_EIO;
@@ -233,8 +239,9 @@ int sq_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int
 	return step_done(c, s, rc, "queue depths");
 }
 
-int sq_next_due(durq_conn *c, int64_t *due, int64_t now)
+int sq_next_due(durq_conn *conn, int64_t *due, int64_t now)
 {
+	sq_conn *c = sq_conn_of(conn);
 	sqlite3_stmt *s = sq_stmt(c, SQ_NEXT_DUE);
 	if (!s)
 		return DURQ_EIO;
@@ -247,8 +254,9 @@ int sq_next_due(durq_conn *c, int64_t *due, int64_t now)
 }
 
 /* Allow-list: the PRAGMA name never reaches SQL text from the caller. */
-int sq_pragma_get(durq_conn *c, char *buf, size_t len, const char *name)
+int sq_pragma_get(durq_conn *conn, char *buf, size_t len, const char *name)
 {
+	sq_conn *c = sq_conn_of(conn);
 	static const char *const names[] = {
 		"journal_mode", "synchronous", "busy_timeout", "foreign_keys", "temp_store",
 		"cache_size", "mmap_size", "wal_autocheckpoint", "journal_size_limit",
@@ -280,8 +288,9 @@ int sq_pragma_get(durq_conn *c, char *buf, size_t len, const char *name)
 	return durq_error_set(DURQ_EINVAL, "PRAGMA '%.64s' is not readable through durq", name);
 }
 
-int sq_data_version(durq_conn *c, uint64_t *out)
+int sq_data_version(durq_conn *conn, uint64_t *out)
 {
+	sq_conn *c = sq_conn_of(conn);
 	sqlite3_stmt *s = sq_stmt(c, SQ_DATA_VERSION);
 	if (!s)
 		return DURQ_EIO;

@@ -289,8 +289,9 @@ static void test_linked_directory_is_fine(void **state)
 
 /* ---- 4. SQLite hardening in effect ---------------------------------------------------- */
 
-static void assert_hardened(durq_conn *c)
+static void assert_hardened(durq_conn *conn)
 {
+	sq_conn *c = sq_conn_of(conn);
 	int v = -1;
 	assert_int_equal(sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, -1, &v), SQLITE_OK);
 	assert_int_equal(v, 1);

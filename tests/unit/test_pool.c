@@ -94,14 +94,14 @@ static void test_connection_left_in_transaction_is_replaced(void **state)
 	fx *f = *state;
 	durq_conn *c;
 	assert_int_equal(durq_pool_checkout(&f->db->pool, &c), DURQ_OK);
-	assert_int_equal(sqlite3_exec(c->db, "BEGIN; SELECT count(*) FROM work_queue;", NULL, NULL,
+	assert_int_equal(sqlite3_exec(sq_conn_of(c)->db, "BEGIN; SELECT count(*) FROM work_queue;", NULL, NULL,
 				      NULL), SQLITE_OK);
 	durq_pool_checkin(&f->db->pool, c, false);
 	/* every connection in the pool is now outside any transaction */
 	durq_conn *all[5];
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(durq_pool_checkout(&f->db->pool, &all[i]), DURQ_OK);
-		assert_true(sqlite3_get_autocommit(all[i]->db));
+		assert_true(sqlite3_get_autocommit(sq_conn_of(all[i])->db));
 	}
 	for (int i = 0; i < 5; i++)
 		durq_pool_checkin(&f->db->pool, all[i], false);

@@ -85,9 +85,9 @@ static void test_refresh_keeps_a_timer_committed_during_its_query(void **state)
 static void limit_writers(durq *db, int bytes)
 {
 	if (db->committer.conn)
-		sqlite3_limit(db->committer.conn->db, SQLITE_LIMIT_LENGTH, bytes);
+		sqlite3_limit(sq_conn_of(db->committer.conn)->db, SQLITE_LIMIT_LENGTH, bytes);
 	for (int i = 0; i < db->pool.size; i++) /* per-op mode writes on pool connections */
-		sqlite3_limit(db->pool.conns[i]->db, SQLITE_LIMIT_LENGTH, bytes);
+		sqlite3_limit(sq_conn_of(db->pool.conns[i])->db, SQLITE_LIMIT_LENGTH, bytes);
 }
 
 static void oversize_bind_fails(fx *f, int mode)
