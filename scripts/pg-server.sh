@@ -12,8 +12,9 @@
 # As root the server runs as the unprivileged user postgres (the Debian package creates it):
 # PostgreSQL refuses to run as root. Binaries: the highest /usr/lib/postgresql/*/bin (Debian
 # keeps the server there, off PATH; pg_config --bindir there names the client's), then PATH.
-# Env: DURQ_PG_TMPDIR (else TMPDIR, else /tmp) holds the temp dir. Any failure prints its
-# reason (for the server: the tail of its log) on stderr and exits non-zero.
+# Env: DURQ_PG_TMPDIR (else TMPDIR, else /tmp) holds the temp dir (as root: /tmp when the user
+# postgres cannot use TMPDIR). Any failure prints its reason (for the server: the tail of its
+# log) on stderr and exits non-zero.
 set -euo pipefail
 
 DB=durq_test
@@ -90,6 +91,11 @@ try_start() {
 cmd_start() {
 	bindir=$(find_bindir)
 	local base=${DURQ_PG_TMPDIR:-${TMPDIR:-/tmp}}
+	# as root, a TMPDIR the user postgres cannot reach (e.g. under /root) falls back to /tmp
+	if [ "$(id -u)" -eq 0 ] && [ -z "${DURQ_PG_TMPDIR:-}" ] && id postgres >/dev/null 2>&1 &&
+		! runuser -u postgres -- test -w "$base" -a -x "$base" 2>/dev/null; then
+		base=/tmp
+	fi
 	dir=$(mktemp -d "$base/durq-pg.XXXXXX") || die "mktemp -d in $base failed"
 	touch "$dir/$MARK"
 	# a failed start leaves nothing behind (the log tail is printed first)
