@@ -29,7 +29,7 @@ die() {
 find_bindir() {
 	local d best=""
 	# highest major version first (sort -V: 9.6 < 15 < 16)
-	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+	for d in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V -r); do
 		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ]; then
 			best=$d
 			break
@@ -134,8 +134,8 @@ cmd_start() {
 
 	# a free port: random candidates, skipping busy ones; a port taken between the check and
 	# the bind shows as a bind error in the log, and we move on to the next candidate
-	local attempt port rc
-	for attempt in $(seq 1 30); do
+	local port rc
+	for _ in $(seq 1 30); do
 		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
 		port_busy "$port" && continue
 		rc=0
