@@ -3,8 +3,8 @@
  * small helpers (clock, latency samples, CPU time) every workload uses.
  *
  * Owns: the row/config structs and helper prototypes. Does not own: argument parsing
- * (main.c), the workloads (wl_queue.c, wl_inflight.c, wl_orch.c, ceiling.c), output
- * (report.c), the slow sync VFS (slowvfs.c).
+ * (main.c), the workloads (wl_queue.c, wl_inflight.c, wl_orch.c, ceiling.c, pg_baseline.c),
+ * the PostgreSQL server (pg_server.c), output (report.c), the slow sync VFS (slowvfs.c).
  */
 #ifndef DURQ_BENCH_H
 #define DURQ_BENCH_H
@@ -15,9 +15,22 @@
 
 #include "durq.h"
 
-enum bench_provider { PROV_FILE = 0, PROV_MEMORY = 1 };
+enum bench_provider { PROV_FILE = 0, PROV_MEMORY = 1, PROV_PG = 2 };
 enum bench_workload { WL_QUEUE = 0, WL_QUEUE_PRODUCE = 1, WL_ORCH = 2 };
-enum bench_mode { MODE_GROUP = 0, MODE_PER_OP = 1, MODE_CEILING = 2 };
+/* The baselines (no durq): the raw-SQLite ceiling; on PostgreSQL, libpq by hand one item per
+ * transaction (pg-naive) and 128 per transaction (pg-batched). */
+enum bench_mode { MODE_GROUP = 0, MODE_PER_OP = 1, MODE_CEILING = 2, MODE_PG_NAIVE = 3,
+		  MODE_PG_BATCHED = 4 };
+#define BENCH_NMODES 5
+
+static inline int bench_mode_is_baseline(int m)
+{
+	return m >= MODE_CEILING;
+}
+
+typedef struct bench_pg bench_pg; /* pg_server.c: the bench's PostgreSQL server */
+#define BENCH_PG_BASE_WORKERS 2   /* connections of the pg-naive and pg-batched rows */
+#define BENCH_PG_BATCH 128        /* pg-batched: items claimed (and deleted) per transaction */
 
 /* What one row runs: fixed for the row, filled by main.c. */
 typedef struct bench_row_cfg {
@@ -39,6 +52,7 @@ typedef struct bench_row_cfg {
 	const char *vfs;        /* file rows: the slow-sync VFS (xSync counted, delayed) */
 	const char *mem_vfs;    /* memory rows: the counting VFS (xSync counted, no delay) */
 	const char *tmpdir;     /* parent of the per-row database directory */
+	bench_pg *pg;           /* postgresql rows: the server each row makes its database on */
 	int quiet;
 } bench_row_cfg;
 
@@ -116,10 +130,11 @@ void bench_note_error(bench_row *row, const char *what, int code);
 /* Same, with the message given (a completion's, not this thread's durq_error_last()). */
 void bench_note_msg(bench_row *row, const char *what, int code, const char *msg);
 
-/* Open a durq handle for a row: fresh database, commit mode, sync, VFS. */
+/* Open a durq handle for a row: fresh database, commit mode, sync, VFS. dir receives what
+ * bench_close removes: the row's directory (sqlite) or database name (postgresql). */
 int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen);
-/* Close the handle and remove the row's database directory. */
-void bench_close(durq *db, const char *dir);
+/* Close the handle and remove the row's database (directory, or the postgresql database). */
+void bench_close(durq *db, const bench_row_cfg *cfg, const char *dir);
 /* Fill row's stats columns from the difference of two snapshots; and ops per flushed
  * commit from the xSync calls counted in the same interval. */
 void bench_fill_stats(bench_row *row, const durq_stats *before, const durq_stats *after,
@@ -140,6 +155,24 @@ void bench_run_queue(bench_row *row);       /* wl_queue.c: queue and queue-produ
 void bench_run_inflight(bench_row *row);    /* wl_inflight.c: the same, asynchronous acks */
 void bench_run_orch(bench_row *row);        /* wl_orch.c */
 void bench_run_ceiling(bench_row *row);     /* ceiling.c */
+void bench_run_pg_baseline(bench_row *row); /* pg_baseline.c: pg-naive, pg-batched */
+
+/* ---- PostgreSQL server and per-row databases (pg_server.c) ---- */
+/* 1 if this durq-bench was built with libpq (DURQ_WITH_POSTGRES=ON). */
+int bench_pg_available(void);
+/* url = NULL: start a throwaway server with scripts/pg-server.sh (DURQ_PG_SERVER_SCRIPT
+ * overrides the path) and stop it in bench_pg_stop, or when this process ends in any way
+ * (a watchdog process); else use the server at url (its user must be allowed CREATE
+ * DATABASE). Prints the reason on stderr and returns -1 on failure. */
+int bench_pg_start(bench_pg **out, const char *url, int quiet);
+void bench_pg_stop(bench_pg *pg);
+/* One line saying which server (no password), e.g. for the table's heading. */
+void bench_pg_describe(const bench_pg *pg, char *buf, size_t len);
+/* A fresh database durq_bench_<pid>_<n>: name and a URL naming it. -1 (message in err). */
+int bench_pg_db_create(bench_pg *pg, char *name, size_t nlen, char *url, size_t ulen,
+		       char *err, size_t errlen);
+/* DROP DATABASE name WITH (FORCE); complains on stderr if it fails. */
+void bench_pg_db_drop(bench_pg *pg, const char *name);
 
 /* ---- slow sync VFS (slowvfs.c) ---- */
 #include "slowvfs.h"

@@ -31,15 +31,22 @@ typedef struct opts {
 	int sync, activity_ms, orch_in_flight, orch_async, no_sync_rows, quiet;
 	long sync_latency_us;
 	const char *json, *plot, *tmpdir;
+	const char *pg_url;               /* --pg-url: NULL = start a throwaway server */
 } opts;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: durq-bench [options]\n"
-		"  --provider LIST      sqlite-file,sqlite-memory (default both)\n"
+		"  --provider LIST      sqlite-file,sqlite-memory,postgresql (default: the two sqlite)\n"
+		"  --pg-url URL         postgresql rows: the server (postgresql://...; its user may\n"
+		"                       CREATE DATABASE: one per row); default: a throwaway server\n"
+		"                       started with scripts/pg-server.sh (or $DURQ_PG_SERVER_SCRIPT)\n"
+		"                       and stopped at exit"
 		"  --workload LIST      queue,queue-produce,orchestration (default queue,orchestration)\n"
-		"  --mode LIST          group,per-op,ceiling (default all three)\n"
+		"  --mode LIST          group,per-op,ceiling (default all three); on postgresql\n"
+		"                       'ceiling' = the libpq baselines pg-naive,pg-batched (also\n"
+		"                       selectable by name)\n"
 		"  --workers LIST       queue workers, e.g. 1,2,4,8 (default)\n"
 		"  --concurrency LIST   orchestration dispatchers/activity workers, e.g. 1/1,2/2,4/4,8/8\n"
 		"  --items N            queue: items per row (default 20000); orchestration: orchestrations\n"
@@ -96,6 +103,8 @@ static int one_provider(const char *s, int *v)
 		*v = PROV_FILE;
 	else if (!strcmp(s, "sqlite-memory") || !strcmp(s, "memory"))
 		*v = PROV_MEMORY;
+	else if (!strcmp(s, "postgresql") || !strcmp(s, "postgres") || !strcmp(s, "pg"))
+		*v = PROV_PG;
 	else
 		return -1;
 	return 0;
@@ -122,6 +131,10 @@ static int one_mode(const char *s, int *v)
 		*v = MODE_PER_OP;
 	else if (!strcmp(s, "ceiling"))
 		*v = MODE_CEILING;
+	else if (!strcmp(s, "pg-naive"))
+		*v = MODE_PG_NAIVE;
+	else if (!strcmp(s, "pg-batched"))
+		*v = MODE_PG_BATCHED;
 	else
 		return -1;
 	return 0;
@@ -163,7 +176,7 @@ static int parse_args(int argc, char **argv, opts *o)
 	enum { O_PROVIDER = 256, O_WORKLOAD, O_MODE, O_WORKERS, O_CONC, O_ITEMS, O_DURATION,
 	       O_OITEMS, O_ODURATION, O_PAYLOAD, O_SYNC, O_SYNCLAT, O_ACTMS, O_INFLIGHT,
 	       O_OINFLIGHT, O_OASYNC, O_IFWORKERS, O_IFWORKLOAD, O_IFITEMS, O_IFDURATION, O_NOSYNC, O_TMPDIR, O_JSON,
-	       O_PLOT, O_QUIET, O_HELP };
+	       O_PLOT, O_QUIET, O_HELP, O_PGURL };
 	static const struct option lo[] = {
 		{"provider", required_argument, 0, O_PROVIDER},
 		{"workload", required_argument, 0, O_WORKLOAD},
@@ -184,6 +197,7 @@ static int parse_args(int argc, char **argv, opts *o)
 		{"in-flight-workers", required_argument, 0, O_IFWORKERS},
 		{"in-flight-workload", required_argument, 0, O_IFWORKLOAD},
 		{"in-flight-items", required_argument, 0, O_IFITEMS},
+		{"pg-url", required_argument, 0, O_PGURL},
 		{"in-flight-duration", required_argument, 0, O_IFDURATION},
 		{"no-sync-rows", no_argument, 0, O_NOSYNC},
 		{"tmpdir", required_argument, 0, O_TMPDIR},
@@ -304,6 +318,9 @@ static int parse_args(int argc, char **argv, opts *o)
 		case O_TMPDIR:
 			o->tmpdir = optarg;
 			break;
+		case O_PGURL:
+			o->pg_url = optarg;
+			break;
 		case O_JSON:
 			o->json = optarg;
 			break;
@@ -346,6 +363,13 @@ static int parse_args(int argc, char **argv, opts *o)
 	}
 	if (o->if_duration <= 0)
 		o->if_duration = o->duration > 0 ? o->duration : 3;
+	for (int i = 0; i < o->np; i++)
+		if (o->providers[i] == PROV_PG && !bench_pg_available()) {
+			fprintf(stderr, "durq-bench: --provider postgresql: this durq-bench was built "
+					"without PostgreSQL support (DURQ_WITH_POSTGRES=OFF); reconfigure "
+					"with -DDURQ_WITH_POSTGRES=ON (needs libpq-dev)\n");
+			return -1;
+		}
 	return 0;
 }
 
@@ -353,7 +377,7 @@ static int parse_args(int argc, char **argv, opts *o)
 
 /* What every row shares. */
 static void row_common(bench_row_cfg *c, const opts *o, int p, int w, int m, const char *vfs,
-		       const char *mem_vfs)
+		       const char *mem_vfs, bench_pg *pg)
 {
 	c->provider = p;
 	c->workload = w;
@@ -364,19 +388,43 @@ static void row_common(bench_row_cfg *c, const opts *o, int p, int w, int m, con
 	c->vfs = vfs;
 	c->mem_vfs = mem_vfs;
 	c->tmpdir = o->tmpdir;
+	c->pg = p == PROV_PG ? pg : NULL;
 	c->quiet = o->quiet;
 }
 
-/* Rows of one provider x workload x mode. Ceiling is one thread: once per provider (queue).
- * Queue workloads: the synchronous rows at each --workers level. */
+/* The libpq baselines (postgresql, queue): fixed connections and work in flight; sized like
+ * the async rows when there are some (they compare with those), else like the ceiling. */
+static size_t add_pg_baseline(bench_row *rows, const opts *o, int m, bench_pg *pg)
+{
+	bench_row_cfg *c = &rows[0].cfg;
+	row_common(c, o, PROV_PG, WL_QUEUE, m, NULL, NULL, pg);
+	c->workers = BENCH_PG_BASE_WORKERS;
+	c->in_flight = m == MODE_PG_BATCHED ? BENCH_PG_BASE_WORKERS * BENCH_PG_BATCH
+					    : BENCH_PG_BASE_WORKERS;
+	c->items = o->nlv ? o->if_items : o->items > 0 ? o->items : 20000;
+	c->duration_s = o->nlv ? o->if_duration : o->duration > 0 ? o->duration : 0;
+	return 1;
+}
+
+/* Rows of one provider x workload x mode. Ceiling is one thread: once per provider (queue);
+ * on postgresql it stands for the two libpq baselines. Queue workloads: the synchronous rows
+ * at each --workers level. */
 static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, const char *vfs,
-		       const char *mem_vfs)
+		       const char *mem_vfs, bench_pg *pg)
 {
 	size_t n = 0;
+	if (m == MODE_PG_NAIVE || m == MODE_PG_BATCHED)
+		return p == PROV_PG && w == WL_QUEUE ? add_pg_baseline(rows, o, m, pg) : 0;
+	if (m == MODE_CEILING && p == PROV_PG) {
+		if (w != WL_QUEUE)
+			return 0;
+		n = add_pg_baseline(rows, o, MODE_PG_NAIVE, pg);
+		return n + add_pg_baseline(rows + n, o, MODE_PG_BATCHED, pg);
+	}
 	if (m == MODE_CEILING) {
 		if (w != WL_QUEUE)
 			return 0;
-		row_common(&rows[n].cfg, o, p, w, m, vfs, mem_vfs);
+		row_common(&rows[n].cfg, o, p, w, m, vfs, mem_vfs, pg);
 		rows[n].cfg.workers = rows[n].cfg.in_flight = 1;
 		rows[n].cfg.items = o->items > 0 ? o->items : 20000;
 		rows[n].cfg.duration_s = o->duration > 0 ? o->duration : 0;
@@ -388,7 +436,7 @@ static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, cons
 		double du = own ? o->orch_duration : o->duration;
 		for (int li = 0; li < o->nc; li++, n++) {
 			bench_row_cfg *c = &rows[n].cfg;
-			row_common(c, o, p, w, m, vfs, mem_vfs);
+			row_common(c, o, p, w, m, vfs, mem_vfs, pg);
 			c->dispatchers = o->disp[li];
 			c->workers = o->acts[li];
 			c->in_flight = o->orch_in_flight;
@@ -402,7 +450,7 @@ static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, cons
 	}
 	for (int li = 0; !o->no_sync_rows && li < o->nwk; li++, n++) {
 		bench_row_cfg *c = &rows[n].cfg;
-		row_common(c, o, p, w, m, vfs, mem_vfs);
+		row_common(c, o, p, w, m, vfs, mem_vfs, pg);
 		c->workers = c->in_flight = o->workers[li]; /* one item per worker */
 		c->items = o->items > 0 ? o->items : 20000;
 		c->duration_s = o->duration > 0 ? o->duration : 0;
@@ -412,13 +460,13 @@ static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, cons
 
 /* The async rows of one provider x workload x mode: each --in-flight-workers x level. */
 static size_t add_async_rows(bench_row *rows, const opts *o, int p, int w, int m,
-			     const char *vfs, const char *mem_vfs)
+			     const char *vfs, const char *mem_vfs, bench_pg *pg)
 {
 	size_t n = 0;
-	for (int wi = 0; m != MODE_CEILING && wi < o->nlvw; wi++)
+	for (int wi = 0; !bench_mode_is_baseline(m) && wi < o->nlvw; wi++)
 		for (int li = 0; li < o->nlv; li++, n++) {
 			bench_row_cfg *c = &rows[n].cfg;
-			row_common(c, o, p, w, m, vfs, mem_vfs);
+			row_common(c, o, p, w, m, vfs, mem_vfs, pg);
 			c->async = 1;
 			c->workers = o->lv_workers[wi];
 			c->in_flight = o->levels[li];
@@ -474,7 +522,8 @@ static void print_inflight_checks(const bench_row *rows, size_t n, const opts *o
 	const bench_row *g = find_async(rows, n, PROV_FILE, WL_QUEUE, MODE_GROUP, wk, hi);
 	const bench_row *p = find_async(rows, n, PROV_FILE, WL_QUEUE, MODE_PER_OP, wk, hi);
 	const bench_row *c = find(rows, n, PROV_FILE, WL_QUEUE, MODE_CEILING, -1);
-	printf("  async acks, queue sqlite-file, %d workers:\n", wk);
+	if (g || p || c)
+		printf("  async acks, queue sqlite-file, %d workers:\n", wk);
 	if (g && p)
 		printf("    in flight %d: group/per-op = %.1fx (target >= 20x; >= 50x with "
 		       "--sync-latency-us 1000)\n", hi, ratio(g, p));
@@ -527,6 +576,55 @@ static void print_inflight_checks(const bench_row *rows, size_t n, const opts *o
 				printf("    %s %s: sqlite-memory >= sqlite-file at every level: %s%s\n",
 				       bench_workload_name(w), bench_mode_name(m), ok ? "yes" : "NO", worst);
 		}
+}
+
+/* One ratio line if both rows ran. */
+static void print_ratio(const char *what, const bench_row *a, const bench_row *b)
+{
+	if (a && b && b->throughput > 0)
+		printf("    %s = %.2fx (%.1f vs %.1f cycles/s)\n", what, ratio(a, b), a->throughput,
+		       b->throughput);
+}
+
+/* postgresql: durq group and per-op against each other and against the libpq baselines,
+ * synchronous rows at the highest --workers, async rows at 256 in flight (else the highest
+ * level) over 2 workers (else the first --in-flight-workers). */
+static void print_pg_checks(const bench_row *rows, size_t n, const opts *o)
+{
+	const bench_row *naive = find(rows, n, PROV_PG, WL_QUEUE, MODE_PG_NAIVE, -1);
+	const bench_row *batched = find(rows, n, PROV_PG, WL_QUEUE, MODE_PG_BATCHED, -1);
+	int wmax = 0, hi = 0, wk = o->lv_workers[0];
+	char what[160];
+	for (int i = 0; i < o->nwk; i++)
+		if (o->workers[i] > wmax)
+			wmax = o->workers[i];
+	for (int i = 0; i < o->nlv; i++)
+		if (o->levels[i] == 256 || (hi != 256 && o->levels[i] > hi))
+			hi = o->levels[i];
+	for (int i = 0; i < o->nlvw; i++)
+		if (o->lv_workers[i] == 2)
+			wk = 2;
+	const bench_row *g = find(rows, n, PROV_PG, WL_QUEUE, MODE_GROUP, wmax);
+	const bench_row *p = find(rows, n, PROV_PG, WL_QUEUE, MODE_PER_OP, wmax);
+	const bench_row *ag = find_async(rows, n, PROV_PG, WL_QUEUE, MODE_GROUP, wk, hi);
+	const bench_row *ap = find_async(rows, n, PROV_PG, WL_QUEUE, MODE_PER_OP, wk, hi);
+	if (!g && !p && !ag && !ap && !naive && !batched)
+		return;
+	printf("  queue postgresql (baselines: pg-naive %d connections x 1 item/txn, pg-batched "
+	       "%d x %d items/txn):\n", BENCH_PG_BASE_WORKERS, BENCH_PG_BASE_WORKERS, BENCH_PG_BATCH);
+	snprintf(what, sizeof(what), "W=%d synchronous: group/per-op", wmax);
+	print_ratio(what, g, p);
+	snprintf(what, sizeof(what), "W=%d synchronous: group/pg-naive", wmax);
+	print_ratio(what, g, naive);
+	snprintf(what, sizeof(what), "in flight %d async, %d workers: group/per-op", hi, wk);
+	print_ratio(what, ag, ap);
+	snprintf(what, sizeof(what), "in flight %d async, %d workers: group/pg-naive", hi, wk);
+	print_ratio(what, ag, naive);
+	snprintf(what, sizeof(what), "in flight %d async, %d workers: group/pg-batched", hi, wk);
+	print_ratio(what, ag, batched);
+	snprintf(what, sizeof(what), "in flight %d async, %d workers: per-op/pg-naive", hi, wk);
+	print_ratio(what, ap, naive);
+	print_ratio("pg-batched/pg-naive", batched, naive);
 }
 
 static void print_checks(const bench_row *rows, size_t n, const opts *o)
@@ -586,6 +684,7 @@ static void print_checks(const bench_row *rows, size_t n, const opts *o)
 	}
 	if (o->nlv)
 		print_inflight_checks(rows, n, o);
+	print_pg_checks(rows, n, o);
 }
 
 static void run_row(bench_row *r, size_t i, size_t n, int quiet)
@@ -597,13 +696,18 @@ static void run_row(bench_row *r, size_t i, size_t n, int quiet)
 		else if (r->cfg.async)
 			snprintf(conc, sizeof(conc), "W=%d in-flight=%d async", r->cfg.workers,
 				 r->cfg.in_flight);
+		else if (r->cfg.mode == MODE_PG_NAIVE || r->cfg.mode == MODE_PG_BATCHED)
+			snprintf(conc, sizeof(conc), "W=%d in-flight=%d", r->cfg.workers,
+				 r->cfg.in_flight);
 		else
 			snprintf(conc, sizeof(conc), "W=%d", r->cfg.workers);
 		fprintf(stderr, "[%zu/%zu] %s %s %s %s ...\n", i + 1, n,
 			bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
 			bench_mode_name(r->cfg.mode), conc);
 	}
-	if (r->cfg.mode == MODE_CEILING)
+	if (r->cfg.mode == MODE_PG_NAIVE || r->cfg.mode == MODE_PG_BATCHED)
+		bench_run_pg_baseline(r);
+	else if (r->cfg.mode == MODE_CEILING)
 		bench_run_ceiling(r);
 	else if (r->cfg.workload == WL_ORCH)
 		bench_run_orch(r);
@@ -642,6 +746,14 @@ int main(int argc, char **argv)
 	bench_row *rows = calloc(cap, sizeof(*rows));
 	if (!rows)
 		return 1;
+
+	/* postgresql rows: one server for the run (ours is stopped at exit, whatever happens) */
+	bench_pg *pg = NULL;
+	for (int pi = 0; pi < o.np; pi++)
+		if (o.providers[pi] == PROV_PG && !pg && bench_pg_start(&pg, o.pg_url, o.quiet) < 0) {
+			free(rows);
+			return 1;
+		}
 	for (int pi = 0; pi < o.np; pi++) {
 		for (int wi = 0; wi < o.nw; wi++)
 			for (int mi = 0; mi < o.nm; mi++) {
@@ -651,12 +763,12 @@ int main(int argc, char **argv)
 						"workload only; skipping %s\n",
 						bench_workload_name(o.workloads[wi]));
 				n += add_rows(rows + n, &o, o.providers[pi], o.workloads[wi], o.modes[mi],
-					      vfs, mem_vfs);
+					      vfs, mem_vfs, pg);
 			}
 		for (int wi = 0; o.nlv && wi < o.nlvwl; wi++)
 			for (int mi = 0; mi < o.nm; mi++)
 				n += add_async_rows(rows + n, &o, o.providers[pi], o.lv_workloads[wi],
-						    o.modes[mi], vfs, mem_vfs);
+						    o.modes[mi], vfs, mem_vfs, pg);
 	}
 
 	for (size_t i = 0; i < n; i++)
@@ -666,16 +778,22 @@ int main(int argc, char **argv)
 	       DURQ_VERSION_STRING,
 	       o.sync == DURQ_SYNC_FULL ? "FULL" : o.sync == DURQ_SYNC_NORMAL ? "NORMAL" : "OFF",
 	       o.payload, o.activity_ms, o.orch_in_flight, o.sync_latency_us);
+	if (pg) {
+		char desc[256];
+		bench_pg_describe(pg, desc, sizeof(desc));
+		printf("postgresql: %s; a fresh database per row\n", desc);
+	}
 	bench_print_header();
 	for (size_t i = 0; i < n; i++)
 		if (!rows[i].cfg.async)
 			bench_print_row(&rows[i]);
 	if (o.nlv) {
 		printf("\nasynchronous acks at fixed work in flight (latency = ack submit -> durable; "
-		       "ceiling repeated for reference)\n");
+		       "ceiling and pg baselines repeated for reference)\n");
 		bench_print_inflight_header();
 		for (size_t i = 0; i < n; i++)
-			if (rows[i].cfg.async || (rows[i].cfg.mode == MODE_CEILING && !rows[i].skipped))
+			if (rows[i].cfg.async ||
+			    (bench_mode_is_baseline(rows[i].cfg.mode) && !rows[i].skipped))
 				bench_print_inflight_row(&rows[i]);
 	}
 	print_checks(rows, n, &o);
@@ -687,5 +805,6 @@ int main(int argc, char **argv)
 	if (o.plot && bench_write_plot(o.plot, rows, n) < 0)
 		rc = 1;
 	free(rows);
+	bench_pg_stop(pg);
 	return rc;
 }

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
-const char *bench_provider_name(int p) { return p == PROV_MEMORY ? "sqlite-memory" : "sqlite-file"; }
+const char *bench_provider_name(int p)
+{
+	return p == PROV_PG ? "postgresql" : p == PROV_MEMORY ? "sqlite-memory" : "sqlite-file";
+}
 
 const char *bench_workload_name(int w)
 {
@@ -20,7 +23,9 @@ const char *bench_workload_name(int w)
 
 const char *bench_mode_name(int m)
 {
-	return m == MODE_PER_OP ? "per-op" : m == MODE_CEILING ? "ceiling" : "group";
+	static const char *const names[BENCH_NMODES] = {"group", "per-op", "ceiling", "pg-naive",
+							"pg-batched"};
+	return m >= 0 && m < BENCH_NMODES ? names[m] : "?";
 }
 
 static void conc_str(const bench_row *r, char *buf, size_t len)
@@ -33,7 +38,7 @@ static void conc_str(const bench_row *r, char *buf, size_t len)
 
 void bench_print_header(void)
 {
-	printf("%-13s %-13s %-7s %5s %7s %10s %-6s %8s %8s %8s %8s %7s %5s %11s %7s %8s %8s %9s %7s %6s\n",
+	printf("%-13s %-13s %-10s %5s %7s %10s %-6s %8s %8s %8s %8s %7s %5s %11s %7s %8s %8s %9s %7s %6s\n",
 	       "provider", "workload", "mode", "conc", "done", "throughput", "unit", "act/s",
 	       "p50_ms", "p99_ms", "ackp99ms", "ok%", "fail", "busy(h/s)", "ops/txn", "txn/item",
 	       "cpu/1k_s", "commit_ms", "bound", "%bound");
@@ -44,7 +49,7 @@ void bench_print_row(const bench_row *r)
 	char conc[32], busy[32], act[32], bound[32], pct[32];
 	conc_str(r, conc, sizeof(conc));
 	if (r->skipped) {
-		printf("%-13s %-13s %-7s %5s  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
+		printf("%-13s %-13s %-10s %5s  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
 		       bench_workload_name(r->cfg.workload), bench_mode_name(r->cfg.mode), conc,
 		       r->note);
 		return;
@@ -55,7 +60,7 @@ void bench_print_row(const bench_row *r)
 	snprintf(act, sizeof(act), orch ? "%.1f" : "-", r->act_throughput);
 	snprintf(bound, sizeof(bound), orch ? "%.1f" : "-", r->bound);
 	snprintf(pct, sizeof(pct), orch ? "%.1f" : "-", r->pct_of_bound);
-	printf("%-13s %-13s %-7s %5s %7ld %10.1f %-6s %8s %8.3f %8.3f %8.3f %7.2f %5ld %11s %7.2f %8.3f %8.3f %9.3f %7s %6s\n",
+	printf("%-13s %-13s %-10s %5s %7ld %10.1f %-6s %8s %8.3f %8.3f %8.3f %7.2f %5ld %11s %7.2f %8.3f %8.3f %9.3f %7s %6s\n",
 	       bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
 	       bench_mode_name(r->cfg.mode), conc, r->items_done, r->throughput,
 	       orch ? "orch/s" : "cyc/s", act, r->p50_ms, r->p99_ms, r->ack_p99_ms,
@@ -67,7 +72,7 @@ void bench_print_row(const bench_row *r)
 
 void bench_print_inflight_header(void)
 {
-	printf("%-13s %-13s %-7s %4s %6s %8s %10s %8s %8s %8s %7s %7s %7s %9s %7s %8s %7s %8s %5s %9s\n",
+	printf("%-13s %-13s %-10s %4s %6s %8s %10s %8s %8s %8s %7s %7s %7s %9s %7s %8s %7s %8s %5s %9s\n",
 	       "provider", "workload", "mode", "W", "inflt", "done", "cycles/s", "p50_ms",
 	       "p99_ms", "e2e_p99", "ops/txn", "xsyncs", "flushes", "ops/fsync", "commit", "cpu/1k_s",
 	       "rss_MiB", "anon_MiB", "fail", "busy(h/s)");
@@ -76,26 +81,32 @@ void bench_print_inflight_header(void)
 void bench_print_inflight_row(const bench_row *r)
 {
 	char busy[32], e2e[32], inflt[32], rss[32], anon[32];
-	int ceiling = r->cfg.mode == MODE_CEILING;
+	int ceiling = r->cfg.mode == MODE_CEILING, base = bench_mode_is_baseline(r->cfg.mode);
+	int pg = r->cfg.provider == PROV_PG;
+	char xs[32], fl[32], opf[32];
 	if (r->skipped) {
-		printf("%-13s %-13s %-7s %4d %6d  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
+		printf("%-13s %-13s %-10s %4d %6d  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
 		       bench_workload_name(r->cfg.workload), bench_mode_name(r->cfg.mode),
 		       r->cfg.workers, r->cfg.in_flight, r->note);
 		return;
 	}
-	snprintf(busy, sizeof(busy), ceiling ? "-" : "%llu/%llu",
+	snprintf(busy, sizeof(busy), base ? "-" : "%llu/%llu",
 		 (unsigned long long)r->busy_retries, (unsigned long long)r->busy_surfaced);
 	snprintf(e2e, sizeof(e2e), r->cfg.workload == WL_QUEUE_PRODUCE ? "%.3f" : "-",
 		 r->e2e_p99_ms);
 	/* the ceiling has no in-flight level: 1,000 items per transaction, one thread */
 	snprintf(inflt, sizeof(inflt), ceiling ? "(txn)" : "%d", r->cfg.in_flight);
-	snprintf(rss, sizeof(rss), ceiling ? "-" : "%.1f", r->rss_mib);
-	snprintf(anon, sizeof(anon), ceiling ? "-" : "%.1f", r->rss_anon_mib);
-	printf("%-13s %-13s %-7s %4d %6s %8ld %10.1f %8.3f %8.3f %8s %7.2f %7llu %7llu %9.1f %7.3f %8.3f %7s %8s %5ld %9s\n",
+	snprintf(rss, sizeof(rss), base ? "-" : "%.1f", r->rss_mib);
+	snprintf(anon, sizeof(anon), base ? "-" : "%.1f", r->rss_anon_mib);
+	/* xSync counts come from the bench's SQLite VFS: none on postgresql */
+	snprintf(xs, sizeof(xs), pg ? "-" : "%llu", (unsigned long long)r->fsyncs);
+	snprintf(fl, sizeof(fl), pg ? "-" : "%llu", (unsigned long long)r->flushed_commits);
+	snprintf(opf, sizeof(opf), pg ? "-" : "%.1f", r->ops_per_fsync);
+	printf("%-13s %-13s %-10s %4d %6s %8ld %10.1f %8.3f %8.3f %8s %7.2f %7s %7s %9s %7.3f %8.3f %7s %8s %5ld %9s\n",
 	       bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
 	       bench_mode_name(r->cfg.mode), r->cfg.workers, inflt, r->items_done, r->throughput,
-	       r->p50_ms, r->p99_ms, e2e, r->ops_per_txn, (unsigned long long)r->fsyncs,
-	       (unsigned long long)r->flushed_commits, r->ops_per_fsync, r->commit_ms_mean, r->cpu_s_per_1k, rss, anon, r->failures, busy);
+	       r->p50_ms, r->p99_ms, e2e, r->ops_per_txn, xs, fl, opf, r->commit_ms_mean,
+	       r->cpu_s_per_1k, rss, anon, r->failures, busy);
 	if (r->note[0] && !ceiling)
 		printf("    note: %s\n", r->note);
 	if (r->first_error[0])
@@ -173,7 +184,9 @@ int bench_write_json(const char *path, const bench_row *rows, size_t n, const ch
 		fprintf(f, "\"sync\": \"%s\", \"payload\": %zu, \"activity_ms\": %d, \"in_flight\": %d, "
 			   "\"vfs\": ",
 			sync_name(r->cfg.sync), r->cfg.payload, r->cfg.activity_ms, r->cfg.in_flight);
-		const char *vfs = r->cfg.provider == PROV_FILE ? r->cfg.vfs : r->cfg.mem_vfs;
+		const char *vfs = r->cfg.provider == PROV_FILE	  ? r->cfg.vfs
+				  : r->cfg.provider == PROV_MEMORY ? r->cfg.mem_vfs
+								   : NULL;
 		json_str(f, vfs ? vfs : "");
 		fprintf(f, ", \"skipped\": %s, \"note\": ", r->skipped ? "true" : "false");
 		json_str(f, r->note);
@@ -209,7 +222,7 @@ static int level_of(const bench_row *r)
 static int in_panel(const bench_row *r, const panel *pn)
 {
 	return !r->skipped && r->cfg.workload == pn->workload && r->cfg.async == pn->async &&
-	       r->cfg.mode != MODE_CEILING;
+	       !bench_mode_is_baseline(r->cfg.mode);
 }
 
 /* Panels that have rows, in a fixed order; returns how many. */
@@ -233,24 +246,27 @@ static int find_panels(const bench_row *rows, size_t n, panel out[6])
 static int plot_panel(FILE *d, FILE *g, const char *dat, const bench_row *rows, size_t n,
 		      const panel *pn, int block)
 {
-	/* colour = mode, line and point style = provider (file solid/filled, memory dashed/open) */
-	static const char *const colors[3] = {"#1f77b4", "#d62728", "#2ca02c"};
+	/* colour = mode, line and point style = provider (file solid/filled circles, memory
+	 * dashed/open circles, postgresql dash-dot/filled squares) */
+	static const char *const colors[BENCH_NMODES] = {"#1f77b4", "#d62728", "#2ca02c",
+							 "#9467bd", "#ff7f0e"};
+	static const int dash[3] = {1, 2, 4}, point[3] = {7, 6, 5};
 	char plots[8192] = "";
 	size_t pl = 0;
-	for (int p = 0; p < 2; p++) {
-		for (int m = 0; m < 3; m++) {
+	for (int p = 0; p < 3; p++) {
+		for (int m = 0; m < BENCH_NMODES; m++) {
 			int any = 0;
 			for (size_t i = 0; i < n; i++) {
 				const bench_row *r = &rows[i];
 				if (r->skipped || r->cfg.provider != p || r->cfg.mode != m)
 					continue;
-				if (m == MODE_CEILING && r->cfg.workload == WL_QUEUE &&
+				if (bench_mode_is_baseline(m) && r->cfg.workload == WL_QUEUE &&
 				    pn->workload == WL_QUEUE) {
-					/* one thread: a horizontal line across the levels */
+					/* one fixed setup: a horizontal line across the levels */
 					fprintf(d, "1 %.3f\n%d %.3f\n", r->throughput, pn->maxlevel,
 						r->throughput);
 					any = 1;
-				} else if (m != MODE_CEILING && in_panel(r, pn)) {
+				} else if (!bench_mode_is_baseline(m) && in_panel(r, pn)) {
 					fprintf(d, "%d %.3f\n", level_of(r), r->throughput);
 					any = 1;
 				}
@@ -261,7 +277,7 @@ static int plot_panel(FILE *d, FILE *g, const char *dat, const bench_row *rows, 
 			pl += (size_t)snprintf(plots + pl, sizeof(plots) - pl,
 					       "%s'%s' index %d using 1:2 with linespoints lw 2 lc rgb '%s' dt %d pt %d title '%s %s'",
 					       pl ? ", " : "", dat, block, colors[m],
-					       p == PROV_FILE ? 1 : 2, p == PROV_FILE ? 7 : 6,
+					       dash[p], point[p],
 					       bench_provider_name(p), bench_mode_name(m));
 			block++;
 		}

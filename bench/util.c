@@ -1,6 +1,7 @@
 /*
  * util.c — helpers shared by the workloads: monotonic clock, sleeps, CPU time, latency
- * samples, histograms and quantiles, resident memory, opening a fresh durq handle per row,
+ * samples, histograms and quantiles, resident memory, opening a fresh durq handle per row
+ * (a fresh directory, or a fresh database on the bench's PostgreSQL server),
  * and turning two durq_stats snapshots (and the xSync count) into the row's stats columns.
  *
  * Owns: nothing global except the error-note lock. Does not own: workloads or output.
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #include <ck_pr.h>
+
+#include "durq/provider.h" /* durq_error_set */
 
 uint64_t bench_now_ns(void)
 {
@@ -210,7 +213,15 @@ int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen)
 	o.log = bench_log;
 	o.log_level = DURQ_LOG_ERROR;
 	dir[0] = 0;
-	if (cfg->provider == PROV_FILE) {
+	if (cfg->provider == PROV_PG) {
+		char err[512];
+		if (!cfg->pg || bench_pg_db_create(cfg->pg, dir, dirlen, url, sizeof(url), err,
+						   sizeof(err)) < 0) {
+			durq_error_set(DURQ_EIO, "create database: %s",
+				       cfg->pg ? err : "no PostgreSQL server");
+			return DURQ_EIO;
+		}
+	} else if (cfg->provider == PROV_FILE) {
 		if (bench_mkdir(dir, dirlen, cfg->tmpdir) < 0)
 			return DURQ_EIO;
 		snprintf(url, sizeof(url), "sqlite:%s/bench.db", dir);
@@ -222,15 +233,19 @@ int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen)
 	}
 	rc = durq_open(out, url, &o);
 	if (rc < 0) {
-		fprintf(stderr, "durq-bench: durq_open(%s): %s %s\n", url, durq_error_name(rc),
+		fprintf(stderr, "durq-bench: durq_open(%s): %s %s\n",
+			cfg->provider == PROV_PG ? "postgresql://..." : url, durq_error_name(rc),
 			durq_error_last());
-		bench_rmdir(dir);
+		if (cfg->provider == PROV_PG)
+			bench_pg_db_drop(cfg->pg, dir);
+		else
+			bench_rmdir(dir);
 		dir[0] = 0;
 	}
 	return rc;
 }
 
-void bench_close(durq *db, const char *dir)
+void bench_close(durq *db, const bench_row_cfg *cfg, const char *dir)
 {
 	if (db) {
 		int rc = durq_close(db);
@@ -239,7 +254,10 @@ void bench_close(durq *db, const char *dir)
 				durq_error_last());
 		durq_free(db);
 	}
-	bench_rmdir(dir);
+	if (cfg->provider == PROV_PG)
+		bench_pg_db_drop(cfg->pg, dir);
+	else
+		bench_rmdir(dir);
 }
 
 void bench_fill_stats(bench_row *row, const durq_stats *b, const durq_stats *a, double cpu_s,

@@ -566,6 +566,6 @@ void bench_run_inflight(bench_row *row)
 	bench_fill_stats(row, &before, &after, cpu, row->items_done);
 	bench_fill_fsyncs(row, &before, &after, &syncs0, &syncs1);
 out:
-	bench_close(db, dir);
+	bench_close(db, cfg, dir);
 	teardown(&q);
 }

@@ -483,7 +483,7 @@ void bench_run_orch(bench_row *row)
 	/* Whole-run stats over whole-run completions: same span for both. */
 	bench_fill_stats(row, &before, &after, cpu, atomic_load(&o.completed));
 	bench_fill_fsyncs(row, &before, &after, &syncs0, &syncs1);
-	bench_close(db, dir);
+	bench_close(db, cfg, dir);
 out_free:
 	bench_lat_free(&o.lat);
 	bench_lat_free(&o.acklat);

@@ -278,7 +278,7 @@ void bench_run_queue(bench_row *row)
 	bench_fill_stats(row, &before, &after, cpu, row->items_done);
 	bench_fill_fsyncs(row, &before, &after, &syncs0, &syncs1);
 out:
-	bench_close(db, dir);
+	bench_close(db, cfg, dir);
 	bench_lat_free(&q.lat);
 	bench_lat_free(&q.acklat);
 	bench_lat_free(&q.fetchlat);
