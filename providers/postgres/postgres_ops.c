@@ -1,0 +1,727 @@
+/*
+ * postgres_ops.c — the PostgreSQL provider's write ops. Each op is split in two: send
+ * queues its statement(s) on the connection's pipeline (every value a binary parameter,
+ * lists as arrays), receive takes its results in order, fills the op's outputs
+ * (durq_mem_*) and turns the result codes of postgres_schema.c's statements and functions
+ * into durq codes and messages. An op is one statement (an enqueue larger than
+ * PG_CHUNK_BYTES is several), so a batch of ops is one round trip.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postgres_internal.h"
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static int send1(pg_conn *c, enum pg_stmt_id id, pg_params *p, pg_opstate *st)
+{
+	int rc = pg_pipe_send(c, id, p);
+	pg_params_free(p);
+	if (rc == DURQ_OK)
+		st->n_stmts++;
+	return rc;
+}
+
+/* The op's next result, or NULL with *rc set: *local = PG_SQL_LOCAL if the statement
+ * failed for reasons of its own (the batch fails this op and replays the others),
+ * PG_SQL_FATAL if the connection or the transaction as a whole failed. */
+static PGresult *take(pg_conn *c, const char *what, int *rc, int *local)
+{
+	PGresult *r = pg_pipe_next(c);
+	*local = PG_SQL_NONE;
+	if (!r) {
+		*rc = DURQ_EIO;
+		*local = PG_SQL_FATAL;
+		return NULL;
+	}
+	if (!pg_ok(r)) {
+		*rc = pg_error(c, r, what);
+		*local = pg_error_is_op_local(r) ? PG_SQL_LOCAL : PG_SQL_FATAL;
+		PQclear(r);
+		return NULL;
+	}
+	*rc = DURQ_OK;
+	return r;
+}
+
+/* Results of statements that return nothing we need (enqueue chunks). */
+static int take_all(pg_conn *c, pg_opstate *st, const char *what, int *local)
+{
+	int rc = DURQ_OK;
+	for (int i = 0; i < st->n_stmts; i++) {
+		int one, loc;
+		PGresult *r = take(c, what, &one, &loc);
+		if (r)
+			PQclear(r);
+		if (loc == PG_SQL_FATAL && pg_conn_broken(c)) {
+			*local = loc;
+			return one;
+		}
+		if (rc == DURQ_OK && one < 0) {
+			rc = one;
+			*local = loc;
+		}
+	}
+	return rc;
+}
+
+/* One value from a one-row result (count(*), a function's code). */
+static int take_value(pg_conn *c, const char *what, int64_t *v, int *local)
+{
+	int rc;
+	PGresult *r = take(c, what, &rc, local);
+	if (!r)
+		return rc;
+	*v = PQntuples(r) > 0 ? pg_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return DURQ_OK;
+}
+
+/* Rows an UPDATE changed. */
+static int take_changes(pg_conn *c, const char *what, int64_t *n, int *local)
+{
+	int rc;
+	PGresult *r = take(c, what, &rc, local);
+	if (!r)
+		return rc;
+	*n = strtoll(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return DURQ_OK;
+}
+
+static const void *bytes_or_empty(const void *p)
+{
+	return p ? p : "";
+}
+
+/* ---- enqueue ------------------------------------------------------------------------- */
+
+static size_t msg_cost(const durq_message *m)
+{
+	return m->payload_len + strlen(m->instance_id) + 32;
+}
+
+static int send_messages(pg_conn *c, const durq_message *m, size_t n, int64_t now,
+			 pg_opstate *st)
+{
+	size_t i = 0;
+	while (i < n) {
+		pg_arr ids, kinds, payloads, vis;
+		pg_params p;
+		size_t bytes = 0;
+		pg_arr_init(&ids, PG_OID_TEXT);
+		pg_arr_init(&kinds, PG_OID_INT4);
+		pg_arr_init(&payloads, PG_OID_BYTEA);
+		pg_arr_init(&vis, PG_OID_INT8);
+		for (; i < n && (bytes == 0 || bytes + msg_cost(&m[i]) <= PG_CHUNK_BYTES); i++) {
+			pg_arr_text(&ids, m[i].instance_id);
+			pg_arr_i32(&kinds, m[i].kind);
+			pg_arr_bytes(&payloads, bytes_or_empty(m[i].payload), m[i].payload_len);
+			pg_arr_i64(&vis, durq_message_visible_at(&m[i], now));
+			bytes += msg_cost(&m[i]);
+		}
+		pg_params_init(&p);
+		pg_param_arr(&p, &ids);
+		pg_param_arr(&p, &kinds);
+		pg_param_arr(&p, &payloads);
+		pg_param_arr(&p, &vis);
+		pg_param_i64(&p, now);
+		int rc = send1(c, PG_ORCH_INSERT, &p, st);
+		if (rc < 0)
+			return rc;
+	}
+	return DURQ_OK;
+}
+
+static size_t work_cost(const durq_work *w)
+{
+	return w->payload_len + (w->queue ? strlen(w->queue) : 0) +
+	       (w->instance_id ? strlen(w->instance_id) : 0) + 48;
+}
+
+static void work_row(pg_arr a[7], const durq_work *w, int64_t now)
+{
+	pg_arr_text(&a[0], w->queue ? w->queue : "");
+	pg_arr_text(&a[1], w->instance_id);
+	if (w->instance_id) { /* plain work has no execution or activity */
+		pg_arr_i64(&a[2], (int64_t)w->execution_id);
+		pg_arr_i64(&a[3], (int64_t)w->activity_id);
+	} else {
+		pg_arr_bytes(&a[2], NULL, 0);
+		pg_arr_bytes(&a[3], NULL, 0);
+	}
+	pg_arr_i32(&a[4], w->priority);
+	pg_arr_bytes(&a[5], bytes_or_empty(w->payload), w->payload_len);
+	pg_arr_i64(&a[6], durq_work_visible_at(w, now));
+}
+
+static const uint32_t work_oids[7] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8,
+				      PG_OID_INT4, PG_OID_BYTEA, PG_OID_INT8};
+
+static int send_work(pg_conn *c, const durq_work *w, size_t n, int64_t now, pg_opstate *st)
+{
+	size_t i = 0;
+	while (i < n) {
+		pg_arr a[7];
+		pg_params p;
+		size_t bytes = 0;
+		for (int k = 0; k < 7; k++)
+			pg_arr_init(&a[k], work_oids[k]);
+		for (; i < n && (bytes == 0 || bytes + work_cost(&w[i]) <= PG_CHUNK_BYTES); i++) {
+			work_row(a, &w[i], now);
+			bytes += work_cost(&w[i]);
+		}
+		pg_params_init(&p);
+		for (int k = 0; k < 7; k++)
+			pg_param_arr(&p, &a[k]);
+		pg_param_i64(&p, now);
+		int rc = send1(c, PG_WORK_INSERT, &p, st);
+		if (rc < 0)
+			return rc;
+	}
+	return DURQ_OK;
+}
+
+/* ---- orchestration claim ------------------------------------------------------------ */
+
+static int send_orch_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_token(&p, &op->token);
+	pg_param_i64(&p, ctx->now_ms + op->u.orch_claim.lease_ms);
+	pg_param_i32(&p, ctx->max_attempts);
+	return send1(c, PG_ORCH_CLAIM, &p, st);
+}
+
+static void log_orch_poison(pg_conn *c, const PGresult *r, int row, int max_attempts)
+{
+	durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POISON", "instance '%s' dead-lettered after "
+		      "%lld attempts (max_attempts %d)", PQgetvalue(r, row, 4),
+		      (long long)pg_i64(r, row, 2), max_attempts);
+}
+
+static void turn_head(durq_turn *t, const PGresult *r, int row, int *oom)
+{
+	t->exists = pg_i64(r, row, 1) != 0;
+	t->execution_id = (uint64_t)pg_i64(r, row, 2);
+	t->status = pg_i32(r, row, 3);
+	t->instance_id = pg_text(r, row, 4, oom);
+	t->name = pg_text(r, row, 5, oom);
+	t->version = pg_text(r, row, 6, oom);
+	if (!t->instance_id)
+		*oom = 1;
+}
+
+static void turn_message(durq_turn *t, const PGresult *r, int row, int *oom)
+{
+	durq_turn_message *m = &t->messages[t->n_messages++];
+	m->id = pg_i64(r, row, 1);
+	m->attempt = (int)pg_i64(r, row, 2);
+	m->kind = pg_i32(r, row, 3);
+	m->payload = pg_bytes(r, row, 7, &m->payload_len, oom);
+	if (m->attempt > t->attempt)
+		t->attempt = m->attempt;
+}
+
+static void turn_event(durq_turn *t, const PGresult *r, int row, int *oom)
+{
+	durq_event *e = &t->history[t->n_history++];
+	size_t len;
+	e->event_id = (uint64_t)pg_i64(r, row, 1);
+	e->payload = pg_bytes(r, row, 7, &len, oom);
+	e->payload_len = len;
+}
+
+/* Rows of durq_orch_claim (see postgres_schema.c) into the turn. */
+static int fill_turn(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, const PGresult *r)
+{
+	durq_turn *t = op->u.orch_claim.out;
+	int rows = PQntuples(r), oom = 0, head = 0;
+	t->token = op->token;
+	t->lease_until_ms = ctx->now_ms + op->u.orch_claim.lease_ms;
+	t->messages = durq_mem_calloc((size_t)rows + 1, sizeof(*t->messages));
+	t->history = durq_mem_calloc((size_t)rows + 1, sizeof(*t->history));
+	if (!t->messages || !t->history)
+		return durq_error_set(DURQ_ENOMEM, "postgresql: out of memory reading a turn");
+	for (int i = 0; i < rows; i++) {
+		switch (pg_i32(r, i, 0)) {
+		case 0: head = 1; turn_head(t, r, i, &oom); break;
+		case 1: turn_message(t, r, i, &oom); break;
+		case 2: turn_event(t, r, i, &oom); break;
+		case 3: log_orch_poison(c, r, i, ctx->max_attempts); break;
+		default: break;
+		}
+	}
+	if (oom)
+		return durq_error_set(DURQ_ENOMEM, "postgresql: out of memory reading a turn");
+	if (!head)
+		return durq_error_set(DURQ_EMPTY, "nothing to fetch");
+	op->u.orch_claim.history_loaded = 1;
+	return DURQ_OK;
+}
+
+static int recv_orch_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
+{
+	int rc;
+	PGresult *r = take(c, "claim orchestration", &rc, local);
+	if (!r)
+		return rc;
+	rc = fill_turn(c, op, ctx, r);
+	PQclear(r);
+	if (rc < 0 && rc != DURQ_EMPTY) {
+		pg_op_discard(op);
+		*local = PG_SQL_LOCAL; /* the lease was taken: roll the op back */
+	}
+	if (rc == DURQ_EMPTY) { /* the core sees no turn: none of the arrays above */
+		durq_turn *t = op->u.orch_claim.out;
+		durq_mem_free(t->messages);
+		durq_mem_free(t->history);
+		t->messages = NULL;
+		t->history = NULL;
+	}
+	return rc;
+}
+
+/* ---- orchestration ack -------------------------------------------------------------- */
+
+static void ack_history(pg_params *p, const durq_turn_result *r)
+{
+	pg_arr ids, payloads;
+	pg_arr_init(&ids, PG_OID_INT8);
+	pg_arr_init(&payloads, PG_OID_BYTEA);
+	for (size_t i = 0; i < r->n_history; i++) {
+		pg_arr_i64(&ids, (int64_t)r->history[i].event_id);
+		pg_arr_bytes(&payloads, bytes_or_empty(r->history[i].payload),
+			     r->history[i].payload_len);
+	}
+	pg_param_arr(p, &ids);
+	pg_param_arr(p, &payloads);
+}
+
+/* Activities of a turn belong to the acking instance unless they name another one. */
+static void ack_work(pg_params *p, const durq_turn_result *r, int64_t now)
+{
+	pg_arr a[7];
+	for (int k = 0; k < 7; k++)
+		pg_arr_init(&a[k], work_oids[k]);
+	for (size_t i = 0; i < r->n_work; i++) {
+		const durq_work *w = &r->work[i];
+		pg_arr_text(&a[0], w->queue ? w->queue : "");
+		pg_arr_text(&a[1], w->instance_id); /* NULL: the function uses the instance */
+		pg_arr_i64(&a[2], (int64_t)w->execution_id);
+		pg_arr_i64(&a[3], (int64_t)w->activity_id);
+		pg_arr_i32(&a[4], w->priority);
+		pg_arr_bytes(&a[5], bytes_or_empty(w->payload), w->payload_len);
+		pg_arr_i64(&a[6], durq_work_visible_at(w, now));
+	}
+	for (int k = 0; k < 7; k++)
+		pg_param_arr(p, &a[k]);
+}
+
+static void ack_cancels(pg_params *p, const durq_turn_result *r)
+{
+	pg_arr ex, act;
+	pg_arr_init(&ex, PG_OID_INT8);
+	pg_arr_init(&act, PG_OID_INT8);
+	for (size_t i = 0; i < r->n_cancel; i++) {
+		pg_arr_i64(&ex, (int64_t)r->cancel[i].execution_id);
+		pg_arr_i64(&act, (int64_t)r->cancel[i].activity_id);
+	}
+	pg_param_arr(p, &ex);
+	pg_param_arr(p, &act);
+}
+
+static void ack_messages(pg_params *p, const durq_turn_result *r, int64_t now)
+{
+	pg_arr ids, kinds, payloads, vis;
+	pg_arr_init(&ids, PG_OID_TEXT);
+	pg_arr_init(&kinds, PG_OID_INT4);
+	pg_arr_init(&payloads, PG_OID_BYTEA);
+	pg_arr_init(&vis, PG_OID_INT8);
+	for (size_t i = 0; i < r->n_messages; i++) {
+		const durq_message *m = &r->messages[i];
+		pg_arr_text(&ids, m->instance_id);
+		pg_arr_i32(&kinds, m->kind);
+		pg_arr_bytes(&payloads, bytes_or_empty(m->payload), m->payload_len);
+		pg_arr_i64(&vis, durq_message_visible_at(m, now));
+	}
+	pg_param_arr(p, &ids);
+	pg_param_arr(p, &kinds);
+	pg_param_arr(p, &payloads);
+	pg_param_arr(p, &vis);
+}
+
+static int send_orch_ack(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	const durq_turn_result *r = op->u.orch_ack.result;
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_text(&p, op->u.orch_ack.instance_id);
+	pg_param_token(&p, op->u.orch_ack.token);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_i64(&p, (int64_t)r->execution_id);
+	pg_param_text(&p, r->name);
+	pg_param_text(&p, r->version_tag);
+	pg_param_text(&p, r->parent_id);
+	pg_param_i32(&p, r->status);
+	pg_param_bytes(&p, r->output, r->output_len);
+	pg_param_bool(&p, r->set_custom_status);
+	pg_param_bytes(&p, r->custom_status, r->custom_status_len);
+	ack_history(&p, r);
+	ack_work(&p, r, ctx->now_ms);
+	ack_cancels(&p, r);
+	ack_messages(&p, r, ctx->now_ms);
+	return send1(c, PG_ORCH_ACK, &p, st);
+}
+
+static int lease_lost_instance(const char *id)
+{
+	return durq_error_set(DURQ_ELOCKLOST, "instance '%s': lease token unknown or expired", id);
+}
+
+static int ack_refused(const char *id, int code, uint64_t a, uint64_t b)
+{
+	unsigned long long x = a, y = b;
+	if (code == DURQ_ELOCKLOST)
+		return lease_lost_instance(id);
+	if (code == DURQ_EDUP)
+		return durq_error_set(DURQ_EDUP, "instance '%s' execution %llu: event id %llu "
+				      "already in history", id, x, y);
+	if (x == 0)
+		return durq_error_set(DURQ_EINVAL, "instance '%s' does not exist: its first turn "
+				      "must use execution 1, not %llu", id, y);
+	return durq_error_set(DURQ_EINVAL, "instance '%s' is at execution %llu; a turn may use "
+			      "%llu or continue as new with %llu", id, x, x, x + 1);
+}
+
+static int recv_orch_ack(pg_conn *c, durq_op *op, int *local)
+{
+	int rc;
+	PGresult *r = take(c, "ack turn", &rc, local);
+	if (!r)
+		return rc;
+	int code = PQntuples(r) == 1 ? pg_i32(r, 0, 0) : DURQ_EIO;
+	uint64_t a = PQntuples(r) == 1 ? (uint64_t)pg_i64(r, 0, 1) : 0;
+	uint64_t b = PQntuples(r) == 1 ? (uint64_t)pg_i64(r, 0, 2) : 0;
+	PQclear(r);
+	if (code == DURQ_OK)
+		return DURQ_OK;
+	if (code != DURQ_ELOCKLOST && code != DURQ_EDUP && code != DURQ_EINVAL)
+		return durq_error_set(DURQ_EIO, "postgresql: ack turn: unexpected answer %d", code);
+	return ack_refused(op->u.orch_ack.instance_id, code, a, b);
+}
+
+/* ---- abandon, renew ---------------------------------------------------------------------- */
+
+static int send_orch_abandon(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_text(&p, op->u.orch_abandon.instance_id);
+	pg_param_token(&p, op->u.orch_abandon.token);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_i64(&p, op->u.orch_abandon.delay_ms);
+	pg_param_bool(&p, op->u.orch_abandon.ignore_attempt);
+	return send1(c, PG_ORCH_ABANDON, &p, st);
+}
+
+static int recv_orch_abandon(pg_conn *c, durq_op *op, int *local)
+{
+	int64_t v = 0;
+	int rc = take_value(c, "abandon turn", &v, local);
+	if (rc < 0)
+		return rc;
+	return v == 0 ? DURQ_OK : lease_lost_instance(op->u.orch_abandon.instance_id);
+}
+
+static int send_orch_renew(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_text(&p, op->u.orch_renew.instance_id);
+	pg_param_token(&p, op->u.orch_renew.token);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_i64(&p, ctx->now_ms + op->u.orch_renew.lease_ms);
+	return send1(c, PG_ORCH_RENEW, &p, st);
+}
+
+static int recv_orch_renew(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
+{
+	int64_t n = 0;
+	int rc = take_changes(c, "renew instance lease", &n, local);
+	if (rc < 0)
+		return rc;
+	if (n == 0)
+		return durq_error_set(DURQ_ELOCKLOST, "instance '%s': lease token unknown or "
+				      "expired; renew never revives a lease",
+				      op->u.orch_renew.instance_id);
+	op->u.orch_renew.lease_until = ctx->now_ms + op->u.orch_renew.lease_ms;
+	return DURQ_OK;
+}
+
+/* ---- worker queue ----------------------------------------------------------------------- */
+
+static int send_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_token(&p, &op->token);
+	pg_param_i64(&p, ctx->now_ms + op->u.work_claim.lease_ms);
+	pg_param_text(&p, op->u.work_claim.queue ? op->u.work_claim.queue : "");
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_i64(&p, (int64_t)(op->u.work_claim.max - op->u.work_claim.n));
+	pg_param_i32(&p, ctx->max_attempts);
+	return send1(c, PG_WORK_CLAIM, &p, st);
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	const durq_work_item *x = a, *y = b;
+	if (x->priority != y->priority) /* compare, never subtract: caller ints may be extreme */
+		return (x->priority < y->priority) - (x->priority > y->priority);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static void claimed_item(durq_op *op, const durq_op_ctx *ctx, const PGresult *r, int row,
+			 int *oom)
+{
+	durq_work_item *it = &op->u.work_claim.items[op->u.work_claim.n++];
+	it->id = pg_i64(r, row, 1);
+	it->queue = pg_text(r, row, 2, oom);
+	it->instance_id = pg_text(r, row, 3, oom);
+	it->execution_id = (uint64_t)pg_i64(r, row, 4);
+	it->activity_id = (uint64_t)pg_i64(r, row, 5);
+	it->priority = pg_i32(r, row, 6);
+	it->attempt = pg_i32(r, row, 7);
+	it->payload = pg_bytes(r, row, 8, &it->payload_len, oom);
+	it->token = op->token;
+	it->lease_until_ms = ctx->now_ms + op->u.work_claim.lease_ms;
+	if (!it->queue)
+		*oom = 1;
+}
+
+/* Items past max_attempts went to the dead letters in the same statement: if that left
+ * room, another round (PG_AGAIN) claims more, so a fetch is never EMPTY with work ready. */
+static int recv_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
+{
+	int rc, oom = 0, dead = 0;
+	PGresult *r = take(c, "claim work", &rc, local);
+	if (!r)
+		return rc;
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (pg_i32(r, i, 0)) {
+			dead++;
+			durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POISON", "work item %lld "
+				      "dead-lettered after %d attempts", (long long)pg_i64(r, i, 1),
+				      pg_i32(r, i, 7));
+		} else if (op->u.work_claim.n < op->u.work_claim.max) {
+			claimed_item(op, ctx, r, i, &oom);
+		}
+	}
+	PQclear(r);
+	if (oom) {
+		*local = PG_SQL_LOCAL; /* the items were leased: roll the op back */
+		return durq_error_set(DURQ_ENOMEM, "postgresql: out of memory reading work items");
+	}
+	if (dead > 0 && op->u.work_claim.n < op->u.work_claim.max)
+		return PG_AGAIN;
+	qsort(op->u.work_claim.items, op->u.work_claim.n, sizeof(durq_work_item), cmp_item);
+	return op->u.work_claim.n ? DURQ_OK : durq_error_set(DURQ_EMPTY, "nothing to fetch");
+}
+
+static int lease_lost(int64_t id)
+{
+	return durq_error_set(DURQ_ELOCKLOST, "work item %lld: gone, token unknown or lease "
+			      "expired", (long long)id);
+}
+
+static int send_work_ack(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	const durq_message *m = op->u.work_ack.completion;
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_i64(&p, op->u.work_ack.id);
+	pg_param_token(&p, op->u.work_ack.token);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_text(&p, m ? m->instance_id : NULL);
+	pg_param_i32(&p, m ? m->kind : 0);
+	pg_param_bytes(&p, m ? bytes_or_empty(m->payload) : NULL, m ? m->payload_len : 0);
+	pg_param_i64(&p, m ? durq_message_visible_at(m, ctx->now_ms) : 0);
+	return send1(c, PG_WORK_ACK, &p, st);
+}
+
+static int recv_work_ack(pg_conn *c, durq_op *op, int *local)
+{
+	int64_t n = 0;
+	int rc = take_value(c, "ack work item", &n, local);
+	if (rc < 0)
+		return rc;
+	return n ? DURQ_OK : lease_lost(op->u.work_ack.id);
+}
+
+static int send_work_abandon(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_i64(&p, op->u.work_abandon.id);
+	pg_param_token(&p, op->u.work_abandon.token);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_i64(&p, op->u.work_abandon.delay_ms);
+	pg_param_bool(&p, op->u.work_abandon.ignore_attempt);
+	return send1(c, PG_WORK_ABANDON, &p, st);
+}
+
+static int recv_work_abandon(pg_conn *c, durq_op *op, int *local)
+{
+	int64_t n = 0;
+	int rc = take_changes(c, "abandon work item", &n, local);
+	if (rc < 0)
+		return rc;
+	return n ? DURQ_OK : lease_lost(op->u.work_abandon.id);
+}
+
+static int send_work_renew(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_i64(&p, op->u.work_renew.id);
+	pg_param_token(&p, op->u.work_renew.token);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_i64(&p, ctx->now_ms + op->u.work_renew.lease_ms);
+	return send1(c, PG_WORK_RENEW, &p, st);
+}
+
+static int recv_work_renew(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
+{
+	int64_t n = 0;
+	int rc = take_changes(c, "renew work lease", &n, local);
+	if (rc < 0)
+		return rc;
+	if (n == 0)
+		return lease_lost(op->u.work_renew.id);
+	op->u.work_renew.lease_until = ctx->now_ms + op->u.work_renew.lease_ms;
+	return DURQ_OK;
+}
+
+/* ---- management ----------------------------------------------------------------------- */
+
+static int send_dead_requeue(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_i64(&p, op->u.dead_requeue.id);
+	pg_param_i64(&p, ctx->now_ms);
+	return send1(c, PG_DEAD_REQUEUE, &p, st);
+}
+
+static int recv_dead_requeue(pg_conn *c, durq_op *op, int *local)
+{
+	int64_t n = 0;
+	int rc = take_value(c, "requeue dead letter", &n, local);
+	if (rc < 0)
+		return rc;
+	return n ? DURQ_OK : durq_error_set(DURQ_ENOTFOUND, "dead letter %lld not found",
+					    (long long)op->u.dead_requeue.id);
+}
+
+static int send_by_instance(pg_conn *c, enum pg_stmt_id id, const char *inst, int with_before,
+			    uint64_t before, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_text(&p, inst);
+	if (with_before)
+		pg_param_i64(&p, before > INT64_MAX ? INT64_MAX : (int64_t)before);
+	return send1(c, id, &p, st);
+}
+
+static int recv_instance_delete(pg_conn *c, durq_op *op, int *local)
+{
+	int64_t v = 0;
+	int rc = take_value(c, "delete instance", &v, local);
+	if (rc < 0)
+		return rc;
+	return v == 0 ? DURQ_OK : durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found",
+						 op->u.instance_delete.instance_id);
+}
+
+static int recv_execution_prune(pg_conn *c, durq_op *op, int *local)
+{
+	int64_t v = 0;
+	int rc = take_value(c, "prune executions", &v, local);
+	if (rc < 0)
+		return rc;
+	if (v < 0)
+		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found",
+				      op->u.execution_prune.instance_id);
+	op->u.execution_prune.pruned = (size_t)v;
+	return DURQ_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+int pg_op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	st->n_stmts = 0;
+	switch (op->kind) {
+	case DURQ_OP_ORCH_ENQUEUE:
+		return send_messages(c, op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, ctx->now_ms,
+				     st);
+	case DURQ_OP_WORK_ENQUEUE:
+		return send_work(c, op->u.work_enqueue.items, op->u.work_enqueue.n, ctx->now_ms, st);
+	case DURQ_OP_ORCH_CLAIM: return send_orch_claim(c, op, ctx, st);
+	case DURQ_OP_ORCH_ACK: return send_orch_ack(c, op, ctx, st);
+	case DURQ_OP_ORCH_ABANDON: return send_orch_abandon(c, op, ctx, st);
+	case DURQ_OP_ORCH_RENEW: return send_orch_renew(c, op, ctx, st);
+	case DURQ_OP_WORK_CLAIM: return send_work_claim(c, op, ctx, st);
+	case DURQ_OP_WORK_ACK: return send_work_ack(c, op, ctx, st);
+	case DURQ_OP_WORK_ABANDON: return send_work_abandon(c, op, ctx, st);
+	case DURQ_OP_WORK_RENEW: return send_work_renew(c, op, ctx, st);
+	case DURQ_OP_DEAD_REQUEUE: return send_dead_requeue(c, op, ctx, st);
+	case DURQ_OP_INSTANCE_DELETE:
+		return send_by_instance(c, PG_INSTANCE_DELETE, op->u.instance_delete.instance_id, 0,
+					0, st);
+	case DURQ_OP_EXECUTION_PRUNE:
+		return send_by_instance(c, PG_EXECUTION_PRUNE, op->u.execution_prune.instance_id, 1,
+					op->u.execution_prune.before, st);
+	default:
+		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
+	}
+}
+
+int pg_op_recv(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st, int *local)
+{
+	*local = PG_SQL_NONE;
+	switch (op->kind) {
+	case DURQ_OP_ORCH_ENQUEUE: return take_all(c, st, "enqueue orchestrator messages", local);
+	case DURQ_OP_WORK_ENQUEUE: return take_all(c, st, "enqueue work items", local);
+	case DURQ_OP_ORCH_CLAIM: return recv_orch_claim(c, op, ctx, local);
+	case DURQ_OP_ORCH_ACK: return recv_orch_ack(c, op, local);
+	case DURQ_OP_ORCH_ABANDON: return recv_orch_abandon(c, op, local);
+	case DURQ_OP_ORCH_RENEW: return recv_orch_renew(c, op, ctx, local);
+	case DURQ_OP_WORK_CLAIM: return recv_work_claim(c, op, ctx, local);
+	case DURQ_OP_WORK_ACK: return recv_work_ack(c, op, local);
+	case DURQ_OP_WORK_ABANDON: return recv_work_abandon(c, op, local);
+	case DURQ_OP_WORK_RENEW: return recv_work_renew(c, op, ctx, local);
+	case DURQ_OP_DEAD_REQUEUE: return recv_dead_requeue(c, op, local);
+	case DURQ_OP_INSTANCE_DELETE: return recv_instance_delete(c, op, local);
+	case DURQ_OP_EXECUTION_PRUNE: return recv_execution_prune(c, op, local);
+	default:
+			return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
+	}
+}
+
+void pg_op_discard(durq_op *op)
+{
+	if (op->kind == DURQ_OP_WORK_CLAIM) {
+		for (size_t i = 0; i < op->u.work_claim.n; i++)
+			durq_work_item_clear(&op->u.work_claim.items[i]);
+		op->u.work_claim.n = 0;
+	} else if (op->kind == DURQ_OP_ORCH_CLAIM && op->u.orch_claim.out) {
+		durq_turn_clear(op->u.orch_claim.out);
+		op->u.orch_claim.history_loaded = 0;
+	}
+}

@@ -1,0 +1,847 @@
+/*
+ * postgres_provider.c — the PostgreSQL provider's plumbing: the factory for
+ * "postgresql://" / "postgres://" URLs (handed to libpq as they are; PG* environment
+ * variables apply), connections (session settings, the schema at first connect, every
+ * statement prepared once per session in one round trip, reconnection of a broken session
+ * that holds no transaction), transactions, the pipelined batch, LISTEN/NOTIFY, stats.
+ *
+ * Transactions run at READ COMMITTED. BEGIN is deferred: it travels with the first
+ * statement, so an op in per-op mode costs two round trips (BEGIN + op, then COMMIT) and a
+ * group-commit batch two (BEGIN + all ops, then NOTIFY + COMMIT). DURQ_TXN_NO_FLUSH (claims
+ * only) sets synchronous_commit off for that transaction.
+ *
+ * A batch is one pipeline: every op is one statement (postgres_schema.c) that refuses
+ * without writing (stale token...), so no savepoints are needed. Only an SQL error of an
+ * op's own (bad UTF-8, deadlock, lock timeout) aborts the transaction: then that op is
+ * failed, the transaction rolled back and the others replayed in a new one — each replay
+ * fails one more op, so it ends. Claims that dead-lettered items and have room left run
+ * another round. A broken connection fails the batch (EIO); if COMMIT was sent and no
+ * answer came back, the outcome is unknown and the message says so.
+ *
+ * NOTIFY: a transaction that changed something sends NOTIFY durq, '<this provider's id>'
+ * before COMMIT (delivered at commit). change_wait LISTENs on the watch connection and
+ * reports only notifications of other provider instances (other handles or processes): the
+ * core already knows about its own commits.
+ *
+ * Messages name host, port and database, never the URL or a password.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "postgres_internal.h"
+#include "postgres_provider.h"
+
+/* ---- messages ---------------------------------------------------------------------------- */
+
+/* "host:port/db" of a session, for messages. */
+static void where(const pg_conn *c, char *buf, size_t len)
+{
+	const char *h = c->pg ? PQhost(c->pg) : NULL, *port = c->pg ? PQport(c->pg) : NULL;
+	const char *db = c->pg ? PQdb(c->pg) : NULL;
+	snprintf(buf, len, "%s:%s/%s", h && *h ? h : "(default host)",
+		 port && *port ? port : "(default port)", db && *db ? db : "(default database)");
+}
+
+static void clean_message(const pg_provider *p, const char *in, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", in ? in : "");
+	size_t n = strlen(out);
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	for (char *s = out; *s; s++)
+		if (*s == '\n' || *s == '\t')
+			*s = ' ';
+	pg_redact(p, out, cap);
+}
+
+static int connect_error(pg_conn *c)
+{
+	char msg[384], at[256];
+	if (!c->pg)
+		return durq_error_set(DURQ_ENOMEM, "postgresql: out of memory connecting");
+	clean_message(c->p, PQerrorMessage(c->pg), msg, sizeof(msg));
+	where(c, at, sizeof(at));
+	pg_redact(c->p, at, sizeof(at));
+	return durq_error_set(DURQ_EIO, "postgresql: cannot connect to %s: %s", at, msg);
+}
+
+/* Notices (e.g. "relation already exists, skipping") go to the log, never to stderr. */
+static void notice(void *arg, const char *message)
+{
+	pg_provider *p = arg;
+	char msg[384];
+	clean_message(p, message, msg, sizeof(msg));
+	durq_log_emit(p->opts, DURQ_LOG_DEBUG, "PG", "%s", msg);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+static int session_sync_off(const pg_provider *p)
+{
+	return p->opts->synchronous == DURQ_SYNC_OFF || p->opts->synchronous == DURQ_SYNC_NORMAL;
+}
+
+/* Session settings: our lock-wait budget, UTF-8, and synchronous_commit off when the
+ * caller asked for OFF or NORMAL (PostgreSQL has no middle level). Numbers only. */
+static int session_setup(pg_conn *c)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SET lock_timeout = %d; SET client_encoding = 'UTF8'%s",
+		 c->p->opts->busy_timeout_ms,
+		 session_sync_off(c->p) ? "; SET synchronous_commit = off" : "");
+	PGresult *r = PQexec(c->pg, sql);
+	int rc = pg_ok(r) ? DURQ_OK : pg_error(c, r, "session settings");
+	PQclear(r);
+	return rc;
+}
+
+/* Every statement of the table, in one pipeline. */
+static int prepare_all(pg_conn *c)
+{
+	int rc = pg_pipe_start(c);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < PG__COUNT; i++)
+		if (!PQsendPrepare(c->pg, pg_stmt_name(i), pg_stmt_sql(i), 0, NULL)) {
+			rc = pg_error(c, NULL, "prepare");
+			pg_pipe_abandon(c);
+			return rc;
+		}
+	if ((rc = pg_pipe_sync(c)) < 0)
+		return rc;
+	for (int i = 0; i < PG__COUNT; i++) {
+		PGresult *r = pg_pipe_next(c);
+		if (!r)
+			return DURQ_EIO;
+		if (rc == DURQ_OK && !pg_ok(r))
+			rc = pg_error(c, r, pg_stmt_name(i));
+		PQclear(r);
+	}
+	int frc = pg_pipe_finish(c);
+	return rc < 0 ? rc : frc;
+}
+
+static int listen_start(pg_conn *c)
+{
+	PGresult *r = PQexec(c->pg, "LISTEN " PG_NOTIFY_CHANNEL);
+	int rc = pg_ok(r) ? DURQ_OK : pg_error(c, r, "LISTEN");
+	PQclear(r);
+	c->listening = rc == DURQ_OK;
+	return rc;
+}
+
+static void refresh_db_bytes(pg_conn *c)
+{
+	PGresult *r;
+	if (pg_exec(c, PG_DB_SIZE, NULL, "database size", &r) < 0)
+		return;
+	if (PQntuples(r) == 1)
+		atomic_store(&c->p->db_bytes, (uint64_t)pg_i64(r, 0, 0));
+	atomic_store(&c->p->db_bytes_at_ms, (int64_t)(durq_clock_mono_ns() / 1000000));
+	PQclear(r);
+}
+
+/* The schema once per provider (the first connection of a handle). */
+static int schema_once(pg_conn *c)
+{
+	int rc = DURQ_OK;
+	pthread_mutex_lock(&c->p->schema_mu);
+	if (!c->p->schema_ready && (rc = pg_schema_ensure(c)) == DURQ_OK)
+		c->p->schema_ready = 1;
+	pthread_mutex_unlock(&c->p->schema_mu);
+	return rc;
+}
+
+static void log_config(pg_conn *c)
+{
+	char at[256];
+	if (atomic_exchange(&c->p->config_logged, 1))
+		return;
+	where(c, at, sizeof(at));
+	pg_redact(c->p, at, sizeof(at));
+	durq_log_emit(c->p->opts, DURQ_LOG_INFO, "CONFIG", "postgresql: %s (server %d, protocol "
+		      "%d), READ COMMITTED, lock_timeout=%d ms, synchronous_commit=%s, pipelined "
+		      "batches, LISTEN/NOTIFY channel '%s'", at, PQserverVersion(c->pg),
+		      PQprotocolVersion(c->pg), c->p->opts->busy_timeout_ms,
+		      session_sync_off(c->p) ? "off" : "server default", PG_NOTIFY_CHANNEL);
+}
+
+static int session_open(pg_conn *c)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {c->p->conninfo, "durq", NULL};
+	int rc;
+	c->pg = PQconnectdbParams(keys, vals, 1);
+	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+		return connect_error(c);
+	PQsetNoticeProcessor(c->pg, notice, c->p);
+	if ((rc = session_setup(c)) < 0 || (rc = schema_once(c)) < 0 ||
+	    (rc = prepare_all(c)) < 0)
+		return rc;
+	if (c->role == DURQ_CONN_WATCH && (rc = listen_start(c)) < 0)
+		return rc;
+	if (!atomic_load(&c->p->db_bytes_at_ms))
+		refresh_db_bytes(c);
+	log_config(c);
+	return DURQ_OK;
+}
+
+static void session_close(pg_conn *c)
+{
+	if (c->pg)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	c->in_pipeline = 0;
+	c->listening = 0;
+	c->n_prefix = 0;
+}
+
+int pg_conn_ensure(pg_conn *c)
+{
+	if (!pg_conn_broken(c))
+		return DURQ_OK;
+	if (c->txn != PG_TXN_NONE)
+		return pg_error(c, NULL, "transaction");
+	session_close(c);
+	int rc = session_open(c);
+	if (rc == DURQ_OK) {
+		durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POOL", "postgresql: reconnected a "
+			      "broken session");
+	} else {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", durq_error_last());
+		session_close(c);
+		durq_error_set(rc, "%s", msg);
+	}
+	return rc;
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void conn_free(pg_conn *c)
+{
+	if (!c)
+		return;
+	session_close(c);
+	if (c->cancel_fd >= 0)
+		close(c->cancel_fd);
+	free(c);
+}
+
+static int pg_conn_open(durq_provider *prov, durq_conn **out, int role)
+{
+	pg_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	c->base.provider = prov;
+	c->p = (pg_provider *)prov;
+	c->role = role;
+	c->cancel_fd = role == DURQ_CONN_WATCH ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+	if (role == DURQ_CONN_WATCH && c->cancel_fd < 0) {
+		free(c);
+		return durq_error_set(DURQ_EIO, "postgresql: eventfd: %s", strerror(errno));
+	}
+	int rc = session_open(c);
+	if (rc < 0) {
+		conn_free(c);
+		return rc;
+	}
+	*out = &c->base;
+	return DURQ_OK;
+}
+
+static void pg_conn_close(durq_provider *prov, durq_conn *conn)
+{
+	(void)prov;
+	conn_free(pg_conn_of(conn));
+}
+
+/* Pool liveness: PQconsumeInput notices a session the server closed; a connection must
+ * come back with no transaction open. */
+static int pg_conn_check(durq_conn *conn)
+{
+	pg_conn *c = pg_conn_of(conn);
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+		PQconsumeInput(c->pg);
+	if (pg_conn_broken(c))
+		return pg_error(c, NULL, "connection check");
+	if (c->txn != PG_TXN_NONE || c->in_pipeline ||
+	    PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		session_close(c);
+		c->txn = PG_TXN_NONE;
+		return durq_error_set(DURQ_EIO, "postgresql: connection returned with an open "
+				      "transaction");
+	}
+	return DURQ_OK;
+}
+
+/* ---- transactions --------------------------------------------------------------------------- */
+
+static int pg_txn_begin(durq_conn *conn, unsigned int flags)
+{
+	pg_conn *c = pg_conn_of(conn);
+	int rc = pg_conn_ensure(c);
+	if (rc < 0)
+		return rc;
+	c->n_prefix = 0;
+	c->wrote = 0;
+	c->txn_flags = flags;
+	c->txn = PG_TXN_PENDING;
+	rc = pg_prefix_add(c, PG_BEGIN);
+	if (rc == DURQ_OK && (flags & DURQ_TXN_NO_FLUSH) && !session_sync_off(c->p))
+		rc = pg_prefix_add(c, PG_SYNC_OFF);
+	return rc;
+}
+
+static int commit_lost(pg_conn *c)
+{
+	char at[256];
+	where(c, at, sizeof(at));
+	pg_redact(c->p, at, sizeof(at));
+	pg_pipe_abandon(c);
+	return durq_error_set(DURQ_EIO, "postgresql: COMMIT was sent to %s but the connection "
+			      "failed before the answer: the outcome is unknown (the transaction "
+			      "may have committed)", at);
+}
+
+/* The answer to COMMIT: "COMMIT", or "ROLLBACK" when the transaction had failed. */
+static int commit_result(pg_conn *c)
+{
+	PGresult *r = pg_pipe_next(c);
+	if (!r)
+		return commit_lost(c);
+	int rc = DURQ_OK;
+	if (!pg_ok(r))
+		rc = pg_conn_broken(c) ? commit_lost(c) : pg_error(c, r, "COMMIT");
+	else if (strcmp(PQcmdStatus(r), "COMMIT") != 0)
+		rc = durq_error_set(DURQ_EIO, "postgresql: COMMIT: the server rolled the "
+				    "transaction back (an earlier statement failed)");
+	PQclear(r);
+	return rc;
+}
+
+static int send_notify(pg_conn *c)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_text(&p, c->p->instance_id);
+	return pg_pipe_send(c, PG_NOTIFY, &p);
+}
+
+static int pg_txn_commit(durq_conn *conn)
+{
+	pg_conn *c = pg_conn_of(conn);
+	if (c->txn == PG_TXN_PENDING) { /* nothing was sent: there is nothing to commit */
+		c->txn = PG_TXN_NONE;
+		c->n_prefix = 0;
+		return DURQ_OK;
+	}
+	int n = pg_pipe_start(c), rc;
+	if (n < 0)
+		return n;
+	int notify = c->wrote;
+	if ((notify && (rc = send_notify(c)) < 0) || (rc = pg_pipe_send(c, PG_COMMIT, NULL)) < 0 ||
+	    (rc = pg_pipe_sync(c)) < 0) {
+		pg_pipe_abandon(c);
+		return pg_error(c, NULL, "COMMIT (not sent)");
+	}
+	rc = pg_pipe_prefix_results(c, n);
+	if (notify) {
+		PGresult *r = pg_pipe_next(c);
+		if (!r)
+			return commit_lost(c);
+		if (rc == DURQ_OK && !pg_ok(r))
+			rc = pg_error(c, r, "NOTIFY");
+		PQclear(r);
+	}
+	int crc = commit_result(c);
+	if (!c->pg)
+		return crc;
+	int frc = pg_pipe_finish(c);
+	if (crc == DURQ_OK && rc == DURQ_OK && frc == DURQ_OK)
+		c->txn = PG_TXN_NONE;
+	return rc < 0 ? rc : crc < 0 ? crc : frc;
+}
+
+static int pg_txn_rollback(durq_conn *conn)
+{
+	pg_conn *c = pg_conn_of(conn);
+	int was = c->txn;
+	c->txn = PG_TXN_NONE;
+	c->n_prefix = 0;
+	c->wrote = 0;
+	if (was != PG_TXN_OPEN)
+		return DURQ_OK; /* BEGIN was never sent */
+	if (c->in_pipeline)
+		pg_pipe_abandon(c);
+	if (pg_conn_broken(c))
+		return DURQ_OK; /* the server rolls back a transaction whose session ends */
+	PGresult *r = PQexec(c->pg, "ROLLBACK");
+	int rc = pg_ok(r) ? DURQ_OK : pg_error(c, r, "ROLLBACK");
+	PQclear(r);
+	return rc;
+}
+
+static int pg_op_begin(durq_conn *conn)
+{
+	pg_conn *c = pg_conn_of(conn);
+	if (c->txn == PG_TXN_NONE)
+		return durq_error_set(DURQ_EINVAL, "postgresql: op_begin outside a transaction");
+	return pg_prefix_add(c, PG_SAVEPOINT);
+}
+
+static int pg_op_end(durq_conn *conn, int keep)
+{
+	pg_conn *c = pg_conn_of(conn);
+	int rc = keep ? DURQ_OK : pg_prefix_add(c, PG_ROLLBACK_TO);
+	return rc < 0 ? rc : pg_prefix_add(c, PG_RELEASE);
+}
+
+/* ---- applying ops: one pipeline per round -------------------------------------------------- */
+
+enum { SLOT_SEND = 0, SLOT_DONE, SLOT_FAILED };
+
+typedef struct pg_slot {
+	durq_op *op;
+	pg_opstate st;
+	int state;
+	int rc;
+	int send_rc; /* building or sending the op failed */
+	char msg[sizeof(((durq_op_result *)0)->message)];
+} pg_slot;
+
+enum { ROUND_DONE = 0, ROUND_MORE = 1, ROUND_REBUILD = 2 };
+
+static void slot_result(pg_slot *s, int state, int rc)
+{
+	s->state = state;
+	s->rc = rc;
+	snprintf(s->msg, sizeof(s->msg), "%s", rc < 0 && rc != DURQ_EMPTY ? durq_error_last() : "");
+}
+
+static void send_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
+{
+	for (size_t i = 0; i < n && !pg_conn_broken(c); i++) {
+		if (s[i].state != SLOT_SEND)
+			continue;
+		s[i].send_rc = pg_op_send(c, s[i].op, ctx, &s[i].st);
+		if (s[i].send_rc < 0)
+			snprintf(s[i].msg, sizeof(s[i].msg), "%s", durq_error_last());
+	}
+}
+
+static void drain(pg_conn *c, int n)
+{
+	for (int k = 0; k < n && c->pg; k++) {
+		PGresult *r = pg_pipe_next(c);
+		PQclear(r);
+	}
+}
+
+/* One slot's results. Returns < 0 on a fatal error, 1 if the transaction must be rebuilt. */
+static int recv_slot(pg_conn *c, pg_slot *s, const durq_op_ctx *ctx)
+{
+	int local = PG_SQL_NONE;
+	if (s->send_rc < 0) { /* what was sent of it runs: a trace to roll back */
+		int rc = s->send_rc;
+		drain(c, s->st.n_stmts);
+		s->state = SLOT_FAILED;
+		s->rc = rc;
+		return s->st.n_stmts > 0;
+	}
+	int rc = pg_op_recv(c, s->op, ctx, &s->st, &local);
+	if (local == PG_SQL_FATAL)
+		return rc < 0 ? rc : DURQ_EIO;
+	if (local == PG_SQL_LOCAL) {
+		slot_result(s, SLOT_FAILED, rc);
+		return 1;
+	}
+	if (rc != PG_AGAIN)
+		slot_result(s, SLOT_DONE, rc);
+	return 0;
+}
+
+/* Send every slot still to send, with the deferred prefix, in one pipeline; read back. */
+static int round_trip(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
+{
+	int n_prefix = pg_pipe_start(c), rc, rebuild = 0, more = 0;
+	if (n_prefix < 0)
+		return n_prefix;
+	send_slots(c, s, n, ctx);
+	if ((rc = pg_pipe_sync(c)) < 0 || (rc = pg_pipe_prefix_results(c, n_prefix)) < 0) {
+		if (c->pg)
+			pg_pipe_abandon(c); /* the transaction is gone with the session */
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].state != SLOT_SEND)
+			continue;
+		if (rebuild) { /* aborted by the failed op: replayed after the rebuild */
+			drain(c, s[i].st.n_stmts);
+			continue;
+		}
+		if ((rc = recv_slot(c, &s[i], ctx)) < 0) {
+			if (c->pg)
+				pg_pipe_abandon(c);
+			return rc;
+		}
+		rebuild = rc;
+		more |= s[i].state == SLOT_SEND;
+	}
+	if ((rc = pg_pipe_finish(c)) < 0)
+		return rc;
+	return rebuild ? ROUND_REBUILD : more ? ROUND_MORE : ROUND_DONE;
+}
+
+/* Roll back and begin again; every op not failed is to be sent afresh. */
+static int rebuild(pg_conn *c, pg_slot *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pg_op_discard(s[i].op);
+		if (s[i].state != SLOT_FAILED)
+			s[i].state = SLOT_SEND;
+	}
+	unsigned int flags = c->txn_flags;
+	int rc = pg_txn_rollback(&c->base);
+	if (rc < 0)
+		return rc;
+	c->txn_flags = flags;
+	c->txn = PG_TXN_PENDING;
+	rc = pg_prefix_add(c, PG_BEGIN);
+	if (rc == DURQ_OK && (flags & DURQ_TXN_NO_FLUSH) && !session_sync_off(c->p))
+		rc = pg_prefix_add(c, PG_SYNC_OFF);
+	return rc;
+}
+
+/* Rounds until every slot is done or failed. *rebuilt: the transaction was rolled back
+ * and begun again at least once. */
+static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, int replay,
+		     int *rebuilt)
+{
+	*rebuilt = 0;
+	for (;;) {
+		int r = round_trip(c, s, n, ctx);
+		if (r < 0)
+			return r;
+		if (r == ROUND_DONE)
+			return DURQ_OK;
+		if (r == ROUND_REBUILD) {
+			if (!replay)
+				return DURQ_OK; /* a single op: its failure is its result */
+			int rc = rebuild(c, s, n);
+			if (rc < 0)
+				return rc;
+			*rebuilt = 1;
+		}
+	}
+}
+
+static int pg_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
+{
+	pg_conn *c = pg_conn_of(conn);
+	pg_slot s = {.op = op};
+	int rebuilt;
+	int rc = run_slots(c, &s, 1, ctx, 0, &rebuilt);
+	if (rc < 0)
+		return rc;
+	if (s.rc >= 0)
+		c->wrote = 1;
+	return s.rc < 0 && s.rc != DURQ_EMPTY ? durq_error_set(s.rc, "%s", s.msg) : s.rc;
+}
+
+static int pg_op_apply_batch(durq_conn *conn, durq_op *const *ops, durq_op_result *res,
+			     size_t n, const durq_op_ctx *ctx)
+{
+	pg_conn *c = pg_conn_of(conn);
+	pg_slot *s = calloc(n ? n : 1, sizeof(*s));
+	int rebuilt;
+	if (!s)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		s[i].op = ops[i];
+	int rc = run_slots(c, s, n, ctx, 1, &rebuilt);
+	for (size_t i = 0; rc == DURQ_OK && i < n; i++) {
+		res[i].rc = s[i].rc;
+		snprintf(res[i].message, sizeof(res[i].message), "%s", s[i].msg);
+		if (s[i].rc >= 0)
+			c->wrote = 1;
+		else if (s[i].state == SLOT_FAILED)
+			pg_op_discard(s[i].op);
+	}
+	free(s);
+	return rc;
+}
+
+/* ---- LISTEN / NOTIFY ----------------------------------------------------------------------- */
+
+/* Take the notifications received; 1 if one came from another provider instance. */
+static int drain_notifies(pg_conn *c)
+{
+	PGnotify *n;
+	int other = 0;
+	while ((n = PQnotifies(c->pg))) {
+		if (!n->extra || strcmp(n->extra, c->p->instance_id) != 0)
+			other = 1;
+		PQfreemem(n);
+	}
+	return other;
+}
+
+static void maybe_refresh_db_bytes(pg_conn *c)
+{
+	int64_t now = (int64_t)(durq_clock_mono_ns() / 1000000);
+	if (now - atomic_load(&c->p->db_bytes_at_ms) > 10000)
+		refresh_db_bytes(c);
+}
+
+/* A session that broke (or never listened) is reopened and listens again; what may have
+ * been committed meanwhile is reported as a change. */
+static int watch_ready(pg_conn *c, int *changed)
+{
+	*changed = 0;
+	if (!pg_conn_broken(c) && c->listening)
+		return DURQ_OK;
+	int rc = pg_conn_ensure(c);
+	if (rc == DURQ_OK && !c->listening)
+		rc = listen_start(c);
+	*changed = rc == DURQ_OK;
+	return rc;
+}
+
+/* Wait for the session's socket or a cancel, at most ms; 1 if cancelled. */
+static int wait_readable(pg_conn *c, int64_t ms)
+{
+	struct pollfd pfd[2] = {{.fd = PQsocket(c->pg), .events = POLLIN},
+				{.fd = c->cancel_fd, .events = POLLIN}};
+	if (poll(pfd, 2, ms > 1000000 ? 1000000 : (int)ms) < 0 && errno != EINTR)
+		return durq_error_set(DURQ_EIO, "postgresql: poll: %s", strerror(errno));
+	return (pfd[1].revents & POLLIN) ? 1 : 0;
+}
+
+static int pg_change_wait(durq_conn *conn, int64_t timeout_ms)
+{
+	pg_conn *c = pg_conn_of(conn);
+	int changed, rc = watch_ready(c, &changed);
+	if (rc < 0 || changed)
+		return rc;
+	uint64_t deadline = durq_clock_mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) *
+						   1000000ull;
+	for (;;) {
+		if (!PQconsumeInput(c->pg))
+			return pg_error(c, NULL, "wait for notifications");
+		if (drain_notifies(c))
+			return DURQ_OK;
+		uint64_t now = durq_clock_mono_ns();
+		if (now >= deadline)
+			break;
+		if ((rc = wait_readable(c, (int64_t)((deadline - now + 999999) / 1000000))) != 0)
+			return rc < 0 ? rc : DURQ_ETIMEDOUT; /* cancelled: the handle is closing */
+	}
+	maybe_refresh_db_bytes(c);
+	return DURQ_ETIMEDOUT;
+}
+
+/* From another thread while change_wait may run: the eventfd stays signalled, so this
+ * and every later wait on the connection return at once (the handle is closing). */
+static void pg_change_cancel(durq_conn *conn)
+{
+	pg_conn *c = pg_conn_of(conn);
+	uint64_t one = 1;
+	if (c->cancel_fd >= 0 && write(c->cancel_fd, &one, sizeof(one)) < 0)
+		return; /* EAGAIN: already signalled */
+}
+
+/* ---- provider ------------------------------------------------------------------------------ */
+
+static int pg_stats(durq_provider *prov, durq_provider_stats *out)
+{
+	pg_provider *p = (pg_provider *)prov;
+	out->db_bytes = atomic_load(&p->db_bytes);
+	out->wal_bytes = 0;
+	out->busy_waits = 0;
+	return DURQ_OK;
+}
+
+static void pg_free(durq_provider *prov)
+{
+	pg_provider *p = (pg_provider *)prov;
+	if (!p)
+		return;
+	free(p->conninfo);
+	for (int i = 0; i < 2; i++)
+		free(p->secret[i]);
+	pthread_mutex_destroy(&p->schema_mu);
+	free(p);
+}
+
+static int hexval(int ch)
+{
+	return ch >= '0' && ch <= '9'   ? ch - '0'
+	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+					: -1;
+}
+
+static char *percent_decode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n + 1 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The password of "scheme://user:password@host...", as written and decoded: whatever
+ * libpq says about the URL is redacted of both. */
+static void find_secrets(pg_provider *p, const char *url)
+{
+	const char *auth = strstr(url, "://");
+	if (!auth)
+		return;
+	auth += 3;
+	size_t end = strcspn(auth, "/?");
+	const char *at = NULL;
+	for (const char *s = auth; s < auth + end; s++)
+		if (*s == '@')
+			at = s;
+	const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (!colon || colon + 1 >= at)
+		return;
+	p->secret[0] = strndup(colon + 1, (size_t)(at - colon - 1));
+	p->secret[1] = percent_decode(colon + 1, (size_t)(at - colon - 1));
+}
+
+/* libpq's own parse (no connection): EINVAL for a URL it cannot use. A password given as
+ * ?password= becomes a secret too. */
+static int check_url(pg_provider *p)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(p->conninfo, &err);
+	if (!opts) {
+		char msg[384];
+		clean_message(p, err ? err : "out of memory", msg, sizeof(msg));
+		PQfreemem(err);
+		return durq_error_set(DURQ_EINVAL, "postgresql: invalid connection URL: %s", msg);
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (!strcmp(o->keyword, "password") && o->val && *o->val &&
+		    (!p->secret[1] || strcmp(p->secret[1], o->val))) {
+			free(p->secret[0]);
+			p->secret[0] = strdup(o->val);
+		}
+	PQconninfoFree(opts);
+	return DURQ_OK;
+}
+
+/* "postgres://..." and "POSTGRESQL://..." as libpq spells it: "postgresql://...". */
+static int make_conninfo(pg_provider *p, const durq_provider_config *cfg)
+{
+	size_t sl = strlen(cfg->scheme);
+	const char *rest = cfg->url + sl;
+	if (strncasecmp(cfg->url, cfg->scheme, sl) != 0 || strncmp(rest, "://", 3) != 0)
+		return durq_error_set(DURQ_EINVAL, "postgresql: expected a URL of the form "
+				      "postgresql://[user[:password]@][host][:port][/dbname][?param="
+				      "value&...]");
+	size_t n = strlen("postgresql") + strlen(rest) + 1;
+	if (!(p->conninfo = malloc(n)))
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	snprintf(p->conninfo, n, "postgresql%s", rest);
+	find_secrets(p, p->conninfo);
+	return check_url(p);
+}
+
+/* One turn's parameters travel in one message: it must stay under the server's 1 GiB. */
+static int check_max_payload(const pg_provider *p)
+{
+	size_t cap = (PG_MESSAGE_MAX - ((size_t)64 << 20)) / DURQ_TURN_PAYLOAD_FACTOR;
+	if (p->opts->max_payload <= cap)
+		return DURQ_OK;
+	return durq_error_set(DURQ_EINVAL, "max_payload %zu exceeds what the postgresql provider "
+			      "can store: %zu bytes (a turn of %d payloads travels in one message, "
+			      "at most 1 GiB)", p->opts->max_payload, cap, DURQ_TURN_PAYLOAD_FACTOR);
+}
+
+static void make_instance_id(pg_provider *p)
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		uint64_t x = durq_clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)p;
+		for (int i = 0; i < 16; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
+			b[i] = (unsigned char)(x >> 56);
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(p->instance_id + 2 * i, 3, "%02x", b[i]);
+}
+
+static void fill_vtable(pg_provider *p)
+{
+	p->base = (durq_provider){
+		.version = DURQ_PROVIDER_VERSION,
+		.name = "postgresql",
+		.conn_open = pg_conn_open,
+		.conn_close = pg_conn_close,
+		.conn_check = pg_conn_check,
+		.txn_begin = pg_txn_begin,
+		.txn_commit = pg_txn_commit,
+		.txn_rollback = pg_txn_rollback,
+		.op_begin = pg_op_begin,
+		.op_end = pg_op_end,
+		.op_apply = pg_op_apply,
+		.history_read = pg_history_read,
+		.instance_get = pg_instance_get,
+		.instance_list = pg_instance_list,
+		.execution_list = pg_execution_list,
+		.dead_list = pg_dead_list,
+		.queue_depths = pg_queue_depths,
+		.next_due = pg_next_due,
+		.pragma_get = pg_pragma_get,
+		.stats = pg_stats,
+		.free = pg_free,
+		.op_apply_batch = pg_op_apply_batch,
+		.change_wait = pg_change_wait,
+		.change_cancel = pg_change_cancel,
+	};
+}
+
+int durq_postgres_factory(durq_provider **out, const durq_provider_config *cfg, void *ctx)
+{
+	(void)ctx;
+	if (!out || !cfg || !cfg->url || !cfg->scheme)
+		return durq_error_set(DURQ_EINVAL, "postgresql: no URL");
+	if (strcmp(cfg->scheme, "postgresql") != 0 && strcmp(cfg->scheme, "postgres") != 0)
+		return durq_error_set(DURQ_EINVAL, "postgresql: scheme '%.32s' is not postgresql "
+				      "or postgres", cfg->scheme);
+	pg_provider *p = calloc(1, sizeof(*p));
+	if (!p)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	pthread_mutex_init(&p->schema_mu, NULL);
+	int rc = durq_options_resolve(&p->resolved, cfg->opts, 0);
+	p->opts = &p->resolved;
+	if (rc == DURQ_OK)
+		rc = check_max_payload(p);
+	if (rc == DURQ_OK)
+		rc = make_conninfo(p, cfg);
+	if (rc < 0) {
+		pg_free(&p->base);
+		return rc;
+	}
+	make_instance_id(p);
+	fill_vtable(p);
+	*out = &p->base;
+	return DURQ_OK;
+}

@@ -1,0 +1,533 @@
+/*
+ * postgres_schema.c — the PostgreSQL provider's SQL: the tables (durq_*, in the first schema
+ * of the connection's search_path), the server-side functions of the ops that take several
+ * dependent steps (orchestration claim, ack, abandon, instance delete, prune), the text of
+ * every prepared statement, and the creation/migration of all of it at first connect.
+ *
+ * Why functions: a batch goes to the server as one pipeline, so an op must not need the
+ * client between its statements. Each op is therefore ONE statement (a data-modifying CTE
+ * or a function call) that reports an expected failure (stale token, bad execution id,
+ * duplicate event) as a result code after checking everything BEFORE writing anything: a
+ * failed op leaves no trace without a savepoint, and only a real SQL error (deadlock, lock
+ * timeout, bad UTF-8...) makes the batch roll back and replay (postgres_provider.c).
+ *
+ * Times are the core's clock, passed in (never now()). Ids, queues, names are text COLLATE
+ * "C" (byte order, like SQLite's BINARY); payloads and tokens are bytea.
+ *
+ * Concurrency (several processes on one database, READ COMMITTED):
+ *  - Work items: claims lock candidate rows with FOR UPDATE SKIP LOCKED over the partial
+ *    indexes of ready and of leased rows; a row is claimed by one transaction, and an ack,
+ *    renew or abandon re-checks the token on the row version it locks.
+ *  - Orchestration instances: the row in durq_instance_locks is the lease. A claim takes it
+ *    with INSERT ... ON CONFLICT DO UPDATE ... WHERE locked_until <= now: the conflict
+ *    check sees the latest committed row (and waits for an uncommitted one), so of two
+ *    processes only one gets a lease that is live. Before that the claim takes
+ *    pg_try_advisory_xact_lock(durq, hashtext(id)) and skips the instance if another claim
+ *    (or a delete) is working on it, so claimers never queue behind each other. Acks,
+ *    abandons and renews lock the lock row first, deletes take the advisory lock first:
+ *    every path takes the instance's locks in the same order (no deadlock between them).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postgres_internal.h"
+
+/* advisory lock classes ('durq', 'durs'): instance claims/deletes, schema migration */
+#define PG_LOCK_INSTANCE "1685418609"
+#define PG_LOCK_SCHEMA "1685418611"
+
+static const char *const stmt_sql[PG__COUNT] = {
+	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+	[PG_SYNC_OFF] = "SELECT set_config('synchronous_commit', 'off', true)",
+	[PG_COMMIT] = "COMMIT",
+	[PG_ROLLBACK] = "ROLLBACK",
+	[PG_SAVEPOINT] = "SAVEPOINT durq_op",
+	[PG_RELEASE] = "RELEASE SAVEPOINT durq_op",
+	[PG_ROLLBACK_TO] = "ROLLBACK TO SAVEPOINT durq_op",
+	[PG_NOTIFY] = "SELECT pg_notify('" PG_NOTIFY_CHANNEL "', $1::text)",
+	/* arrays keep the order of the call: ids are assigned in it (FIFO) */
+	[PG_ORCH_INSERT] =
+		"INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, "
+		"created_ms) SELECT i, k, p, v, 0, $5::int8 FROM unnest($1::text[], $2::int4[], "
+		"$3::bytea[], $4::int8[]) WITH ORDINALITY AS u(i, k, p, v, o) ORDER BY o",
+	[PG_WORK_INSERT] =
+		"INSERT INTO durq_work_queue(queue, instance_id, execution_id, activity_id, priority, "
+		"payload, visible_at, attempt, created_ms) SELECT q, i, e, a, pr, p, v, 0, $8::int8 "
+		"FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], $6::bytea[], "
+		"$7::int8[]) WITH ORDINALITY AS u(q, i, e, a, pr, p, v, o) ORDER BY o",
+	[PG_ORCH_CLAIM] = "SELECT r, id, n1, n2, t1, t2, t3, b FROM "
+			  "durq_orch_claim($1::int8, $2::bytea, $3::int8, $4::int4)",
+	[PG_ORCH_ACK] = "SELECT rc, a, b FROM durq_orch_ack($1::text, $2::bytea, $3::int8, $4::int8, "
+			"$5::text, $6::text, $7::text, $8::int4, $9::bytea, $10::bool, $11::bytea, "
+			"$12::int8[], $13::bytea[], $14::text[], $15::text[], $16::int8[], $17::int8[], "
+			"$18::int4[], $19::bytea[], $20::int8[], $21::int8[], $22::int8[], $23::text[], "
+			"$24::int4[], $25::bytea[], $26::int8[])",
+	[PG_ORCH_ABANDON] = "SELECT durq_orch_abandon($1::text, $2::bytea, $3::int8, $4::int8, "
+			    "$5::bool)",
+	[PG_ORCH_RENEW] = "UPDATE durq_instance_locks SET locked_until = $4::int8 "
+			  "WHERE instance_id = $1::text AND token = $2::bytea AND locked_until > $3::int8",
+	/* Ready rows and rows whose lease expired, each branch in index order with SKIP
+	 * LOCKED, merged in priority/FIFO order; a row past max_attempts goes to the dead
+	 * letters instead (its old attempt count is what it had). One statement. */
+	[PG_WORK_CLAIM] =
+		"WITH cand AS ("
+		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
+		"  WHERE queue = $3::text AND lock_token IS NULL AND visible_at <= $4::int8"
+		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) ready"
+		" UNION ALL"
+		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
+		"  WHERE queue = $3::text AND lock_token IS NOT NULL AND locked_until <= $4::int8"
+		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) expired),"
+		"pick AS (SELECT id, attempt FROM cand ORDER BY priority DESC, id LIMIT $5::int8),"
+		"cl AS (UPDATE durq_work_queue w SET lock_token = $1::bytea, locked_until = $2::int8,"
+		" attempt = w.attempt + 1 WHERE w.id = ANY (ARRAY(SELECT id FROM pick"
+		" WHERE attempt < $6::int4)) RETURNING w.id, w.queue, w.instance_id, w.execution_id,"
+		" w.activity_id, w.priority, w.attempt, w.payload),"
+		"dead AS (DELETE FROM durq_work_queue w WHERE w.id = ANY (ARRAY(SELECT id FROM pick"
+		" WHERE attempt >= $6::int4)) RETURNING w.*),"
+		"dl AS (INSERT INTO durq_dead_letters(source, queue, instance_id, execution_id,"
+		" activity_id, kind, priority, payload, attempt, dead_at) SELECT 2, queue, instance_id,"
+		" execution_id, activity_id, 0, priority, payload, attempt, $4::int8 FROM dead"
+		" ORDER BY id) "
+		"SELECT 0 AS dead, id, queue, instance_id, execution_id, activity_id, priority, attempt,"
+		" payload FROM cl UNION ALL SELECT 1, id, NULL, NULL, NULL, NULL, priority, attempt,"
+		" NULL FROM dead",
+	[PG_WORK_ACK] = "WITH d AS (DELETE FROM durq_work_queue WHERE id = $1::int8 AND "
+			"lock_token = $2::bytea AND locked_until > $3::int8 RETURNING 1), "
+			"m AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, "
+			"attempt, created_ms) SELECT $4::text, $5::int4, $6::bytea, $7::int8, 0, "
+			"$3::int8 FROM d WHERE $4::text IS NOT NULL) SELECT count(*) FROM d",
+	[PG_WORK_ABANDON] = "UPDATE durq_work_queue SET lock_token = NULL, locked_until = NULL, "
+			    "visible_at = CASE WHEN $4::int8 > 0 THEN $3::int8 + $4::int8 "
+			    "ELSE visible_at END, attempt = CASE WHEN $5::bool THEN "
+			    "greatest(attempt - 1, 0) ELSE attempt END WHERE id = $1::int8 AND "
+			    "lock_token = $2::bytea AND locked_until > $3::int8",
+	[PG_WORK_RENEW] = "UPDATE durq_work_queue SET locked_until = $4::int8 WHERE id = $1::int8 "
+			  "AND lock_token = $2::bytea AND locked_until > $3::int8",
+	[PG_DEAD_REQUEUE] =
+		"WITH d AS (DELETE FROM durq_dead_letters WHERE id = $1::int8 RETURNING *), "
+		"o AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, "
+		"created_ms) SELECT instance_id, kind, payload, $2::int8, 0, $2::int8 FROM d "
+		"WHERE source = 1), "
+		"w AS (INSERT INTO durq_work_queue(queue, instance_id, execution_id, activity_id, "
+		"priority, payload, visible_at, attempt, created_ms) SELECT coalesce(queue, ''), "
+		"instance_id, execution_id, activity_id, priority, payload, $2::int8, 0, $2::int8 "
+		"FROM d WHERE source = 2) SELECT count(*) FROM d",
+	[PG_INSTANCE_DELETE] = "SELECT durq_instance_delete($1::text)",
+	[PG_EXECUTION_PRUNE] = "SELECT durq_execution_prune($1::text, $2::int8)",
+	/* 0 rows: no such instance; a row with a NULL event: an execution with no events */
+	[PG_HISTORY_READ] =
+		"SELECT i.execution_id, h.event_id, h.payload FROM durq_instances i "
+		"LEFT JOIN durq_history h ON h.instance_id = i.id AND h.execution_id = "
+		"CASE WHEN $2::int8 = 0 THEN i.execution_id ELSE $2::int8 END "
+		"WHERE i.id = $1::text ORDER BY h.event_id",
+	[PG_INSTANCE_GET] = "SELECT id, name, version, parent_id, execution_id, status, output, "
+			    "custom_status, custom_status_version, created_ms, updated_ms "
+			    "FROM durq_instances WHERE id = $1::text",
+	/* keyset pages in byte order of the id; $1 = after_id, '' from the start */
+	[PG_INSTANCE_LIST] = "SELECT id FROM durq_instances WHERE id > $1::text ORDER BY id "
+			     "LIMIT $2::int8",
+	[PG_INSTANCE_LIST_STATUS] = "SELECT id FROM durq_instances WHERE status = $3::int4 AND "
+				    "id > $1::text ORDER BY id LIMIT $2::int8",
+	[PG_EXECUTION_LIST] =
+		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, (SELECT count(*) "
+		"FROM durq_history h WHERE h.instance_id = e.instance_id AND h.execution_id = "
+		"e.execution_id) FROM durq_executions e WHERE e.instance_id = $1::text "
+		"ORDER BY e.execution_id",
+	[PG_DEAD_LIST] = "SELECT id, source, queue, instance_id, execution_id, activity_id, kind, "
+			 "attempt, payload, dead_at FROM durq_dead_letters ORDER BY id LIMIT $1::int8",
+	[PG_DEPTHS] =
+		"SELECT "
+		"(SELECT count(*) FROM durq_orch_queue q WHERE q.visible_at <= $1::int8 AND NOT EXISTS "
+		" (SELECT 1 FROM durq_instance_locks l WHERE l.instance_id = q.instance_id AND "
+		" l.locked_until > $1::int8 AND l.token = q.lock_token)), "
+		"(SELECT count(*) FROM durq_orch_queue WHERE visible_at > $1::int8), "
+		"(SELECT count(*) FROM durq_orch_queue q WHERE EXISTS (SELECT 1 FROM "
+		" durq_instance_locks l WHERE l.instance_id = q.instance_id AND "
+		" l.locked_until > $1::int8 AND l.token = q.lock_token)), "
+		"(SELECT count(*) FROM durq_work_queue WHERE ($2::text IS NULL OR queue = $2::text) AND "
+		" ((lock_token IS NULL AND visible_at <= $1::int8) OR (lock_token IS NOT NULL AND "
+		" locked_until <= $1::int8))), "
+		"(SELECT count(*) FROM durq_work_queue WHERE ($2::text IS NULL OR queue = $2::text) AND "
+		" lock_token IS NULL AND visible_at > $1::int8), "
+		"(SELECT count(*) FROM durq_work_queue WHERE ($2::text IS NULL OR queue = $2::text) AND "
+		" lock_token IS NOT NULL AND locked_until > $1::int8), "
+		"(SELECT count(*) FROM durq_dead_letters), "
+		"(SELECT count(*) FROM durq_instance_locks WHERE locked_until > $1::int8)",
+	[PG_NEXT_DUE] =
+		"SELECT min(v) FROM ("
+		"SELECT min(visible_at) AS v FROM durq_orch_queue WHERE lock_token IS NULL AND "
+		"visible_at > $1::int8 "
+		"UNION ALL SELECT min(visible_at) FROM durq_work_queue WHERE lock_token IS NULL AND "
+		"visible_at > $1::int8 "
+		"UNION ALL SELECT min(locked_until) FROM durq_work_queue WHERE lock_token IS NOT NULL "
+		"AND locked_until > $1::int8 "
+		"UNION ALL SELECT min(locked_until) FROM durq_instance_locks WHERE "
+		"locked_until > $1::int8) t",
+	[PG_DB_SIZE] = "SELECT pg_database_size(current_database())",
+	[PG_SETTING] = "SELECT current_setting($1::text)",
+};
+
+static const char *const stmt_names[PG__COUNT] = {
+	"durq_begin", "durq_sync_off", "durq_commit", "durq_rollback", "durq_savepoint",
+	"durq_release", "durq_rollback_to", "durq_notify",
+	"durq_orch_insert", "durq_work_insert", "durq_orch_claim", "durq_orch_ack",
+	"durq_orch_abandon", "durq_orch_renew", "durq_work_claim", "durq_work_ack",
+	"durq_work_abandon", "durq_work_renew", "durq_dead_requeue", "durq_instance_delete",
+	"durq_execution_prune", "durq_history_read", "durq_instance_get", "durq_instance_list",
+	"durq_instance_list_status", "durq_execution_list", "durq_dead_list", "durq_depths",
+	"durq_next_due", "durq_db_size", "durq_setting",
+};
+
+const char *pg_stmt_sql(enum pg_stmt_id id)
+{
+	return stmt_sql[id];
+}
+
+const char *pg_stmt_name(enum pg_stmt_id id)
+{
+	return stmt_names[id];
+}
+
+/* ---- tables ------------------------------------------------------------------------- */
+
+static const char schema_tables[] =
+	"CREATE TABLE IF NOT EXISTS durq_instances("
+	" id text COLLATE \"C\" PRIMARY KEY, name text, version text, execution_id int8 NOT NULL,"
+	" status int4 NOT NULL, output bytea, custom_status bytea,"
+	" custom_status_version int8 NOT NULL DEFAULT 0, parent_id text,"
+	" created_ms int8 NOT NULL, updated_ms int8 NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS durq_instances_status ON durq_instances(status, id);"
+	"CREATE TABLE IF NOT EXISTS durq_executions("
+	" instance_id text COLLATE \"C\" NOT NULL, execution_id int8 NOT NULL,"
+	" status int4 NOT NULL, output bytea, created_ms int8 NOT NULL, updated_ms int8 NOT NULL,"
+	" PRIMARY KEY(instance_id, execution_id));"
+	"CREATE TABLE IF NOT EXISTS durq_history("
+	" instance_id text COLLATE \"C\" NOT NULL, execution_id int8 NOT NULL,"
+	" event_id int8 NOT NULL, payload bytea,"
+	" PRIMARY KEY(instance_id, execution_id, event_id));"
+	"CREATE TABLE IF NOT EXISTS durq_orch_queue("
+	" id int8 GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	" instance_id text COLLATE \"C\" NOT NULL, kind int4 NOT NULL, payload bytea,"
+	" visible_at int8 NOT NULL, lock_token bytea, attempt int4 NOT NULL DEFAULT 0,"
+	" created_ms int8 NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS durq_orch_ready ON durq_orch_queue(visible_at, id)"
+	" WHERE lock_token IS NULL;"
+	"CREATE INDEX IF NOT EXISTS durq_orch_instance ON durq_orch_queue(instance_id, visible_at);"
+	"CREATE TABLE IF NOT EXISTS durq_instance_locks("
+	" instance_id text COLLATE \"C\" PRIMARY KEY, token bytea NOT NULL,"
+	" locked_until int8 NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS durq_instance_locks_until ON durq_instance_locks(locked_until);"
+	"CREATE TABLE IF NOT EXISTS durq_work_queue("
+	" id int8 GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, queue text COLLATE \"C\" NOT NULL,"
+	" instance_id text COLLATE \"C\", execution_id int8, activity_id int8,"
+	" priority int4 NOT NULL, payload bytea, visible_at int8 NOT NULL, lock_token bytea,"
+	" locked_until int8, attempt int4 NOT NULL DEFAULT 0, created_ms int8 NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS durq_work_ready ON durq_work_queue(queue, priority DESC, id)"
+	" WHERE lock_token IS NULL;"
+	"CREATE INDEX IF NOT EXISTS durq_work_leased ON durq_work_queue(queue, locked_until)"
+	" WHERE lock_token IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS durq_work_activity ON durq_work_queue(instance_id, execution_id,"
+	" activity_id) WHERE instance_id IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS durq_dead_letters("
+	" id int8 GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, source int4 NOT NULL,"
+	" queue text COLLATE \"C\", instance_id text COLLATE \"C\", execution_id int8,"
+	" activity_id int8, kind int4, priority int4, payload bytea, attempt int4 NOT NULL,"
+	" dead_at int8 NOT NULL);";
+
+/* ---- functions ---------------------------------------------------------------------- */
+
+/* The orchestration claim: pick an instance (an expired lease with visible messages first,
+ * then the oldest visible message of an instance without a live lease), lease it, tag its
+ * visible messages; past max_attempts dead-letter them, fail the instance and pick again.
+ * Rows: r=0 head (id = exists, n1 = execution, n2 = status, t1 = instance, t2/t3 = name and
+ * version), r=1 message (id, n1 = attempt, n2 = kind, b), r=2 event (id, b), r=3 an
+ * instance dead-lettered on the way (t1, n1 = attempts). No r=0 row: nothing to claim. */
+static const char fn_orch_claim[] =
+	"CREATE OR REPLACE FUNCTION durq_orch_claim(p_now int8, p_token bytea, p_until int8,"
+	" p_max int4) RETURNS TABLE(r int4, id int8, n1 int8, n2 int4, t1 text, t2 text, t3 text,"
+	" b bytea) LANGUAGE plpgsql AS $f$\n"
+	"#variable_conflict use_column\n"
+	"DECLARE v_id text; v_skip text[] := '{}'; v_att int4; v_n int8; v_exec int8;\n"
+	"BEGIN\n"
+	" LOOP\n"
+	"  v_id := NULL;\n"
+	"  SELECT l.instance_id INTO v_id FROM durq_instance_locks l\n"
+	"   WHERE l.locked_until <= p_now AND l.instance_id <> ALL (v_skip)\n"
+	"     AND EXISTS (SELECT 1 FROM durq_orch_queue q WHERE q.instance_id = l.instance_id\n"
+	"                 AND q.visible_at <= p_now)\n"
+	"   ORDER BY l.locked_until LIMIT 1 FOR UPDATE OF l SKIP LOCKED;\n"
+	"  IF v_id IS NULL THEN\n"
+	"   SELECT q.instance_id INTO v_id FROM durq_orch_queue q\n"
+	"    WHERE q.lock_token IS NULL AND q.visible_at <= p_now AND q.instance_id <> ALL (v_skip)\n"
+	"      AND NOT EXISTS (SELECT 1 FROM durq_instance_locks l\n"
+	"                      WHERE l.instance_id = q.instance_id AND l.locked_until > p_now)\n"
+	"    ORDER BY q.visible_at, q.id LIMIT 1 FOR UPDATE OF q SKIP LOCKED;\n"
+	"  END IF;\n"
+	"  IF v_id IS NULL THEN RETURN; END IF;\n"
+	"  v_skip := v_skip || v_id;\n"
+	"  CONTINUE WHEN NOT pg_try_advisory_xact_lock(" PG_LOCK_INSTANCE ", hashtext(v_id));\n"
+	"  INSERT INTO durq_instance_locks AS l (instance_id, token, locked_until)\n"
+	"   VALUES (v_id, p_token, p_until) ON CONFLICT (instance_id) DO UPDATE\n"
+	"   SET token = excluded.token, locked_until = excluded.locked_until\n"
+	"   WHERE l.locked_until <= p_now;\n"
+	"  CONTINUE WHEN NOT FOUND;\n"
+	"  UPDATE durq_orch_queue q SET lock_token = p_token, attempt = q.attempt + 1\n"
+	"   WHERE q.instance_id = v_id AND q.visible_at <= p_now;\n"
+	"  GET DIAGNOSTICS v_n = ROW_COUNT;\n"
+	"  IF v_n = 0 THEN\n"
+	"   DELETE FROM durq_instance_locks l WHERE l.instance_id = v_id AND l.token = p_token;\n"
+	"   CONTINUE;\n"
+	"  END IF;\n"
+	"  SELECT max(q.attempt) INTO v_att FROM durq_orch_queue q\n"
+	"   WHERE q.instance_id = v_id AND q.lock_token = p_token;\n"
+	"  IF v_att > p_max THEN\n"
+	"   INSERT INTO durq_dead_letters(source, queue, instance_id, execution_id, activity_id,\n"
+	"     kind, priority, payload, attempt, dead_at)\n"
+	"    SELECT 1, NULL, q.instance_id, NULL, NULL, q.kind, 0, q.payload, q.attempt - 1, p_now\n"
+	"    FROM durq_orch_queue q WHERE q.instance_id = v_id AND q.lock_token = p_token\n"
+	"    ORDER BY q.id;\n"
+	"   DELETE FROM durq_orch_queue q WHERE q.instance_id = v_id AND q.lock_token = p_token;\n"
+	"   DELETE FROM durq_instance_locks l WHERE l.instance_id = v_id;\n"
+	"   UPDATE durq_executions e SET status = 3, updated_ms = p_now\n"
+	"    WHERE e.instance_id = v_id AND e.execution_id =\n"
+	"      (SELECT i.execution_id FROM durq_instances i WHERE i.id = v_id);\n"
+	"   UPDATE durq_instances i SET status = 3, updated_ms = p_now WHERE i.id = v_id;\n"
+	"   RETURN QUERY SELECT 3, 0::int8, (v_att - 1)::int8, 0, v_id, NULL::text, NULL::text,\n"
+	"    NULL::bytea;\n"
+	"   CONTINUE;\n"
+	"  END IF;\n"
+	"  SELECT i.execution_id INTO v_exec FROM durq_instances i WHERE i.id = v_id;\n"
+	"  RETURN QUERY SELECT 0, (i.id IS NOT NULL)::int4::int8, coalesce(i.execution_id, 0),\n"
+	"   coalesce(i.status, 0), v_id, i.name, i.version, NULL::bytea\n"
+	"   FROM (SELECT 1) one LEFT JOIN durq_instances i ON i.id = v_id;\n"
+	"  RETURN QUERY SELECT 1, q.id, q.attempt::int8, q.kind, NULL::text, NULL::text,\n"
+	"   NULL::text, q.payload FROM durq_orch_queue q\n"
+	"   WHERE q.instance_id = v_id AND q.lock_token = p_token ORDER BY q.id;\n"
+	"  IF v_exec IS NOT NULL THEN\n"
+	"   RETURN QUERY SELECT 2, h.event_id, 0::int8, 0, NULL::text, NULL::text, NULL::text,\n"
+	"    h.payload FROM durq_history h\n"
+	"    WHERE h.instance_id = v_id AND h.execution_id = v_exec ORDER BY h.event_id;\n"
+	"  END IF;\n"
+	"  RETURN;\n"
+	" END LOOP;\n"
+	"END $f$;\n";
+
+/* One turn, in the order of design §2.2. Every check comes before the first write, so a
+ * refused turn changes nothing and keeps its lease. rc: 0 (a = execution), -3 lease lost,
+ * -6 bad execution (a = current, b = asked), -4 duplicate event (a = execution, b = event). */
+static const char fn_orch_ack[] =
+	"CREATE OR REPLACE FUNCTION durq_orch_ack(p_id text, p_token bytea, p_now int8,"
+	" p_exec int8, p_name text, p_version text, p_parent text, p_status int4, p_output bytea,"
+	" p_set_cs bool, p_cs bytea, h_ids int8[], h_payloads bytea[], w_queues text[],"
+	" w_insts text[], w_execs int8[], w_acts int8[], w_prios int4[], w_payloads bytea[],"
+	" w_vis int8[], c_execs int8[], c_acts int8[], m_insts text[], m_kinds int4[],"
+	" m_payloads bytea[], m_vis int8[]) RETURNS TABLE(rc int4, a int8, b int8)"
+	" LANGUAGE plpgsql AS $f$\n"
+	"#variable_conflict use_column\n"
+	"DECLARE v_cur int8; v_ex int8; v_dup int8;\n"
+	"BEGIN\n"
+	" PERFORM 1 FROM durq_instance_locks l WHERE l.instance_id = p_id AND l.token = p_token\n"
+	"  AND l.locked_until > p_now FOR UPDATE;\n"
+	" IF NOT FOUND THEN RETURN QUERY SELECT -3, 0::int8, 0::int8; RETURN; END IF;\n"
+	" SELECT i.execution_id INTO v_cur FROM durq_instances i WHERE i.id = p_id;\n"
+	" v_cur := coalesce(v_cur, 0);\n"
+	" v_ex := CASE WHEN p_exec <> 0 THEN p_exec WHEN v_cur <> 0 THEN v_cur ELSE 1 END;\n"
+	" IF (v_cur = 0 AND v_ex <> 1) OR (v_cur <> 0 AND v_ex <> v_cur AND v_ex <> v_cur + 1)\n"
+	" THEN RETURN QUERY SELECT -6, v_cur, v_ex; RETURN; END IF;\n"
+	" SELECT u.e INTO v_dup FROM unnest(h_ids) AS u(e) GROUP BY u.e HAVING count(*) > 1\n"
+	"  ORDER BY u.e LIMIT 1;\n"
+	" IF v_dup IS NULL THEN\n"
+	"  SELECT h.event_id INTO v_dup FROM durq_history h WHERE h.instance_id = p_id\n"
+	"   AND h.execution_id = v_ex AND h.event_id = ANY (h_ids) ORDER BY h.event_id LIMIT 1;\n"
+	" END IF;\n"
+	" IF v_dup IS NOT NULL THEN RETURN QUERY SELECT -4, v_ex, v_dup; RETURN; END IF;\n"
+	" DELETE FROM durq_orch_queue q WHERE q.instance_id = p_id AND q.lock_token = p_token;\n"
+	" IF v_cur = 0 THEN\n"
+	"  INSERT INTO durq_instances(id, name, version, execution_id, status,\n"
+	"   custom_status_version, parent_id, created_ms, updated_ms)\n"
+	"   VALUES (p_id, p_name, p_version, 1, 1, 0, p_parent, p_now, p_now);\n"
+	"  INSERT INTO durq_executions(instance_id, execution_id, status, created_ms, updated_ms)\n"
+	"   VALUES (p_id, 1, 1, p_now, p_now) ON CONFLICT DO NOTHING;\n"
+	" ELSIF v_ex = v_cur + 1 THEN\n"
+	"  UPDATE durq_executions e SET status = 4, updated_ms = p_now\n"
+	"   WHERE e.instance_id = p_id AND e.execution_id = v_cur;\n"
+	"  INSERT INTO durq_executions(instance_id, execution_id, status, created_ms, updated_ms)\n"
+	"   VALUES (p_id, v_ex, 1, p_now, p_now) ON CONFLICT DO NOTHING;\n"
+	"  UPDATE durq_instances i SET execution_id = v_ex WHERE i.id = p_id;\n"
+	" END IF;\n"
+	" INSERT INTO durq_history(instance_id, execution_id, event_id, payload)\n"
+	"  SELECT p_id, v_ex, u.e, u.p FROM unnest(h_ids, h_payloads) AS u(e, p);\n"
+	" UPDATE durq_instances i SET\n"
+	"  status = CASE WHEN p_status > 0 THEN p_status ELSE i.status END,\n"
+	"  output = CASE WHEN p_output IS NOT NULL THEN p_output ELSE i.output END,\n"
+	"  custom_status = CASE WHEN p_set_cs THEN p_cs ELSE i.custom_status END,\n"
+	"  custom_status_version = i.custom_status_version + CASE WHEN p_set_cs THEN 1 ELSE 0 END,\n"
+	"  name = coalesce(i.name, p_name), version = coalesce(i.version, p_version),\n"
+	"  updated_ms = p_now WHERE i.id = p_id;\n"
+	" UPDATE durq_executions e SET\n"
+	"  status = CASE WHEN p_status > 0 THEN p_status ELSE e.status END,\n"
+	"  output = CASE WHEN p_output IS NOT NULL THEN p_output ELSE e.output END,\n"
+	"  updated_ms = p_now WHERE e.instance_id = p_id AND e.execution_id = v_ex;\n"
+	" INSERT INTO durq_work_queue(queue, instance_id, execution_id, activity_id, priority,\n"
+	"   payload, visible_at, attempt, created_ms)\n"
+	"  SELECT u.q, coalesce(u.i, p_id), u.e, u.a, u.pr, u.p, u.v, 0, p_now\n"
+	"  FROM unnest(w_queues, w_insts, w_execs, w_acts, w_prios, w_payloads, w_vis)\n"
+	"   WITH ORDINALITY AS u(q, i, e, a, pr, p, v, o) ORDER BY u.o;\n"
+	" DELETE FROM durq_work_queue w USING unnest(c_execs, c_acts) AS c(e, a)\n"
+	"  WHERE w.instance_id = p_id AND w.execution_id = c.e AND w.activity_id = c.a;\n"
+	" INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, created_ms)\n"
+	"  SELECT u.i, u.k, u.p, u.v, 0, p_now\n"
+	"  FROM unnest(m_insts, m_kinds, m_payloads, m_vis) WITH ORDINALITY AS u(i, k, p, v, o)\n"
+	"  ORDER BY u.o;\n"
+	" DELETE FROM durq_instance_locks l WHERE l.instance_id = p_id;\n"
+	" RETURN QUERY SELECT 0, v_ex, 0::int8;\n"
+	"END $f$;\n";
+
+/* 0, or -3 when the lease is not live (nothing changed). */
+static const char fn_orch_abandon[] =
+	"CREATE OR REPLACE FUNCTION durq_orch_abandon(p_id text, p_token bytea, p_now int8,"
+	" p_delay int8, p_ignore bool) RETURNS int4 LANGUAGE plpgsql AS $f$\n"
+	"BEGIN\n"
+	" DELETE FROM durq_instance_locks l WHERE l.instance_id = p_id AND l.token = p_token\n"
+	"  AND l.locked_until > p_now;\n"
+	" IF NOT FOUND THEN RETURN -3; END IF;\n"
+	" UPDATE durq_orch_queue q SET lock_token = NULL,\n"
+	"  visible_at = CASE WHEN p_delay > 0 THEN p_now + p_delay ELSE q.visible_at END,\n"
+	"  attempt = CASE WHEN p_ignore THEN greatest(q.attempt - 1, 0) ELSE q.attempt END\n"
+	"  WHERE q.instance_id = p_id AND q.lock_token = p_token;\n"
+	" RETURN 0;\n"
+	"END $f$;\n";
+
+/* 0, or -5 when there is neither an instance nor a message (nothing deleted). */
+static const char fn_instance_delete[] =
+	"CREATE OR REPLACE FUNCTION durq_instance_delete(p_id text) RETURNS int4"
+	" LANGUAGE plpgsql AS $f$\n"
+	"BEGIN\n"
+	" PERFORM pg_advisory_xact_lock(" PG_LOCK_INSTANCE ", hashtext(p_id));\n"
+	" IF NOT EXISTS (SELECT 1 FROM durq_instances i WHERE i.id = p_id) AND\n"
+	"    NOT EXISTS (SELECT 1 FROM durq_orch_queue q WHERE q.instance_id = p_id) THEN\n"
+	"  RETURN -5;\n"
+	" END IF;\n"
+	" DELETE FROM durq_instance_locks l WHERE l.instance_id = p_id;\n"
+	" DELETE FROM durq_orch_queue q WHERE q.instance_id = p_id;\n"
+	" DELETE FROM durq_work_queue w WHERE w.instance_id = p_id;\n"
+	" DELETE FROM durq_history h WHERE h.instance_id = p_id;\n"
+	" DELETE FROM durq_executions e WHERE e.instance_id = p_id;\n"
+	" DELETE FROM durq_instances i WHERE i.id = p_id;\n"
+	" RETURN 0;\n"
+	"END $f$;\n";
+
+/* Executions pruned, or -5 when the instance does not exist. Never the current one. */
+static const char fn_execution_prune[] =
+	"CREATE OR REPLACE FUNCTION durq_execution_prune(p_id text, p_before int8) RETURNS int8"
+	" LANGUAGE plpgsql AS $f$\n"
+	"DECLARE v_cur int8; v_n int8;\n"
+	"BEGIN\n"
+	" SELECT i.execution_id INTO v_cur FROM durq_instances i WHERE i.id = p_id;\n"
+	" IF v_cur IS NULL THEN RETURN -5; END IF;\n"
+	" DELETE FROM durq_history h WHERE h.instance_id = p_id\n"
+	"  AND h.execution_id < least(p_before, v_cur);\n"
+	" DELETE FROM durq_executions e WHERE e.instance_id = p_id\n"
+	"  AND e.execution_id < least(p_before, v_cur);\n"
+	" GET DIAGNOSTICS v_n = ROW_COUNT;\n"
+	" RETURN v_n;\n"
+	"END $f$;\n";
+
+static const char *const schema_parts[] = {
+	schema_tables, fn_orch_claim, fn_orch_ack, fn_orch_abandon, fn_instance_delete,
+	fn_execution_prune,
+};
+
+/* ---- creation and migration ------------------------------------------------------------ */
+
+/* A simple-protocol command (DDL scripts, setup); its error mapped and set. */
+static int run(pg_conn *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(c->pg, sql);
+	int rc = pg_ok(r) ? DURQ_OK : pg_error(c, r, what);
+	PQclear(r);
+	return rc;
+}
+
+/* The recorded schema version, 0 if durq_meta does not exist yet. */
+static int read_version(pg_conn *c, long *v)
+{
+	PGresult *r = PQexec(c->pg, "SELECT to_regclass('durq_meta') IS NOT NULL");
+	*v = 0;
+	if (!pg_ok(r)) {
+		int rc = pg_error(c, r, "read schema version");
+		PQclear(r);
+		return rc;
+	}
+	int exists = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	if (!exists)
+		return DURQ_OK;
+	r = PQexec(c->pg, "SELECT value FROM durq_meta WHERE key = 'schema_version'");
+	if (!pg_ok(r)) {
+		int rc = pg_error(c, r, "read schema version");
+		PQclear(r);
+		return rc;
+	}
+	if (PQntuples(r) == 1)
+		*v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return DURQ_OK;
+}
+
+static int newer(long v)
+{
+	return durq_error_set(DURQ_ECORRUPT, "postgresql: the database's durq schema is version "
+			      "%ld, newer than this durq (%d); refusing to use it", v,
+			      PG_SCHEMA_VERSION);
+}
+
+/* Inside the migration transaction, under the advisory lock. */
+static int migrate_locked(pg_conn *c)
+{
+	long v;
+	int rc = run(c, "CREATE TABLE IF NOT EXISTS durq_meta(key text PRIMARY KEY, "
+		     "value int8 NOT NULL)", "create schema");
+	if (rc < 0 || (rc = read_version(c, &v)) < 0)
+		return rc;
+	if (v > PG_SCHEMA_VERSION)
+		return newer(v);
+	if (v == PG_SCHEMA_VERSION)
+		return DURQ_OK; /* another process did it while we waited for the lock */
+	for (size_t i = 0; i < sizeof(schema_parts) / sizeof(schema_parts[0]); i++)
+		if ((rc = run(c, schema_parts[i], "create schema")) < 0)
+			return rc;
+	char sql[160];
+	snprintf(sql, sizeof(sql), "INSERT INTO durq_meta VALUES ('schema_version', %d) ON "
+		 "CONFLICT (key) DO UPDATE SET value = excluded.value", PG_SCHEMA_VERSION);
+	if ((rc = run(c, sql, "record schema version")) == DURQ_OK)
+		durq_log_emit(c->p->opts, DURQ_LOG_INFO, "CONFIG", "postgresql: schema version %d "
+			      "installed (was %ld)", PG_SCHEMA_VERSION, v);
+	return rc;
+}
+
+/* Once per connect of a provider that has not seen the schema yet: a cheap version read;
+ * only an older or missing schema takes the advisory lock and a transaction. */
+int pg_schema_ensure(pg_conn *c)
+{
+	long v;
+	int rc = read_version(c, &v);
+	if (rc < 0)
+		return rc;
+	if (v > PG_SCHEMA_VERSION)
+		return newer(v);
+	if (v == PG_SCHEMA_VERSION)
+		return DURQ_OK;
+	if ((rc = run(c, "BEGIN", "create schema")) < 0)
+		return rc;
+	rc = run(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_SCHEMA ", 0)", "schema lock");
+	if (rc == DURQ_OK)
+		rc = migrate_locked(c);
+	if (rc == DURQ_OK)
+		return run(c, "COMMIT", "create schema");
+	PGresult *r = PQexec(c->pg, "ROLLBACK");
+	PQclear(r);
+	return rc;
+}
