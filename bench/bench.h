@@ -53,6 +53,7 @@ typedef struct bench_row_cfg {
 	const char *mem_vfs;    /* memory rows: the counting VFS (xSync counted, no delay) */
 	const char *tmpdir;     /* parent of the per-row database directory */
 	bench_pg *pg;           /* postgresql rows: the server each row makes its database on */
+	int pg_analyze;         /* postgresql rows: ANALYZE after the prefill (not timed) */
 	int quiet;
 } bench_row_cfg;
 
@@ -135,6 +136,10 @@ void bench_note_msg(bench_row *row, const char *what, int code, const char *msg)
 int bench_open(durq **out, const bench_row_cfg *cfg, char *dir, size_t dirlen);
 /* Close the handle and remove the row's database (directory, or the postgresql database). */
 void bench_close(durq *db, const bench_row_cfg *cfg, const char *dir);
+/* After a row's (untimed) prefill: on postgresql with cfg->pg_analyze, ANALYZE the row's
+ * database, so the planner sees the prefilled table as the baselines' does (a fresh table
+ * has no statistics until autovacuum gets to it). Nothing on sqlite. */
+void bench_after_prefill(const bench_row_cfg *cfg, bench_row *row, const char *dir);
 /* Fill row's stats columns from the difference of two snapshots; and ops per flushed
  * commit from the xSync calls counted in the same interval. */
 void bench_fill_stats(bench_row *row, const durq_stats *before, const durq_stats *after,
@@ -173,6 +178,8 @@ int bench_pg_db_create(bench_pg *pg, char *name, size_t nlen, char *url, size_t 
 		       char *err, size_t errlen);
 /* DROP DATABASE name WITH (FORCE); complains on stderr if it fails. */
 void bench_pg_db_drop(bench_pg *pg, const char *name);
+/* ANALYZE in database name, on a connection of its own. -1 (message in err). */
+int bench_pg_db_analyze(bench_pg *pg, const char *name, char *err, size_t errlen);
 
 /* ---- slow sync VFS (slowvfs.c) ---- */
 #include "slowvfs.h"

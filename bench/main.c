@@ -32,6 +32,7 @@ typedef struct opts {
 	long sync_latency_us;
 	const char *json, *plot, *tmpdir;
 	const char *pg_url;               /* --pg-url: NULL = start a throwaway server */
+	int pg_no_analyze;                /* --pg-no-analyze */
 } opts;
 
 static void usage(FILE *f)
@@ -42,7 +43,9 @@ static void usage(FILE *f)
 		"  --pg-url URL         postgresql rows: the server (postgresql://...; its user may\n"
 		"                       CREATE DATABASE: one per row); default: a throwaway server\n"
 		"                       started with scripts/pg-server.sh (or $DURQ_PG_SERVER_SCRIPT)\n"
-		"                       and stopped at exit"
+		"                       and stopped at exit\n"
+		"  --pg-no-analyze      postgresql rows: no ANALYZE after the prefill (default: durq's\n"
+		"                       rows and the baselines both ANALYZE their prefilled table)\n"
 		"  --workload LIST      queue,queue-produce,orchestration (default queue,orchestration)\n"
 		"  --mode LIST          group,per-op,ceiling (default all three); on postgresql\n"
 		"                       'ceiling' = the libpq baselines pg-naive,pg-batched (also\n"
@@ -176,7 +179,7 @@ static int parse_args(int argc, char **argv, opts *o)
 	enum { O_PROVIDER = 256, O_WORKLOAD, O_MODE, O_WORKERS, O_CONC, O_ITEMS, O_DURATION,
 	       O_OITEMS, O_ODURATION, O_PAYLOAD, O_SYNC, O_SYNCLAT, O_ACTMS, O_INFLIGHT,
 	       O_OINFLIGHT, O_OASYNC, O_IFWORKERS, O_IFWORKLOAD, O_IFITEMS, O_IFDURATION, O_NOSYNC, O_TMPDIR, O_JSON,
-	       O_PLOT, O_QUIET, O_HELP, O_PGURL };
+	       O_PLOT, O_QUIET, O_HELP, O_PGURL, O_PGNOANALYZE };
 	static const struct option lo[] = {
 		{"provider", required_argument, 0, O_PROVIDER},
 		{"workload", required_argument, 0, O_WORKLOAD},
@@ -198,6 +201,7 @@ static int parse_args(int argc, char **argv, opts *o)
 		{"in-flight-workload", required_argument, 0, O_IFWORKLOAD},
 		{"in-flight-items", required_argument, 0, O_IFITEMS},
 		{"pg-url", required_argument, 0, O_PGURL},
+		{"pg-no-analyze", no_argument, 0, O_PGNOANALYZE},
 		{"in-flight-duration", required_argument, 0, O_IFDURATION},
 		{"no-sync-rows", no_argument, 0, O_NOSYNC},
 		{"tmpdir", required_argument, 0, O_TMPDIR},
@@ -321,6 +325,9 @@ static int parse_args(int argc, char **argv, opts *o)
 		case O_PGURL:
 			o->pg_url = optarg;
 			break;
+		case O_PGNOANALYZE:
+			o->pg_no_analyze = 1;
+			break;
 		case O_JSON:
 			o->json = optarg;
 			break;
@@ -389,6 +396,7 @@ static void row_common(bench_row_cfg *c, const opts *o, int p, int w, int m, con
 	c->mem_vfs = mem_vfs;
 	c->tmpdir = o->tmpdir;
 	c->pg = p == PROV_PG ? pg : NULL;
+	c->pg_analyze = p == PROV_PG && !o->pg_no_analyze;
 	c->quiet = o->quiet;
 }
 

@@ -14,7 +14,8 @@
  * Own schema (table q: id bigserial, payload bytea, visible_at, lease_until; a partial
  * "ready" index on id WHERE lease_until IS NULL), in a fresh database per row. Prepared
  * statements, binary results, synchronous_commit on (off only with --sync OFF). Prefill N
- * items in one INSERT ... SELECT FROM generate_series (not timed), then the workers run
+ * items in one INSERT ... SELECT FROM generate_series and ANALYZE (unless --pg-no-analyze;
+ * the durq rows get the same; not timed), then the workers run
  * until the queue is drained or --duration passes (each finishes the transaction it is in).
  * Throughput = items deleted / (start -> last worker left). Latency of an item = start of
  * the transaction that claimed it -> COMMIT of its delete returned; ack latency = start of
@@ -277,8 +278,8 @@ static int prefill(PGconn *c, bench_row *row, long n)
 		}
 		PQclear(r);
 	}
-	if (rc == 0)
-		rc = cmd(c, "VACUUM ANALYZE q", row);
+	if (rc == 0 && row->cfg.pg_analyze)
+		rc = cmd(c, "ANALYZE q", row);
 	free(payload);
 	return rc;
 }

@@ -7,7 +7,8 @@
  * a signal, a crash) the pipe closes and the watchdog runs `pg-server.sh stop DIR`.
  * bench_pg_stop closes the pipe and waits for that stop. Every row gets a fresh database
  * (CREATE DATABASE durq_bench_<pid>_<n>, dropped WITH (FORCE) after the row) through one
- * admin connection to the server URL's database.
+ * admin connection to the server URL's database; ANALYZE after a prefill runs on a connection
+ * to the row's database.
  *
  * Owns: the server handle, the watchdog, the admin connection. Does not own: the rows.
  * Built without libpq (DURQ_WITH_POSTGRES=OFF) it only says so.
@@ -305,6 +306,23 @@ void bench_pg_db_drop(bench_pg *pg, const char *name)
 		fprintf(stderr, "durq-bench: database %s left on the server: %s", name, err);
 }
 
+int bench_pg_db_analyze(bench_pg *pg, const char *name, char *err, size_t errlen)
+{
+	char url[1200];
+	if (url_with_db(url, sizeof(url), pg->url, name) < 0) {
+		snprintf(err, errlen, "server URL too long");
+		return -1;
+	}
+	PGconn *c = PQconnectdb(url);
+	PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "ANALYZE") : NULL;
+	int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		snprintf(err, errlen, "ANALYZE in %s: %s", name, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
+
 #else /* built without libpq */
 
 struct bench_pg {
@@ -353,6 +371,14 @@ void bench_pg_db_drop(bench_pg *pg, const char *name)
 {
 	(void)pg;
 	(void)name;
+}
+
+int bench_pg_db_analyze(bench_pg *pg, const char *name, char *err, size_t errlen)
+{
+	(void)pg;
+	(void)name;
+	snprintf(err, errlen, "no PostgreSQL support in this build");
+	return -1;
 }
 
 #endif

@@ -260,6 +260,16 @@ void bench_close(durq *db, const bench_row_cfg *cfg, const char *dir)
 		bench_rmdir(dir);
 }
 
+void bench_after_prefill(const bench_row_cfg *cfg, bench_row *row, const char *dir)
+{
+	char err[96]; /* first_error keeps 160 bytes anyway */
+	if (cfg->provider != PROV_PG || !cfg->pg_analyze)
+		return;
+	bench_progress(cfg, "  ANALYZE...\n");
+	if (bench_pg_db_analyze(cfg->pg, dir, err, sizeof(err)) < 0)
+		bench_note_msg(row, "ANALYZE after the prefill", DURQ_EIO, err);
+}
+
 void bench_fill_stats(bench_row *row, const durq_stats *b, const durq_stats *a, double cpu_s,
 		      long items)
 {

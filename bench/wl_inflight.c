@@ -540,6 +540,7 @@ void bench_run_inflight(bench_row *row)
 			row->failures = 1;
 			goto out;
 		}
+		bench_after_prefill(cfg, row, dir);
 	}
 	malloc_trim(0); /* the prefill's freed copies are not the in-flight row's memory */
 	memset(&before, 0, sizeof(before));

@@ -215,6 +215,7 @@ void bench_run_queue(bench_row *row)
 			row->failures = 1;
 			goto out;
 		}
+		bench_after_prefill(cfg, row, dir);
 	}
 	memset(&before, 0, sizeof(before));
 	memset(&after, 0, sizeof(after));
