@@ -470,9 +470,14 @@ static void violation(sweep *s, const point *pt, const char *fmt, ...)
 static void violation(sweep *s, const point *pt, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "POWERLOSS VIOLATION (point %ld, %s, mode %d, cut at call %ld, seed "
-		"0x%llx): ", pt->index, configs[pt->config].name, pt->mode, pt->cut_at,
-		(unsigned long long)pt->seed);
+	if (pt->index < 0)
+		fprintf(stderr, "POWERLOSS VIOLATION (uncut run of %s, cut at its end, mode %d, seed "
+			"0x%llx): ", configs[pt->config].name, pt->mode, (unsigned long long)pt->seed);
+	else
+		fprintf(stderr, "POWERLOSS VIOLATION (point %ld, %s, mode %d, cut at call %ld, seed "
+			"0x%llx; DURQ_POWERLOSS_ONLY=%ld runs it alone): ", pt->index,
+			configs[pt->config].name, pt->mode, pt->cut_at, (unsigned long long)pt->seed,
+			pt->index);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
