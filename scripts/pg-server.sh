@@ -7,6 +7,9 @@
 #   scripts/pg-server.sh url  DIR          # prints the URL of the server in DIR
 #   scripts/pg-server.sh stop DIR          # pg_ctl stop -m fast, then removes DIR
 #   scripts/pg-server.sh psql ARGS...      # the psql of the same installation (tests use it)
+#   scripts/pg-server.sh start --password PW  # TCP needs PW (scram-sha-256); the URL carries it
+#   scripts/pg-server.sh crash DIR         # pg_ctl stop -m immediate (a crash: no checkpoint)
+#   scripts/pg-server.sh restart DIR       # start the server in DIR again, same port
 #
 # The URL names the database "durq_test" (created at start) as superuser "postgres".
 # As root the server runs as the unprivileged user postgres (the Debian package creates it):
@@ -65,9 +68,10 @@ port_busy() {
 }
 
 url_of() {
-	local port
+	local port user=postgres
 	port=$(cat "$1/port" 2>/dev/null) || die "$1 holds no server started by this script (no $1/port)"
-	echo "postgresql://postgres@127.0.0.1:$port/$DB?sslmode=disable&connect_timeout=10"
+	[ -f "$1/password" ] && user="postgres:$(cat "$1/password")"
+	echo "postgresql://$user@127.0.0.1:$port/$DB?sslmode=disable&connect_timeout=10"
 }
 
 # try_start PORT — write the port into the config and start; 0 = up, 2 = port taken, 1 = failed
@@ -89,6 +93,7 @@ try_start() {
 }
 
 cmd_start() {
+	local password=${1:-}
 	bindir=$(find_bindir)
 	local base=${DURQ_PG_TMPDIR:-${TMPDIR:-/tmp}}
 	# as root, a TMPDIR the user postgres cannot reach (e.g. under /root) falls back to /tmp
@@ -111,10 +116,16 @@ cmd_start() {
 
 	as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale \
 		>"$dir/initdb.out" 2>&1 || { cat "$dir/initdb.out" >&2; die "initdb failed (output above)"; }
+	local host_auth=trust
+	if [ -n "$password" ]; then
+		host_auth=scram-sha-256
+		printf '%s' "$password" >"$dir/password"
+		chmod 600 "$dir/password"
+	fi
 	cat >"$dir/data/pg_hba.conf" <<-EOF
-		# durq throwaway test server: trust, but only over the Unix socket and 127.0.0.1
+		# durq throwaway test server: only over the Unix socket and 127.0.0.1
 		local all all trust
-		host  all all 127.0.0.1/32 trust
+		host  all all 127.0.0.1/32 $host_auth
 	EOF
 	cat >>"$dir/data/postgresql.conf" <<-EOF
 
@@ -150,6 +161,15 @@ cmd_start() {
 	as_owner "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \
 		-c "CREATE DATABASE $DB" >"$dir/createdb.out" 2>&1 ||
 		{ cat "$dir/createdb.out" >&2; die "CREATE DATABASE $DB failed (output above)"; }
+	if [ -n "$password" ]; then
+		# over the socket (trust); the value is a psql variable, quoted by psql (variables
+		# are interpolated in a script read from stdin, not in -c)
+		printf '%s\n' "SET password_encryption = 'scram-sha-256';" \
+			"ALTER USER postgres PASSWORD :'pw';" |
+			as_owner "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres \
+				-d postgres -v pw="$password" >"$dir/password.out" 2>&1 ||
+			{ cat "$dir/password.out" >&2; die "setting the password failed (output above)"; }
+	fi
 	trap - EXIT
 	echo "export DURQ_TEST_PG_DIR='$dir'"
 	echo "export DURQ_TEST_PG_URL='$(url_of "$dir")'"
@@ -178,10 +198,40 @@ cmd_stop_dir() {
 	return $rc
 }
 
+# cmd_crash DIR — stop the server like a power cut would (no shutdown checkpoint)
+cmd_crash() {
+	dir=$1
+	[ -f "$dir/$MARK" ] || die "$dir was not made by this script"
+	bindir=$(find_bindir)
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null ||
+		die "pg_ctl stop -m immediate failed in $dir"
+}
+
+# cmd_restart DIR — start the server in DIR again on its port (after crash)
+cmd_restart() {
+	dir=$1
+	[ -f "$dir/$MARK" ] || die "$dir was not made by this script"
+	bindir=$(find_bindir)
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 120 start >"$dir/pg_ctl.out" 2>&1 ||
+		{ cat "$dir/pg_ctl.out" >&2; log_tail; die "restart failed in $dir"; }
+}
+
 case "${1:-}" in
 start)
-	[ $# -eq 1 ] || die "usage: $0 start"
-	cmd_start
+	if [ $# -eq 3 ] && [ "$2" = "--password" ] && [ -n "$3" ]; then
+		cmd_start "$3"
+	else
+		[ $# -eq 1 ] || die "usage: $0 start [--password PW]"
+		cmd_start
+	fi
+	;;
+crash)
+	[ $# -eq 2 ] || die "usage: $0 crash DIR"
+	cmd_crash "$2"
+	;;
+restart)
+	[ $# -eq 2 ] || die "usage: $0 restart DIR"
+	cmd_restart "$2"
 	;;
 stop)
 	[ $# -eq 2 ] || die "usage: $0 stop DIR"
@@ -196,6 +246,6 @@ psql)
 	exec "$(find_bindir)/psql" "$@"
 	;;
 *)
-	die "usage: $0 start | stop DIR | url DIR | psql ARGS..."
+	die "usage: $0 start [--password PW] | stop DIR | crash DIR | restart DIR | url DIR | psql ARGS..."
 	;;
 esac

@@ -1,0 +1,420 @@
+/*
+ * test_postgres.c — the PostgreSQL provider beyond the conformance suite, on real servers:
+ *  - 4 processes x 4 threads share one database (each with its own committer): every item
+ *    is acked exactly once, no error reaches a caller;
+ *  - the server crashes (pg_ctl stop -m immediate) under load and comes back: every OK'd
+ *    enqueue is there, no OK'd ack is undone, no item appears that nobody enqueued, calls
+ *    in flight failed with a retryable code or DURQ_EIO (outcome unknown), and the same
+ *    handle works again after the restart (the provider reconnects);
+ *  - bad URLs (nothing listening, missing database, wrong password) fail with DURQ_EIO or
+ *    DURQ_EINVAL and a message that never shows the password.
+ * The shared server comes from the CTest fixture (DURQ_TEST_PG_URL_FILE); the crash and
+ * password tests start servers of their own with scripts/pg-server.sh.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unit_util.h"
+
+#ifndef DURQ_SOURCE_DIR
+#error "DURQ_SOURCE_DIR must name the source tree (scripts/pg-server.sh)"
+#endif
+#define PG_SERVER DURQ_SOURCE_DIR "/scripts/pg-server.sh"
+
+/* ---- servers and databases ---------------------------------------------------------- */
+
+/* The fixture's server URL (static storage). */
+static const char *fixture_url(void)
+{
+	static char url[1024];
+	const char *file = getenv("DURQ_TEST_PG_URL_FILE");
+	FILE *f = file ? fopen(file, "r") : NULL;
+	if (!f || !fgets(url, sizeof(url), f))
+		fail_msg("DURQ_TEST_PG_URL_FILE is unset or unreadable: run through ctest (fixture pg)");
+	fclose(f);
+	url[strcspn(url, "\n")] = '\0';
+	return url;
+}
+
+/* base with its database replaced by name (the query string, if any, is kept). */
+static void url_with_db(char *out, size_t len, const char *base, const char *name)
+{
+	const char *host = strstr(base, "://");
+	const char *slash = strchr(host ? host + 3 : base, '/');
+	const char *query = strchr(base, '?');
+	size_t keep = slash ? (size_t)(slash - base) : strlen(base);
+	snprintf(out, len, "%.*s/%s%s", (int)keep, base, name, query ? query : "");
+}
+
+static void admin_exec(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* A fresh database on the server of base_url; its URL into out. */
+static void db_create(char *out, size_t len, const char *base_url, const char *tag)
+{
+	char sql[256], name[64];
+	snprintf(name, sizeof(name), "durq_u_%s_%d", tag, (int)getpid());
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	admin_exec(base_url, sql);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+	admin_exec(base_url, sql);
+	url_with_db(out, len, base_url, name);
+}
+
+typedef struct server {
+	char dir[512];
+	char url[1024];
+} server;
+
+/* Run scripts/pg-server.sh with args; its stdout into out (may be NULL). 0 = success. */
+static int pg_server(char *out, size_t len, const char *args)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "bash '%s' %s", PG_SERVER, args);
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	if (!p)
+		return -1;
+	if (out) {
+		n = fread(out, 1, len - 1, p);
+		out[n] = '\0';
+	} else {
+		char sink[512];
+		while (fread(sink, 1, sizeof(sink), p) > 0)
+			;
+	}
+	return pclose(p);
+}
+
+/* Start an own server (extra: more arguments to "start"); fills dir and url. */
+static void server_start(server *s, const char *extra)
+{
+	char out[4096], args[256];
+	snprintf(args, sizeof(args), "start %s", extra ? extra : "");
+	assert_int_equal(pg_server(out, sizeof(out), args), 0);
+	char *d = strstr(out, "DURQ_TEST_PG_DIR="), *u = strstr(out, "DURQ_TEST_PG_URL=");
+	assert_non_null(d);
+	assert_non_null(u);
+	sscanf(d + strlen("DURQ_TEST_PG_DIR="), "%511s", s->dir);
+	sscanf(u + strlen("DURQ_TEST_PG_URL="), "%1023s", s->url);
+	/* the exports may be quoted */
+	for (char *p = s->dir; *p; p++)
+		if (*p == '\'' || *p == '"')
+			memmove(p, p + 1, strlen(p));
+	for (char *p = s->url; *p; p++)
+		if (*p == '\'' || *p == '"')
+			memmove(p, p + 1, strlen(p));
+}
+
+static void server_cmd(const server *s, const char *verb)
+{
+	char args[700];
+	snprintf(args, sizeof(args), "%s '%s'", verb, s->dir);
+	assert_int_equal(pg_server(NULL, 0, args), 0);
+}
+
+/* ---- 1. four processes share one database -------------------------------------------- */
+
+enum { PROCS = 4, THREADS = 4, CYCLES = 300 };
+
+typedef struct job {
+	durq *db;
+	int proc, thread;
+	FILE *out;
+	pthread_mutex_t *out_mu;
+	int errors;
+} job;
+
+static void *cycle(void *arg)
+{
+	job *j = arg;
+	for (int i = 0; i < CYCLES; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "%d %d %d", j->proc, j->thread, i);
+		durq_work w = {.payload = p, .payload_len = strlen(p)};
+		durq_work_item *it;
+		size_t n;
+		if (durq_work_enqueue(j->db, &w, 1) != DURQ_OK ||
+		    durq_work_fetch(j->db, &it, &n, NULL, 1, 600000, 5000) != DURQ_OK) {
+			j->errors++;
+			continue;
+		}
+		if (durq_work_ack(j->db, it[0].id, &it[0].token, NULL) != DURQ_OK) {
+			j->errors++;
+		} else {
+			pthread_mutex_lock(j->out_mu);
+			fprintf(j->out, "A %.*s\n", (int)it[0].payload_len, (char *)it[0].payload);
+			pthread_mutex_unlock(j->out_mu);
+		}
+		durq_work_items_free(it, n);
+	}
+	return NULL;
+}
+
+static int child_run(const char *url, int proc, const char *log)
+{
+	durq *db;
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		return 100;
+	FILE *out = fopen(log, "w");
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	job jobs[THREADS];
+	pthread_t th[THREADS];
+	for (int t = 0; t < THREADS; t++) {
+		jobs[t] = (job){.db = db, .proc = proc, .thread = t, .out = out, .out_mu = &mu};
+		pthread_create(&th[t], NULL, cycle, &jobs[t]);
+	}
+	int errors = 0;
+	for (int t = 0; t < THREADS; t++) {
+		pthread_join(th[t], NULL);
+		errors += jobs[t].errors;
+	}
+	fclose(out);
+	durq_free(db);
+	return errors > 99 ? 99 : errors;
+}
+
+static void test_four_processes_share_one_database_each_item_acked_once(void **state)
+{
+	(void)state;
+	char url[1200], log[PATH_MAX];
+	char *dir = test_tmpdir();
+	db_create(url, sizeof(url), fixture_url(), "mp");
+	pid_t pid[PROCS];
+	for (int p = 0; p < PROCS; p++) {
+		snprintf(log, sizeof(log), "%s/acks-%d", dir, p);
+		if ((pid[p] = fork()) == 0)
+			_exit(child_run(url, p, log));
+	}
+	for (int p = 0; p < PROCS; p++) {
+		int st;
+		assert_int_equal(waitpid(pid[p], &st, 0), pid[p]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0); /* no error reached any caller */
+	}
+	static unsigned char seen[PROCS][THREADS][CYCLES];
+	memset(seen, 0, sizeof(seen));
+	int total = 0;
+	for (int p = 0; p < PROCS; p++) {
+		snprintf(log, sizeof(log), "%s/acks-%d", dir, p);
+		FILE *f = fopen(log, "r");
+		assert_non_null(f);
+		int a, b, c;
+		while (fscanf(f, "A %d %d %d\n", &a, &b, &c) == 3) {
+			assert_true(a >= 0 && a < PROCS && b >= 0 && b < THREADS && c >= 0 && c < CYCLES);
+			assert_int_equal(seen[a][b][c]++, 0); /* acked once */
+			total++;
+		}
+		fclose(f);
+	}
+	assert_int_equal(total, PROCS * THREADS * CYCLES); /* every item acked */
+	durq *db;
+	durq_queue_depths d;
+	assert_int_equal(durq_open(&db, url, NULL), DURQ_OK);
+	assert_int_equal(durq_queue_depths_get(db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready + d.work_delayed + d.work_leased, 0);
+	durq_free(db);
+	test_rmdir(dir);
+}
+
+/* ---- 2. the server crashes under load ---------------------------------------------------- */
+
+enum { CRASH_ITEMS = 100000 };
+
+typedef struct crash_load {
+	durq *db;
+	atomic_int stop;
+	atomic_int after_restart; /* set once the server is back */
+	/* per item i: 1 = enqueue OK'd, 2 = ack OK'd; written by the load thread only */
+	unsigned char state[CRASH_ITEMS];
+	int attempted;            /* enqueues tried: ids 0..attempted-1 */
+	int failed_ok_codes;      /* failures with a code other than retryable/EIO */
+	int failures;
+	int ok_after_restart;     /* cycles that succeeded after the restart */
+	char bad_msg[300];        /* the first failure with an unexpected code */
+	atomic_int ok_cycles;
+} crash_load;
+
+static int payload_id(const durq_work_item *it)
+{
+	char buf[16];
+	size_t n = it->payload_len < sizeof(buf) - 1 ? it->payload_len : sizeof(buf) - 1;
+	memcpy(buf, it->payload, n);
+	buf[n] = '\0';
+	return atoi(buf);
+}
+
+static void note_failure(crash_load *l, int rc)
+{
+	l->failures++;
+	if (rc != DURQ_EIO && !durq_error_retryable(rc) && l->failed_ok_codes++ == 0)
+		snprintf(l->bad_msg, sizeof(l->bad_msg), "%s: %s", durq_error_name(rc),
+			 durq_error_last());
+}
+
+static void *crash_cycle(void *arg)
+{
+	crash_load *l = arg;
+	while (!atomic_load(&l->stop) && l->attempted < CRASH_ITEMS) {
+		int i = l->attempted++;
+		char p[16];
+		snprintf(p, sizeof(p), "%d", i);
+		durq_work w = {.payload = p, .payload_len = strlen(p)};
+		int rc = durq_work_enqueue(l->db, &w, 1);
+		if (rc != DURQ_OK) {
+			note_failure(l, rc);
+			continue;
+		}
+		l->state[i] = 1;
+		durq_work_item *it;
+		size_t n;
+		rc = durq_work_fetch(l->db, &it, &n, NULL, 1, 600000, 0);
+		if (rc != DURQ_OK) {
+			if (rc != DURQ_EMPTY)
+				note_failure(l, rc);
+			continue;
+		}
+		int id = payload_id(&it[0]);
+		rc = durq_work_ack(l->db, it[0].id, &it[0].token, NULL);
+		if (rc == DURQ_OK && id >= 0 && id < CRASH_ITEMS) {
+			l->state[id] = 2;
+			atomic_fetch_add(&l->ok_cycles, 1);
+			if (atomic_load(&l->after_restart))
+				l->ok_after_restart++;
+		} else if (rc != DURQ_OK) {
+			note_failure(l, rc);
+		}
+		durq_work_items_free(it, n);
+	}
+	return NULL;
+}
+
+static void wait_cycles(crash_load *l, int at_least)
+{
+	while (atomic_load(&l->ok_cycles) < at_least)
+		sched_yield();
+}
+
+static void test_server_crash_keeps_every_ok_and_the_handle_reconnects(void **state)
+{
+	(void)state;
+	server s;
+	char url[1200];
+	server_start(&s, NULL);
+	db_create(url, sizeof(url), s.url, "crash");
+	crash_load *l = calloc(1, sizeof(*l));
+	assert_int_equal(durq_open(&l->db, url, NULL), DURQ_OK);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, crash_cycle, l), 0);
+	wait_cycles(l, 200);
+	server_cmd(&s, "crash");   /* pg_ctl stop -m immediate: no shutdown checkpoint */
+	server_cmd(&s, "restart"); /* same directory, same port */
+	int before = atomic_load(&l->ok_cycles);
+	atomic_store(&l->after_restart, 1);
+	wait_cycles(l, before + 200); /* the same handle works again */
+	atomic_store(&l->stop, 1);
+	pthread_join(th, NULL);
+	assert_true(l->ok_after_restart >= 1);
+	if (l->failed_ok_codes)
+		fail_msg("%d failures with a code that is neither retryable nor EIO; first: %s",
+			 l->failed_ok_codes, l->bad_msg);
+	durq_free(l->db);
+
+	/* what the database holds now, against what the callers were told */
+	durq *db;
+	assert_int_equal(durq_open(&db, url, NULL), DURQ_OK);
+	static unsigned char present[CRASH_ITEMS];
+	memset(present, 0, sizeof(present));
+	for (;;) {
+		durq_work_item *it;
+		size_t n;
+		int rc = durq_work_fetch(db, &it, &n, NULL, 1000, 600000, 0);
+		if (rc == DURQ_EMPTY)
+			break;
+		assert_int_equal(rc, DURQ_OK);
+		for (size_t k = 0; k < n; k++) {
+			int id = payload_id(&it[k]);
+			assert_true(id >= 0 && id < l->attempted); /* no unknown item */
+			present[id] = 1;
+		}
+		durq_work_items_free(it, n);
+	}
+	int lost = 0, undone = 0;
+	for (int i = 0; i < l->attempted; i++) {
+		lost += l->state[i] == 1 && !present[i];
+		undone += l->state[i] == 2 && present[i];
+	}
+	assert_int_equal(lost, 0);   /* every OK'd enqueue not acked is still there */
+	assert_int_equal(undone, 0); /* no OK'd ack came back */
+	durq_free(db);
+	free(l);
+	server_cmd(&s, "stop");
+}
+
+/* ---- 3. bad URLs ---------------------------------------------------------------------- */
+
+static void assert_open_fails(const char *url, const char *needle)
+{
+	durq *db = NULL;
+	int rc = durq_open(&db, url, NULL);
+	assert_null(db);
+	assert_true(rc == DURQ_EIO || rc == DURQ_EINVAL);
+	const char *msg = durq_error_last();
+	if (needle && !strstr(msg, needle))
+		fail_msg("message '%s' lacks '%s'", msg, needle);
+	assert_null(strstr(msg, "s3cret-pw")); /* never the password */
+}
+
+static void test_bad_urls_fail_clearly_without_the_password(void **state)
+{
+	(void)state;
+	char url[1200];
+	/* nothing listens on port 1 */
+	assert_open_fails("postgresql://postgres:s3cret-pw@127.0.0.1:1/x?connect_timeout=5", NULL);
+	/* the server is there, the database is not */
+	url_with_db(url, sizeof(url), fixture_url(), "durq_no_such_database");
+	assert_open_fails(url, "durq_no_such_database");
+	/* unparsable */
+	assert_open_fails("postgresql://postgres:s3cret-pw@[::1/x", NULL);
+}
+
+static void test_wrong_password_is_refused_without_the_password(void **state)
+{
+	(void)state;
+	server s;
+	char url[1200];
+	server_start(&s, "--password right-pw");
+	/* the same URL with another password */
+	const char *at = strchr(strstr(s.url, "://") + 3, '@');
+	assert_non_null(at);
+	snprintf(url, sizeof(url), "postgresql://postgres:s3cret-pw%s", at);
+	assert_open_fails(url, "password");
+	server_cmd(&s, "stop");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_four_processes_share_one_database_each_item_acked_once),
+		cmocka_unit_test(test_server_crash_keeps_every_ok_and_the_handle_reconnects),
+		cmocka_unit_test(test_bad_urls_fail_clearly_without_the_password),
+		cmocka_unit_test(test_wrong_password_is_refused_without_the_password),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
