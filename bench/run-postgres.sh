@@ -47,10 +47,10 @@ start=$(date +%s)
 	--workload queue \
 	--mode group,per-op,ceiling \
 	--workers 1,2,4,8 \
-	--items 20000 --duration 4 \
+	--items 10000 --duration 3 \
 	--in-flight 1,8,64,256,1024 --in-flight-workers 2 \
 	--in-flight-workload queue \
-	--in-flight-items 150000 --in-flight-duration 3 \
+	--in-flight-items 100000 --in-flight-duration 3 \
 	--payload 256 --sync FULL \
 	--json "$out/postgres-results.json" --plot "$out/postgres-throughput.png" \
 	"$@" | tee "$out/postgres-table.txt"
