@@ -18,12 +18,16 @@
 
 #include "unit/unit_util.h"
 
-/* Sanitizer builds (CMake DURQ_SANITIZE) run a smaller size by default. */
+/* Sanitizer builds (CMake DURQ_SANITIZE) run a smaller size by default: 1 = ASan/UBSan,
+ * 2 = TSan, 0 = none. */
 #ifdef DURQ_TEST_SANITIZED
-#define DUR_SANITIZED 1
+#define DUR_SANITIZED DURQ_TEST_SANITIZED
 #else
 #define DUR_SANITIZED 0
 #endif
+/* Pick the default size for this build. */
+#define DUR_BY_BUILD(plain, asan, tsan)                                                    \
+	(DUR_SANITIZED == 2 ? (tsan) : DUR_SANITIZED ? (asan) : (plain))
 
 /* One event, written by the child with a single write(2) (atomic on a pipe) and only after
  * the call it reports returned (an "attempt" record: just before the call). */

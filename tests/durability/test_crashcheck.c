@@ -8,10 +8,11 @@
  * producer (enqueues of 1-4 items, synchronous or async), a synchronous consumer and an
  * async consumer (fetches of 1-8; ack 70%: durq_work_ack, durq_work_ack_many, ack_async +
  * durq_flush or a group; abandon 30%, so max_attempts 3 dead-letters some), says "ready",
- * and the parent kills it 1-20 ms later (seeded). Records come over a pipe, one write(2)
- * each, an OK record only after the call returned (an async op: its completion said OK).
- * The child's clock runs CYCLE_CLOCK_MS further per cycle, so the leases a killed child held
- * have expired for the next one.
+ * and the parent kills it 1-20 ms later (seeded; 4x / 10x that under ASan / TSan). Records come
+ * over a pipe, one write(2) each, an OK record only after the call returned (an async op:
+ * its completion said OK). The producer keeps the backlog near BACKLOG_TARGET. The child's
+ * clock runs CYCLE_CLOCK_MS further per cycle, so the leases a killed child held have
+ * expired for the next one.
  *
  * After each kill the parent reads the file (SQL on one connection: integrity_check, then
  * every queued and dead-lettered payload) and checks:
@@ -26,7 +27,7 @@
  *   - integrity failures = 0.
  * At the end durq itself reopens the file and must fetch exactly the queued items.
  *
- * DURQ_CRASHCHECK_CYCLES (default 500; 60 in sanitizer builds), DURQ_CRASHCHECK_SEED
+ * DURQ_CRASHCHECK_CYCLES (default 500; 60 under ASan+UBSan, 20 under TSan), DURQ_CRASHCHECK_SEED
  * (default 1), DURQ_CRASHCHECK_DIR (default /dev/shm, else TMPDIR: a kill, unlike a power
  * cut, loses nothing the kernel already has, so the file system does not matter).
  */
@@ -556,7 +557,8 @@ static void run_cycle(checker *c)
 	r = (r ^ (r >> 27)) * 0x94d049bb133111ebull;
 	r ^= r >> 31;
 	unsigned int seed = (unsigned int)r;
-	double kill_ms = 1 + (double)((r >> 32) % 19000) / 1000.0; /* 1 .. 20 ms */
+	/* 1 .. 20 ms of load; sanitizers slow the child (ASan ~4x, TSan ~10x): as much longer */
+	double kill_ms = (1 + (double)((r >> 32) % 19000) / 1000.0) * DUR_BY_BUILD(1, 4, 10);
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -641,7 +643,7 @@ static char *check_dir(void)
 static void test_kill_cycles(void **state)
 {
 	(void)state;
-	long cycles = dur_env_long("DURQ_CRASHCHECK_CYCLES", DUR_SANITIZED ? 60 : 500);
+	long cycles = dur_env_long("DURQ_CRASHCHECK_CYCLES", DUR_BY_BUILD(500, 60, 20));
 	uint64_t seed = (uint64_t)dur_env_long("DURQ_CRASHCHECK_SEED", 1);
 	checker c = {.rng = seed};
 	struct timespec t0, t1;

@@ -31,11 +31,12 @@
  * plan, not every interleaving. Points run in DURQ_POWERLOSS_JOBS lanes (processes).
  * test_vfs_model checks the VFS's model on a file driven by hand.
  *
- * DURQ_POWERLOSS_POINTS (default 1000; 100 in sanitizer builds), DURQ_POWERLOSS_SEED
- * (default 1), DURQ_POWERLOSS_ITEMS (items enqueued per run, default 120),
- * DURQ_POWERLOSS_JOBS (lanes, default 2), DURQ_POWERLOSS_ONLY (run point i alone),
- * DURQ_POWERLOSS_REOPEN_EVERY (default 10), DURQ_POWERLOSS_DIR (default /dev/shm when
- * writable: the files are scratch, durability is modelled by the VFS).
+ * Environment: DURQ_POWERLOSS_POINTS (default 1000; 60 under ASan+UBSan, 16 under TSan),
+ * DURQ_POWERLOSS_SEED (default 1), DURQ_POWERLOSS_ITEMS (items enqueued per run, default
+ * 120; 60 / 40 under ASan / TSan: a run still crosses the checkpoint), DURQ_POWERLOSS_JOBS
+ * (lanes, default 2), DURQ_POWERLOSS_ONLY (run point i alone), DURQ_POWERLOSS_REOPEN_EVERY
+ * (default 10), DURQ_POWERLOSS_DIR (default /dev/shm when writable: the files are scratch,
+ * durability is modelled by the VFS).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -799,9 +800,9 @@ static void print_totals(const sweep *s, const totals *t, int lanes, double secs
 static void test_power_cut_sweep(void **state)
 {
 	(void)state;
-	sweep s = {.items = (uint32_t)dur_env_long("DURQ_POWERLOSS_ITEMS", 120),
+	sweep s = {.items = (uint32_t)dur_env_long("DURQ_POWERLOSS_ITEMS", DUR_BY_BUILD(120, 60, 40)),
 		   .seed = (uint64_t)dur_env_long("DURQ_POWERLOSS_SEED", 1),
-		   .points = dur_env_long("DURQ_POWERLOSS_POINTS", DUR_SANITIZED ? 100 : 1000),
+		   .points = dur_env_long("DURQ_POWERLOSS_POINTS", DUR_BY_BUILD(1000, 60, 16)),
 		   .reopen_every = dur_env_long("DURQ_POWERLOSS_REOPEN_EVERY", 10)};
 	long only = dur_env_long("DURQ_POWERLOSS_ONLY", -1);
 	int lanes = (int)dur_env_long("DURQ_POWERLOSS_JOBS", 2);
@@ -915,7 +916,7 @@ static void test_vfs_model(void **state)
 	assert_int_equal(mkdir(cut, 0700), 0);
 	memset(init, 'i', sizeof(init));
 	for (int mode = 0; mode < POWERLOSS_MODES; mode++) {
-		for (uint64_t seed = 1; seed <= 16; seed++) {
+		for (uint64_t seed = 1; seed <= DUR_BY_BUILD(16, 8, 6); seed++) {
 			FILE *f = fopen(path, "w");
 			assert_non_null(f);
 			assert_int_equal(fwrite(init, 1, sizeof(init), f), sizeof(init));
