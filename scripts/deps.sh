@@ -4,9 +4,11 @@
 # postgresql: the server that scripts/pg-server.sh starts for the PostgreSQL tests (Debian puts
 # its binaries in /usr/lib/postgresql/<ver>/bin, off PATH; it also creates the user postgres);
 # libpq-dev: the client library the PostgreSQL provider is built on.
+# clang, libclang-rt-dev: the fuzzers (scripts/fuzz.sh); libFuzzer's runtime is in
+# libclang-rt-dev, which clang only recommends.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev libck-dev libcmocka-dev gnuplot-nox
-  postgresql libpq-dev)
+  postgresql libpq-dev clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
