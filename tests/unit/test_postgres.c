@@ -4,8 +4,10 @@
  *    is acked exactly once, no error reaches a caller;
  *  - the server crashes (pg_ctl stop -m immediate) under load and comes back: every OK'd
  *    enqueue is there, no OK'd ack is undone, no item appears that nobody enqueued, calls
- *    in flight failed with a retryable code or DURQ_EIO (outcome unknown), and the same
- *    handle works again after the restart (the provider reconnects);
+ *    in flight failed with a retryable code or DURQ_EIO (outcome unknown) — or, for an ack,
+ *    DURQ_ELOCKLOST: claims commit without a flush, so the crash may undo one and its item
+ *    comes back (at least once) — and the same handle works again after the restart (the
+ *    provider reconnects);
  *  - bad URLs (nothing listening, missing database, wrong password) fail with DURQ_EIO or
  *    DURQ_EINVAL and a message that never shows the password.
  * The shared server comes from the CTest fixture (DURQ_TEST_PG_URL_FILE); the crash and
@@ -248,6 +250,7 @@ typedef struct crash_load {
 	int failures;
 	int ok_after_restart;     /* cycles that succeeded after the restart */
 	char bad_msg[300];        /* the first failure with an unexpected code */
+	int leases_lost;          /* acks refused with ELOCKLOST: their claim died in the crash */
 	atomic_int ok_cycles;
 } crash_load;
 
@@ -297,6 +300,8 @@ static void *crash_cycle(void *arg)
 			atomic_fetch_add(&l->ok_cycles, 1);
 			if (atomic_load(&l->after_restart))
 				l->ok_after_restart++;
+		} else if (rc == DURQ_ELOCKLOST) {
+			l->leases_lost++; /* a claim commits unflushed: the crash may take it back */
 		} else if (rc != DURQ_OK) {
 			note_failure(l, rc);
 		}
