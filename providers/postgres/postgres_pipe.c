@@ -210,25 +210,32 @@ void pg_arr_i32(pg_arr *a, int32_t v)
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
+/* Every occurrence of needle in msg replaced by with (the rest blanked if it cannot fit). */
+static void replace_all(char *msg, size_t cap, const char *needle, const char *with)
+{
+	size_t n = needle ? strlen(needle) : 0, w = strlen(with);
+	char *from = msg, *hit;
+	if (n == 0)
+		return;
+	while ((hit = strstr(from, needle))) {
+		size_t tail = strlen(hit + n) + 1;
+		if ((size_t)(hit - msg) + w + tail > cap) {
+			memset(hit, '*', strlen(hit));
+			return;
+		}
+		memmove(hit + w, hit + n, tail);
+		memcpy(hit, with, w);
+		from = hit + w;
+	}
+}
+
 void pg_redact(const pg_provider *p, char *msg, size_t cap)
 {
-	for (int s = 0; s < 2; s++) {
-		const char *secret = p ? p->secret[s] : NULL;
-		size_t n = secret ? strlen(secret) : 0;
-		char *from = msg, *hit;
-		if (n == 0)
-			continue;
-		while ((hit = strstr(from, secret))) {
-			size_t tail = strlen(hit + n) + 1;
-			if (n < 3 && (size_t)(hit - msg) + 3 + tail > cap) {
-				memset(hit, '*', strlen(hit)); /* no room: blank the rest */
-				break;
-			}
-			memmove(hit + 3, hit + n, tail);
-			memcpy(hit, "***", 3);
-			from = hit + 3;
-		}
-	}
+	if (!p)
+		return;
+	replace_all(msg, cap, p->conninfo, "(the URL)"); /* libpq quotes a URL it cannot parse */
+	for (int s = 0; s < 2; s++)
+		replace_all(msg, cap, p->secret[s], "***");
 }
 
 /* One line: libpq's multi-line messages joined with "; ", trailing newline dropped. */
@@ -375,12 +382,11 @@ int pg_pipe_start(pg_conn *c)
 	return n;
 }
 
+/* libpq writes out its buffer past 8 KB by itself (without blocking: non-blocking mode),
+ * and reads what the server sends meanwhile; pg_pipe_sync flushes the rest. */
 int pg_pipe_send(pg_conn *c, enum pg_stmt_id id, const pg_params *p)
 {
-	int rc = send_prepared(c, id, p);
-	if (rc == DURQ_OK && PQflush(c->pg) < 0) /* never blocks: writes what the socket takes */
-		rc = conn_lost(c, pg_stmt_name(id));
-	return rc;
+	return send_prepared(c, id, p);
 }
 
 int pg_pipe_sync(pg_conn *c)

@@ -3,7 +3,8 @@
  * "postgresql://" / "postgres://" URLs (handed to libpq as they are; PG* environment
  * variables apply), connections (session settings, the schema at first connect, every
  * statement prepared once per session in one round trip, reconnection of a broken session
- * that holds no transaction), transactions, the pipelined batch, LISTEN/NOTIFY, stats.
+ * that holds no transaction; pool connections connect at first use), transactions, the
+ * pipelined batch, LISTEN/NOTIFY, stats.
  *
  * Transactions run at READ COMMITTED. BEGIN is deferred: it travels with the first
  * statement, so an op in per-op mode costs two round trips (BEGIN + op, then COMMIT) and a
@@ -15,8 +16,10 @@
  * op's own (bad UTF-8, deadlock, lock timeout) aborts the transaction: then that op is
  * failed, the transaction rolled back and the others replayed in a new one — each replay
  * fails one more op, so it ends. Claims that dead-lettered items and have room left run
- * another round. A broken connection fails the batch (EIO); if COMMIT was sent and no
- * answer came back, the outcome is unknown and the message says so.
+ * another round. A session that dies before COMMIT was sent loses only an uncommitted
+ * transaction: it is reconnected and the transaction sent again, once; after that the
+ * batch fails with EIO. If COMMIT was sent and no answer came back, the outcome is
+ * unknown: EIO, and the message says so.
  *
  * NOTIFY: a transaction that changed something sends NOTIFY durq, '<this provider's id>'
  * before COMMIT (delivered at commit). change_wait LISTENs on the watch connection and
@@ -209,18 +212,19 @@ int pg_conn_ensure(pg_conn *c)
 		return DURQ_OK;
 	if (c->txn != PG_TXN_NONE)
 		return pg_error(c, NULL, "transaction");
+	int had = c->pg != NULL; /* else: a pool connection's first use */
 	session_close(c);
 	int rc = session_open(c);
-	if (rc == DURQ_OK) {
-		durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POOL", "postgresql: reconnected a "
-			      "broken session");
-	} else {
+	if (rc < 0) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "%s", durq_error_last());
 		session_close(c);
-		durq_error_set(rc, "%s", msg);
+		return durq_error_set(rc, "%s", msg);
 	}
-	return rc;
+	if (had)
+		durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POOL", "postgresql: reconnected a "
+			      "broken session");
+	return DURQ_OK;
 }
 
 /* ---- connections ------------------------------------------------------------------------ */
@@ -248,7 +252,9 @@ static int pg_conn_open(durq_provider *prov, durq_conn **out, int role)
 		free(c);
 		return durq_error_set(DURQ_EIO, "postgresql: eventfd: %s", strerror(errno));
 	}
-	int rc = session_open(c);
+	/* pool connections connect at first use (pg_conn_ensure): a handle costs the server
+	 * the sessions it uses, and opening one does not fork pool_size backends */
+	int rc = role == DURQ_CONN_READ ? DURQ_OK : session_open(c);
 	if (rc < 0) {
 		conn_free(c);
 		return rc;
@@ -268,6 +274,8 @@ static void pg_conn_close(durq_provider *prov, durq_conn *conn)
 static int pg_conn_check(durq_conn *conn)
 {
 	pg_conn *c = pg_conn_of(conn);
+	if (!c->pg && c->txn == PG_TXN_NONE)
+		return DURQ_OK; /* not connected yet (or dropped): connects at its next use */
 	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
 		PQconsumeInput(c->pg);
 	if (pg_conn_broken(c))
@@ -344,13 +352,13 @@ static int pg_txn_commit(durq_conn *conn)
 		return DURQ_OK;
 	}
 	int n = pg_pipe_start(c), rc;
-	if (n < 0)
-		return n;
 	int notify = c->wrote;
-	if ((notify && (rc = send_notify(c)) < 0) || (rc = pg_pipe_send(c, PG_COMMIT, NULL)) < 0 ||
-	    (rc = pg_pipe_sync(c)) < 0) {
-		pg_pipe_abandon(c);
-		return pg_error(c, NULL, "COMMIT (not sent)");
+	if (n < 0 || (notify && (rc = send_notify(c)) < 0) ||
+	    (rc = pg_pipe_send(c, PG_COMMIT, NULL)) < 0 || (rc = pg_pipe_sync(c)) < 0) {
+		rc = pg_error(c, NULL, "COMMIT (not sent)");
+		if (c->pg && c->in_pipeline)
+			pg_pipe_abandon(c); /* the server rolls the transaction back */
+		return rc;
 	}
 	rc = pg_pipe_prefix_results(c, n);
 	if (notify) {
@@ -468,18 +476,38 @@ static int recv_slot(pg_conn *c, pg_slot *s, const durq_op_ctx *ctx)
 	return 0;
 }
 
+/* After a failure once the sync was sent: read to its end if the session still works
+ * (the transaction stays, for the core to roll back), else drop the session. */
+static int bail(pg_conn *c, int rc)
+{
+	if (c->pg && c->in_pipeline && !pg_conn_broken(c)) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", durq_error_last());
+		if (pg_pipe_finish(c) == DURQ_OK)
+			return durq_error_set(rc, "%s", msg);
+	}
+	if (c->pg && c->in_pipeline)
+		pg_pipe_abandon(c);
+	return rc;
+}
+
 /* Send every slot still to send, with the deferred prefix, in one pipeline; read back. */
 static int round_trip(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
 {
 	int n_prefix = pg_pipe_start(c), rc, rebuild = 0, more = 0;
-	if (n_prefix < 0)
+	if (n_prefix < 0) {
+		if (c->pg && c->in_pipeline)
+			pg_pipe_abandon(c);
 		return n_prefix;
+	}
 	send_slots(c, s, n, ctx);
-	if ((rc = pg_pipe_sync(c)) < 0 || (rc = pg_pipe_prefix_results(c, n_prefix)) < 0) {
+	if ((rc = pg_pipe_sync(c)) < 0) {
 		if (c->pg)
 			pg_pipe_abandon(c); /* the transaction is gone with the session */
 		return rc;
 	}
+	if ((rc = pg_pipe_prefix_results(c, n_prefix)) < 0)
+		return bail(c, rc);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].state != SLOT_SEND)
 			continue;
@@ -487,11 +515,8 @@ static int round_trip(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
 			drain(c, s[i].st.n_stmts);
 			continue;
 		}
-		if ((rc = recv_slot(c, &s[i], ctx)) < 0) {
-			if (c->pg)
-				pg_pipe_abandon(c);
-			return rc;
-		}
+		if ((rc = recv_slot(c, &s[i], ctx)) < 0)
+			return bail(c, rc);
 		rebuild = rc;
 		more |= s[i].state == SLOT_SEND;
 	}
@@ -520,14 +545,40 @@ static int rebuild(pg_conn *c, pg_slot *s, size_t n)
 	return rc;
 }
 
-/* Rounds until every slot is done or failed. *rebuilt: the transaction was rolled back
- * and begun again at least once. */
-static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, int replay,
-		     int *rebuilt)
+/* The session died before COMMIT was sent: the server discards the transaction, so it is
+ * safe to reconnect and send it all again (once per call). */
+static int reconnect_replay(pg_conn *c, pg_slot *s, size_t n)
 {
-	*rebuilt = 0;
+	unsigned int flags = c->txn_flags;
+	for (size_t i = 0; i < n; i++) {
+		pg_op_discard(s[i].op);
+		if (s[i].state != SLOT_FAILED)
+			s[i].state = SLOT_SEND;
+	}
+	if (c->pg)
+		pg_pipe_abandon(c);
+	c->txn = PG_TXN_NONE;
+	int rc = pg_txn_begin(&c->base, flags); /* reconnects */
+	if (rc == DURQ_OK)
+		durq_log_emit(c->p->opts, DURQ_LOG_WARN, "RETRY", "postgresql: the session died "
+			      "before COMMIT; reconnected, sending the transaction again");
+	return rc;
+}
+
+/* Rounds until every slot is done or failed. replay: a failed op's own error rolls the
+ * transaction back and the others run again (a batch); else the round's result stands. */
+static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, int replay)
+{
+	int fresh = c->txn == PG_TXN_PENDING; /* nothing of this transaction sent before */
+	for (int i = 0; i < c->n_prefix; i++)
+		fresh &= c->prefix[i] == PG_BEGIN || c->prefix[i] == PG_SYNC_OFF;
 	for (;;) {
 		int r = round_trip(c, s, n, ctx);
+		if (r < 0 && fresh && pg_conn_broken(c)) {
+			fresh = 0;
+			if ((r = reconnect_replay(c, s, n)) == DURQ_OK)
+				continue;
+		}
 		if (r < 0)
 			return r;
 		if (r == ROUND_DONE)
@@ -538,7 +589,6 @@ static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, i
 			int rc = rebuild(c, s, n);
 			if (rc < 0)
 				return rc;
-			*rebuilt = 1;
 		}
 	}
 }
@@ -547,8 +597,7 @@ static int pg_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
 {
 	pg_conn *c = pg_conn_of(conn);
 	pg_slot s = {.op = op};
-	int rebuilt;
-	int rc = run_slots(c, &s, 1, ctx, 0, &rebuilt);
+	int rc = run_slots(c, &s, 1, ctx, 0);
 	if (rc < 0)
 		return rc;
 	if (s.rc >= 0)
@@ -561,12 +610,11 @@ static int pg_op_apply_batch(durq_conn *conn, durq_op *const *ops, durq_op_resul
 {
 	pg_conn *c = pg_conn_of(conn);
 	pg_slot *s = calloc(n ? n : 1, sizeof(*s));
-	int rebuilt;
 	if (!s)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		s[i].op = ops[i];
-	int rc = run_slots(c, s, n, ctx, 1, &rebuilt);
+	int rc = run_slots(c, s, n, ctx, 1);
 	for (size_t i = 0; rc == DURQ_OK && i < n; i++) {
 		res[i].rc = s[i].rc;
 		snprintf(res[i].message, sizeof(res[i].message), "%s", s[i].msg);
@@ -823,7 +871,7 @@ int durq_postgres_factory(durq_provider **out, const durq_provider_config *cfg, 
 	(void)ctx;
 	if (!out || !cfg || !cfg->url || !cfg->scheme)
 		return durq_error_set(DURQ_EINVAL, "postgresql: no URL");
-	if (strcmp(cfg->scheme, "postgresql") != 0 && strcmp(cfg->scheme, "postgres") != 0)
+	if (strcasecmp(cfg->scheme, "postgresql") != 0 && strcasecmp(cfg->scheme, "postgres") != 0)
 		return durq_error_set(DURQ_EINVAL, "postgresql: scheme '%.32s' is not postgresql "
 				      "or postgres", cfg->scheme);
 	pg_provider *p = calloc(1, sizeof(*p));

@@ -2,7 +2,8 @@
  * postgres_reads.c — the PostgreSQL provider's reads, run on pool connections: history,
  * instances, executions, dead letters, queue depths, the next due time, settings. Each read
  * is one prepared statement in autocommit (its own snapshot); a connection found broken
- * is reconnected first. Outputs are durq_mem_* copies; on error nothing is returned.
+ * is reconnected (and the read retried once). Outputs are durq_mem_* copies; on error
+ * nothing is returned.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,13 +11,19 @@
 
 #include "postgres_internal.h"
 
-/* The statement's rows, after making sure the session is alive. */
+/* The statement's rows. A session found dead (the server restarted, an idle connection
+ * was cut) is reopened and the read, which changes nothing, run once more. */
 static int query(pg_conn *c, enum pg_stmt_id id, const pg_params *p, const char *what,
 		 PGresult **r)
 {
 	int rc = pg_conn_ensure(c);
 	*r = NULL;
-	return rc < 0 ? rc : pg_exec(c, id, p, what, r);
+	if (rc == DURQ_OK)
+		rc = pg_exec(c, id, p, what, r);
+	if (rc < 0 && pg_conn_broken(c) && c->txn == PG_TXN_NONE &&
+	    (rc = pg_conn_ensure(c)) == DURQ_OK)
+		rc = pg_exec(c, id, p, what, r);
+	return rc;
 }
 
 static int oom_error(const char *what)
