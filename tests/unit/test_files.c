@@ -551,7 +551,7 @@ static void test_dead_process_memory_files_are_swept(void **state)
 {
 	(void)state;
 	char dir[] = "/dev/shm/durq-files-XXXXXX";
-	char child_db[PATH_MAX] = {0}, p[PATH_MAX];
+	char child_db[PATH_MAX] = {0}, p[PATH_MAX + 8];
 	int go[2], out[2], status;
 	durq *live, *fresh;
 	assert_non_null(mkdtemp(dir));
