@@ -47,7 +47,7 @@ typedef struct conf_ctx {
 	int durable;            /* 1 if data survives close/reopen (sqlite-file, postgresql) */
 	char dir[512];          /* temp dir ("" for memory) */
 	char url[600];
-	char pg_db[64];         /* postgresql: the database made for this context ("" if none) */
+	char pg_db[64];         /* postgresql: the schema made for this context ("" if none) */
 	char pg_server[600];    /* postgresql: URL of the fixture's server (creates/drops pg_db) */
 	_Atomic int64_t now;    /* injected clock, ms */
 	_Atomic int64_t tick;   /* if > 0, each clock read advances the clock by tick ms */
