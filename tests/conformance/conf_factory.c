@@ -118,11 +118,11 @@ static int pg_provider_url(conf_ctx *c)
  * the schema stays (the lock timeout bounds the wait) and the message says so. */
 static void pg_drop(conf_ctx *c)
 {
-	char sql[160];
+	char sql[200];
 	if (!c->pg_db[0])
 		return;
-	snprintf(sql, sizeof sql, "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS %s CASCADE",
-		 c->pg_db);
+	snprintf(sql, sizeof sql, "SET client_min_messages = warning; SET lock_timeout = '10s'; "
+		 "DROP SCHEMA IF EXISTS %s CASCADE", c->pg_db);
 	if (pg_exec(c->pg_server, sql) < 0)
 		fprintf(stderr, "conf: postgresql: schema %s left on the server\n", c->pg_db);
 	c->pg_db[0] = '\0';

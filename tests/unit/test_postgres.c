@@ -243,7 +243,8 @@ typedef struct crash_load {
 	durq *db;
 	atomic_int stop;
 	atomic_int after_restart; /* set once the server is back */
-	/* per item i: 1 = enqueue OK'd, 2 = ack OK'd; written by the load thread only */
+	/* per item i: 1 = enqueue OK'd, 2 = ack OK'd, 3 = an ack failed (it may have committed:
+	 * EIO is "outcome unknown"); written by the load thread only */
 	unsigned char state[CRASH_ITEMS];
 	int attempted;            /* enqueues tried: ids 0..attempted-1 */
 	int failed_ok_codes;      /* failures with a code other than retryable/EIO */
@@ -304,6 +305,8 @@ static void *crash_cycle(void *arg)
 			l->leases_lost++; /* a claim commits unflushed: the crash may take it back */
 		} else if (rc != DURQ_OK) {
 			note_failure(l, rc);
+			if (id >= 0 && id < CRASH_ITEMS)
+				l->state[id] = 3;
 		}
 		durq_work_items_free(it, n);
 	}
