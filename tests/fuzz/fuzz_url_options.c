@@ -38,6 +38,26 @@ static void on_log(void *ctx, int level, const char *tag, const char *message)
 		die("log callback got a bad level, tag or message", level, "");
 }
 
+/* Remove what the run created in the temp dir (databases, -wal, -shm), so that a long
+ * run does not fill the disk. */
+static void clean_dir(void)
+{
+	DIR *d = opendir(tmp_dir);
+	struct dirent *e;
+	if (!d)
+		abort();
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+static void remove_dir(void)
+{
+	clean_dir();
+	rmdir(tmp_dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -48,6 +68,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		perror("mkdtemp");
 		abort();
 	}
+	atexit(remove_dir);
 	return 0;
 }
 
@@ -175,20 +196,6 @@ static void clear_env(void)
 	for (size_t i = 0; i < N_ENV; i++)
 		unsetenv(env_names[i]);
 	unsetenv("DURQ_MEMORY_DIR");
-}
-
-/* Remove what the run created in the temp dir (databases, -wal, -shm), so that a long
- * run does not fill the disk. */
-static void clean_dir(void)
-{
-	DIR *d = opendir(tmp_dir);
-	struct dirent *e;
-	if (!d)
-		abort();
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
 }
 
 /* ---- checks ------------------------------------------------------------------------- */
