@@ -225,6 +225,7 @@ int counting_provider_wrap(counting_provider **out, durq_provider *r)
 		.data_version = FORWARD(data_version),
 		.stats = FORWARD(stats),
 		.free = w_free,
+		.settings = r->settings,
 		.op_apply_batch = FORWARD(op_apply_batch),
 		.change_wait = FORWARD(change_wait),
 		.change_cancel = FORWARD(change_cancel),

@@ -361,7 +361,8 @@ int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms)
 	durq_turn *t = calloc(1, sizeof(*t));
 	if (!t)
 		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
-	durq_op op = {.kind = DURQ_OP_ORCH_CLAIM, .u.orch_claim = {lease_ms, t}};
+	durq_op op = {.kind = DURQ_OP_ORCH_CLAIM,
+		      .u.orch_claim = {.lease_ms = lease_ms, .out = t}};
 	rc = claim_loop(db, &op, timeout_ms);
 	if (rc == DURQ_OK && !op.u.orch_claim.history_loaded && (rc = load_history(db, t)) < 0) {
 		/* give the turn back untouched rather than hold a lease nobody works on */

@@ -176,8 +176,13 @@ int durq_open_provider(durq **out, durq_provider *p, const durq_options *opts)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	}
 	db->provider = p;
-	if ((rc = durq_options_resolve_logged(&db->opts, opts, p->flags)) < 0 ||
-	    (rc = handle_start(db)) < 0) {
+	if ((rc = durq_options_resolve_logged(&db->opts, opts, p->flags)) == DURQ_OK &&
+	    p->settings) { /* the provider's own settings, as its URL set them */
+		db->opts.synchronous = p->settings->synchronous;
+		db->opts.busy_timeout_ms = p->settings->busy_timeout_ms;
+		db->opts.sqlite_vfs = p->settings->sqlite_vfs;
+	}
+	if (rc < 0 || (rc = handle_start(db)) < 0) {
 		handle_release(db);
 		return rc;
 	}

@@ -228,6 +228,11 @@ struct durq_provider {
 	/* optional, with change_wait: make a change_wait running on c return now (called from
 	 * another thread, when the handle closes); without it closing waits for the timeout */
 	void (*change_cancel)(durq_conn *c);
+
+	/* optional: the options as this provider applies them, URL parameters included; the
+	 * handle reports its provider's settings (synchronous, busy_timeout_ms, sqlite_vfs)
+	 * from here in durq_options_get. Valid until free. */
+	const durq_options *settings;
 };
 
 /* ---- the scheme registry ------------------------------------------------------------ */

@@ -1153,6 +1153,7 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 		.version = DURQ_PROVIDER_VERSION,
 		.name = p->is_memory ? "sqlite-memory" : "sqlite-file",
 		.flags = p->is_memory ? DURQ_PROVIDER_VOLATILE : 0,
+		.settings = &p->resolved,
 		.conn_open = sq_conn_open,
 		.conn_close = sq_conn_close,
 		.conn_check = sq_conn_check,

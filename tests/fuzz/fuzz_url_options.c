@@ -225,15 +225,11 @@ static void check_ranges(durq *db, const char *url)
 
 /*
  * durq_options_get returns "the effective options"; a URL parameter overrides the option
- * of the same meaning, so the two must agree with what SQLite runs with. They do not yet:
- * durq_options_get reports the options before the URL's overrides (sqlite:PATH?synchronous=
- * off reads back DURQ_SYNC_FULL while PRAGMA synchronous is 0). Reported; built with
- * -DDURQ_FUZZ_URL_OVERRIDES this check finds it at once, and it joins the default run once
- * fixed.
+ * of the same meaning, so the two must agree with what SQLite runs with (this found the
+ * handle reporting its options before the URL's overrides; fixed with durq_provider.settings).
  */
 static void check_url_overrides(durq *db, const char *url)
 {
-#ifdef DURQ_FUZZ_URL_OVERRIDES
 	durq_options o;
 	char sync[32], busy[32];
 	if (durq_options_get(db, &o) != DURQ_OK ||
@@ -243,10 +239,6 @@ static void check_url_overrides(durq *db, const char *url)
 	if (atoi(sync) + 1 != o.synchronous || atoi(busy) != o.busy_timeout_ms)
 		die("durq_options_get disagrees with the PRAGMAs in effect (synchronous, "
 		    "busy_timeout)", o.synchronous, url);
-#else
-	(void)db;
-	(void)url;
-#endif
 }
 
 /* A handle that opened works: enqueue, fetch, ack, a turn, close. */

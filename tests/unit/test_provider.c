@@ -211,6 +211,10 @@ static void test_sqlite_url_parameters(void **state)
 	assert_string_equal(buf, "0");
 	assert_int_equal(durq_pragma_get(f->db, buf, sizeof(buf), "busy_timeout"), DURQ_OK);
 	assert_string_equal(buf, "250");
+	durq_options eff; /* the effective options say what the URL set */
+	assert_int_equal(durq_options_get(f->db, &eff), DURQ_OK);
+	assert_int_equal(eff.synchronous, DURQ_SYNC_OFF);
+	assert_int_equal(eff.busy_timeout_ms, 250);
 	durq_free(f->db);
 	f->db = NULL;
 	snprintf(url, sizeof(url), "%s-2?cache=shared", f->url);
