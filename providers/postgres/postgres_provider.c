@@ -9,7 +9,8 @@
  * Transactions run at READ COMMITTED. BEGIN is deferred: it travels with the first
  * statement, so an op in per-op mode costs two round trips (BEGIN + op, then COMMIT) and a
  * group-commit batch two (BEGIN + all ops, then NOTIFY + COMMIT). DURQ_TXN_NO_FLUSH (claims
- * only) sets synchronous_commit off for that transaction.
+ * only) sets synchronous_commit off for that transaction (and bitmap scans off: see
+ * PG_CLAIM_TXN in postgres_schema.c).
  *
  * A batch is one pipeline: every op is one statement (postgres_schema.c) that refuses
  * without writing (stale token...), so no savepoints are needed. Only an SQL error of an
@@ -292,20 +293,26 @@ static int pg_conn_check(durq_conn *conn)
 
 /* ---- transactions --------------------------------------------------------------------------- */
 
+/* BEGIN (and the settings of a claims-only transaction) go with the first statement. */
+static int begin_deferred(pg_conn *c, unsigned int flags)
+{
+	c->n_prefix = 0;
+	c->wrote = 0;
+	c->txn_flags = flags;
+	c->txn = PG_TXN_PENDING;
+	int rc = pg_prefix_add(c, PG_BEGIN);
+	if (rc == DURQ_OK && (flags & DURQ_TXN_NO_FLUSH))
+		rc = pg_prefix_add(c, PG_CLAIM_TXN);
+	return rc;
+}
+
 static int pg_txn_begin(durq_conn *conn, unsigned int flags)
 {
 	pg_conn *c = pg_conn_of(conn);
 	int rc = pg_conn_ensure(c);
 	if (rc < 0)
 		return rc;
-	c->n_prefix = 0;
-	c->wrote = 0;
-	c->txn_flags = flags;
-	c->txn = PG_TXN_PENDING;
-	rc = pg_prefix_add(c, PG_BEGIN);
-	if (rc == DURQ_OK && (flags & DURQ_TXN_NO_FLUSH) && !session_sync_off(c->p))
-		rc = pg_prefix_add(c, PG_SYNC_OFF);
-	return rc;
+	return begin_deferred(c, flags);
 }
 
 static int commit_lost(pg_conn *c)
@@ -537,12 +544,7 @@ static int rebuild(pg_conn *c, pg_slot *s, size_t n)
 	int rc = pg_txn_rollback(&c->base);
 	if (rc < 0)
 		return rc;
-	c->txn_flags = flags;
-	c->txn = PG_TXN_PENDING;
-	rc = pg_prefix_add(c, PG_BEGIN);
-	if (rc == DURQ_OK && (flags & DURQ_TXN_NO_FLUSH) && !session_sync_off(c->p))
-		rc = pg_prefix_add(c, PG_SYNC_OFF);
-	return rc;
+	return begin_deferred(c, flags);
 }
 
 /* The session died before COMMIT was sent: the server discards the transaction, so it is
@@ -571,7 +573,7 @@ static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, i
 {
 	int fresh = c->txn == PG_TXN_PENDING; /* nothing of this transaction sent before */
 	for (int i = 0; i < c->n_prefix; i++)
-		fresh &= c->prefix[i] == PG_BEGIN || c->prefix[i] == PG_SYNC_OFF;
+		fresh &= c->prefix[i] == PG_BEGIN || c->prefix[i] == PG_CLAIM_TXN;
 	for (;;) {
 		int r = round_trip(c, s, n, ctx);
 		if (r < 0 && fresh && pg_conn_broken(c)) {
@@ -863,6 +865,7 @@ static void fill_vtable(pg_provider *p)
 		.op_apply_batch = pg_op_apply_batch,
 		.change_wait = pg_change_wait,
 		.change_cancel = pg_change_cancel,
+		.settings = &p->resolved,
 	};
 }
 

@@ -45,7 +45,12 @@
 
 static const char *const stmt_sql[PG__COUNT] = {
 	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
-	[PG_SYNC_OFF] = "SELECT set_config('synchronous_commit', 'off', true)",
+	/* claims-only transactions: no WAL flush at commit (DURQ_TXN_NO_FLUSH), and no bitmap
+	 * scans, so a claim walks the ready index in order even before the table has
+	 * statistics (else the planner, told "few rows", may fetch and sort the whole ready
+	 * set: 100 ms instead of 0.4 ms for 200,000 ready items) */
+	[PG_CLAIM_TXN] = "SELECT set_config('synchronous_commit', 'off', true), "
+			 "set_config('enable_bitmapscan', 'off', true)",
 	[PG_COMMIT] = "COMMIT",
 	[PG_ROLLBACK] = "ROLLBACK",
 	[PG_SAVEPOINT] = "SAVEPOINT durq_op",
@@ -176,7 +181,7 @@ static const char *const stmt_sql[PG__COUNT] = {
 };
 
 static const char *const stmt_names[PG__COUNT] = {
-	"durq_begin", "durq_sync_off", "durq_commit", "durq_rollback", "durq_savepoint",
+	"durq_begin", "durq_claim_txn", "durq_commit", "durq_rollback", "durq_savepoint",
 	"durq_release", "durq_rollback_to", "durq_notify",
 	"durq_orch_insert", "durq_work_insert", "durq_orch_claim", "durq_orch_ack",
 	"durq_orch_abandon", "durq_orch_renew", "durq_work_claim", "durq_work_ack",
@@ -200,8 +205,11 @@ const char *pg_stmt_name(enum pg_stmt_id id)
 
 /* Queue tables churn (every row inserted, updated, deleted within seconds): vacuum them
  * after 1% dead rows instead of the default 20%, so claims do not wade through dead index
- * entries. durq_work_due serves next_due (delayed items) without a scan. */
-#define QUEUE_VACUUM "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000"
+ * entries, and analyze them after 2% changed rows. durq_work_due serves next_due (delayed
+ * items) without a scan. */
+#define QUEUE_VACUUM                                                                        \
+	"autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, "          \
+	"autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 1000"
 
 static const char schema_tables[] =
 	"CREATE TABLE IF NOT EXISTS durq_instances("
