@@ -66,7 +66,7 @@ typedef struct pg_conn {
 	int cancel_fd;             /* watch: eventfd change_cancel signals (-1 otherwise) */
 	int txn;                   /* enum pg_txn */
 	unsigned int txn_flags;    /* of txn_begin, to begin again after a rebuild */
-	int wrote;                 /* this transaction changed something: NOTIFY at commit */
+	int notify;                /* this transaction made work visible or leased: NOTIFY */
 	int in_pipeline;
 	int prefix[PG_PREFIX_MAX]; /* statements to send before the next ones (BEGIN, ...) */
 	int n_prefix;
@@ -186,6 +186,8 @@ enum { PG_SQL_NONE = 0, PG_SQL_LOCAL = 1, PG_SQL_FATAL = 2 };
 /* Takes the op's results: DURQ_OK, DURQ_EMPTY, PG_AGAIN, or < 0 (error set); *local is one
  * of PG_SQL_*. */
 int pg_op_recv(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st, int *local);
+/* 1 if a commit holding op (applied) should NOTIFY the other handles. */
+int pg_op_wakes_others(const durq_op *op);
 /* Free the outputs a claim filled (before it is run again, or when it failed). */
 void pg_op_discard(durq_op *op);
 

@@ -714,6 +714,25 @@ int pg_op_recv(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st, 
 	}
 }
 
+/* What another process's fetcher could want: work that is visible now or later, and leases
+ * (their expiry makes work claimable again). Renewals, plain acks, deletes and prunes make
+ * nothing claimable: their commits stay off PostgreSQL's NOTIFY lock, which serializes
+ * notifying commits (through their WAL flush) across the whole server. */
+int pg_op_wakes_others(const durq_op *op)
+{
+	switch (op->kind) {
+	case DURQ_OP_ORCH_RENEW:
+	case DURQ_OP_WORK_RENEW:
+	case DURQ_OP_INSTANCE_DELETE:
+	case DURQ_OP_EXECUTION_PRUNE:
+		return 0;
+	case DURQ_OP_WORK_ACK:
+		return op->u.work_ack.completion != NULL;
+	default:
+		return 1;
+	}
+}
+
 void pg_op_discard(durq_op *op)
 {
 	if (op->kind == DURQ_OP_WORK_CLAIM) {

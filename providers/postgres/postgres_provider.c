@@ -22,8 +22,9 @@
  * batch fails with EIO. If COMMIT was sent and no answer came back, the outcome is
  * unknown: EIO, and the message says so.
  *
- * NOTIFY: a transaction that changed something sends NOTIFY durq, '<this provider's id>'
- * before COMMIT (delivered at commit). change_wait LISTENs on the watch connection and
+ * NOTIFY: a transaction that made work visible (or took a lease, whose expiry does) sends
+ * NOTIFY durq, '<this provider's id>' before COMMIT (delivered at commit); see
+ * pg_op_wakes_others for why plain acks and renewals do not. change_wait LISTENs on the watch connection and
  * reports only notifications of other provider instances (other handles or processes): the
  * core already knows about its own commits.
  *
@@ -297,7 +298,7 @@ static int pg_conn_check(durq_conn *conn)
 static int begin_deferred(pg_conn *c, unsigned int flags)
 {
 	c->n_prefix = 0;
-	c->wrote = 0;
+	c->notify = 0;
 	c->txn_flags = flags;
 	c->txn = PG_TXN_PENDING;
 	int rc = pg_prefix_add(c, PG_BEGIN);
@@ -359,7 +360,7 @@ static int pg_txn_commit(durq_conn *conn)
 		return DURQ_OK;
 	}
 	int n = pg_pipe_start(c), rc;
-	int notify = c->wrote;
+	int notify = c->notify;
 	if (n < 0 || (notify && (rc = send_notify(c)) < 0) ||
 	    (rc = pg_pipe_send(c, PG_COMMIT, NULL)) < 0 || (rc = pg_pipe_sync(c)) < 0) {
 		rc = pg_error(c, NULL, "COMMIT (not sent)");
@@ -391,7 +392,7 @@ static int pg_txn_rollback(durq_conn *conn)
 	int was = c->txn;
 	c->txn = PG_TXN_NONE;
 	c->n_prefix = 0;
-	c->wrote = 0;
+	c->notify = 0;
 	if (was != PG_TXN_OPEN)
 		return DURQ_OK; /* BEGIN was never sent */
 	if (c->in_pipeline)
@@ -602,8 +603,8 @@ static int pg_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
 	int rc = run_slots(c, &s, 1, ctx, 0);
 	if (rc < 0)
 		return rc;
-	if (s.rc >= 0)
-		c->wrote = 1;
+	if (s.rc >= 0 && pg_op_wakes_others(op))
+		c->notify = 1;
 	return s.rc < 0 && s.rc != DURQ_EMPTY ? durq_error_set(s.rc, "%s", s.msg) : s.rc;
 }
 
@@ -620,8 +621,8 @@ static int pg_op_apply_batch(durq_conn *conn, durq_op *const *ops, durq_op_resul
 	for (size_t i = 0; rc == DURQ_OK && i < n; i++) {
 		res[i].rc = s[i].rc;
 		snprintf(res[i].message, sizeof(res[i].message), "%s", s[i].msg);
-		if (s[i].rc >= 0)
-			c->wrote = 1;
+		if (s[i].rc >= 0 && pg_op_wakes_others(s[i].op))
+			c->notify = 1;
 		else if (s[i].state == SLOT_FAILED)
 			pg_op_discard(s[i].op);
 	}

@@ -48,9 +48,11 @@ static const char *const stmt_sql[PG__COUNT] = {
 	/* claims-only transactions: no WAL flush at commit (DURQ_TXN_NO_FLUSH), and no bitmap
 	 * scans, so a claim walks the ready index in order even before the table has
 	 * statistics (else the planner, told "few rows", may fetch and sort the whole ready
-	 * set: 100 ms instead of 0.4 ms for 200,000 ready items) */
+	 * set: 100 ms instead of 0.4 ms for 200,000 ready items); and the claim's cached generic
+	 * plan (the same index walk) instead of planning the CTE on every call (0.3 ms) */
 	[PG_CLAIM_TXN] = "SELECT set_config('synchronous_commit', 'off', true), "
-			 "set_config('enable_bitmapscan', 'off', true)",
+			 "set_config('enable_bitmapscan', 'off', true), "
+			 "set_config('plan_cache_mode', 'force_generic_plan', true)",
 	[PG_COMMIT] = "COMMIT",
 	[PG_ROLLBACK] = "ROLLBACK",
 	[PG_SAVEPOINT] = "SAVEPOINT durq_op",
