@@ -163,8 +163,10 @@ int32_t pg_i32(const PGresult *r, int row, int col);
 /* Copies with durq_mem_*: NULL for SQL NULL; *oom set if an allocation failed. */
 char *pg_text(const PGresult *r, int row, int col, int *oom);
 void *pg_bytes(const PGresult *r, int row, int col, size_t *len, int *oom);
-/* Replace the provider's secrets in msg (in place) by "***". */
+/* Replace the URL and the password in msg (in place) by placeholders. */
 void pg_redact(const pg_provider *p, char *msg, size_t cap);
+/* A libpq message as one redacted line in out. */
+void pg_message(const pg_provider *p, const char *in, char *out, size_t cap);
 
 /* ---- postgres_provider.c ---- */
 /* Reconnect a broken connection that holds no transaction; EIO if the server is gone. */

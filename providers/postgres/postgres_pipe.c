@@ -238,7 +238,7 @@ void pg_redact(const pg_provider *p, char *msg, size_t cap)
 		replace_all(msg, cap, p->secret[s], "***");
 }
 
-/* One line: libpq's multi-line messages joined with "; ", trailing newline dropped. */
+/* One line: libpq's multi-line messages joined, trailing newline dropped. */
 static void tidy(char *msg)
 {
 	size_t n = strlen(msg);
@@ -247,6 +247,13 @@ static void tidy(char *msg)
 	for (char *s = msg; *s; s++)
 		if (*s == '\n' || *s == '\t')
 			*s = ' ';
+}
+
+void pg_message(const pg_provider *p, const char *in, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", in ? in : "");
+	tidy(out);
+	pg_redact(p, out, cap);
 }
 
 int pg_ok(const PGresult *r)
@@ -303,9 +310,7 @@ int pg_error(pg_conn *c, const PGresult *r, const char *what)
 				      "the transaction failed)", what);
 	if (!text || !*text)
 		text = c->pg ? PQerrorMessage(c->pg) : "no connection";
-	snprintf(msg, sizeof(msg), "%s", text);
-	tidy(msg);
-	pg_redact(c->p, msg, sizeof(msg));
+	pg_message(c->p, text, msg, sizeof(msg));
 	if (!state || pg_conn_broken(c))
 		return durq_error_set(DURQ_EIO, "postgresql: %s: connection failed: %s", what, msg);
 	int code = code_of(state);

@@ -24,9 +24,9 @@
  *
  * NOTIFY: a transaction that made work visible (or took a lease, whose expiry does) sends
  * NOTIFY durq, '<this provider's id>' before COMMIT (delivered at commit); see
- * pg_op_wakes_others for why plain acks and renewals do not. change_wait LISTENs on the watch connection and
- * reports only notifications of other provider instances (other handles or processes): the
- * core already knows about its own commits.
+ * pg_op_wakes_others for why plain acks and renewals do not. change_wait LISTENs on the
+ * watch connection and reports only notifications of other provider instances (other
+ * handles or processes): the core already knows about its own commits.
  *
  * Messages name host, port and database, never the URL or a password.
  */
@@ -54,24 +54,12 @@ static void where(const pg_conn *c, char *buf, size_t len)
 		 port && *port ? port : "(default port)", db && *db ? db : "(default database)");
 }
 
-static void clean_message(const pg_provider *p, const char *in, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s", in ? in : "");
-	size_t n = strlen(out);
-	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-		out[--n] = '\0';
-	for (char *s = out; *s; s++)
-		if (*s == '\n' || *s == '\t')
-			*s = ' ';
-	pg_redact(p, out, cap);
-}
-
 static int connect_error(pg_conn *c)
 {
 	char msg[384], at[256];
 	if (!c->pg)
 		return durq_error_set(DURQ_ENOMEM, "postgresql: out of memory connecting");
-	clean_message(c->p, PQerrorMessage(c->pg), msg, sizeof(msg));
+	pg_message(c->p, PQerrorMessage(c->pg), msg, sizeof(msg));
 	where(c, at, sizeof(at));
 	pg_redact(c->p, at, sizeof(at));
 	return durq_error_set(DURQ_EIO, "postgresql: cannot connect to %s: %s", at, msg);
@@ -82,7 +70,7 @@ static void notice(void *arg, const char *message)
 {
 	pg_provider *p = arg;
 	char msg[384];
-	clean_message(p, message, msg, sizeof(msg));
+	pg_message(p, message, msg, sizeof(msg));
 	durq_log_emit(p->opts, DURQ_LOG_DEBUG, "PG", "%s", msg);
 }
 
@@ -785,7 +773,7 @@ static int check_url(pg_provider *p)
 	PQconninfoOption *opts = PQconninfoParse(p->conninfo, &err);
 	if (!opts) {
 		char msg[384];
-		clean_message(p, err ? err : "out of memory", msg, sizeof(msg));
+		pg_message(p, err ? err : "out of memory", msg, sizeof(msg));
 		PQfreemem(err);
 		return durq_error_set(DURQ_EINVAL, "postgresql: invalid connection URL: %s", msg);
 	}
