@@ -216,8 +216,14 @@ static enum wait_reason wait_for_work(durq *db, int ch, uint64_t seq, uint64_t d
 	pthread_mutex_lock(&db->wake_mu);
 	bool fired = db->next_due_ms <= now;
 	pthread_mutex_unlock(&db->wake_mu);
-	if (fired)
-		durq_next_due_refresh(db); /* the cached timer fired; find the next one */
+	if (fired) {
+		/* The cached timer fired, maybe while the claim that just found nothing ran (a
+		 * slow transaction): what it made visible is no longer in the cache after the
+		 * refresh (next_due reports only times after now), so claim again now rather than
+		 * wait a poll interval. The refresh finds the next timer. */
+		durq_next_due_refresh(db);
+		return WAIT_TIMER;
+	}
 	pthread_mutex_lock(&db->wake_mu);
 	int64_t due = db->next_due_ms;
 	struct timespec ts;
