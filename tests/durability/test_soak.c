@@ -306,8 +306,9 @@ static void *consumer_sync(void *arg)
 		}
 		if (nreq) {
 			int rcs[MAXB];
-			if (ok(c, durq_work_ack_many(c->db, reqs, nreq, rcs), "ack_many", 0))
-				for (size_t k = 0; k < nreq; k++)
+			ok(c, durq_work_ack_many(c->db, reqs, nreq, rcs), "ack_many", 0);
+			for (size_t k = 0; k < nreq; k++) /* each ack stands alone */
+				if (rcs[k] == DURQ_OK)
 					record_ok(c, DUR_ACK_OK, &req_ids[k], 1, 0);
 		}
 		durq_work_items_free(it, n);
