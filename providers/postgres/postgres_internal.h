@@ -105,7 +105,7 @@ typedef struct pg_arr {
 	int oom;
 } pg_arr;
 
-enum { PG_OID_BYTEA = 17, PG_OID_INT8 = 20, PG_OID_INT4 = 23, PG_OID_TEXT = 25 };
+enum { PG_OID_BOOL = 16, PG_OID_BYTEA = 17, PG_OID_INT8 = 20, PG_OID_INT4 = 23, PG_OID_TEXT = 25 };
 
 void pg_params_init(pg_params *p);
 void pg_params_free(pg_params *p);
@@ -125,6 +125,7 @@ void pg_arr_bytes(pg_arr *a, const void *b, size_t n); /* text or bytea; NULL = 
 void pg_arr_text(pg_arr *a, const char *s);
 void pg_arr_i64(pg_arr *a, int64_t v);
 void pg_arr_i32(pg_arr *a, int32_t v);
+void pg_arr_bool(pg_arr *a, int v);
 
 /* ---- postgres_pipe.c: statements ---- */
 /* Queue a statement for the deferred prefix (BEGIN, SAVEPOINT ...); sent before the next
@@ -172,22 +173,31 @@ void pg_message(const pg_provider *p, const char *in, char *out, size_t cap);
 /* Reconnect a broken connection that holds no transaction; EIO if the server is gone. */
 int pg_conn_ensure(pg_conn *c);
 
-/* ---- postgres_ops.c: one op = send (statements queued on the pipeline) + receive ---- */
-#define PG_AGAIN 1 /* the op needs another round (a claim that dead-lettered items) */
+/* ---- postgres_ops.c: ops are sent (statements queued on the pipeline) and received ----
+ * A run is consecutive ops that one statement carries: acks, renews, abandons (of distinct
+ * items) or enqueues of one kind; any other op is a run of one. */
+#define PG_AGAIN 1    /* the op needs another round (a claim that dead-lettered items) */
+#define PG_RUN_MAX 1024 /* ops in one run */
 
 typedef struct pg_opstate {
-	int n_stmts; /* statements sent for the op in this round */
+	int n_stmts; /* statements sent for the run in this round */
 } pg_opstate;
 
-int pg_op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st);
 /* How a statement failed: not at all (a refused op, e.g. a stale token, changed nothing and
  * the transaction goes on), for reasons of its own (the transaction is aborted: the batch
- * fails this op and replays the others), or fatally (connection, server, transaction). */
+ * fails this op, or sends a run's ops one by one, and replays the others), or fatally
+ * (connection, server, transaction). */
 enum { PG_SQL_NONE = 0, PG_SQL_LOCAL = 1, PG_SQL_FATAL = 2 };
 
-/* Takes the op's results: DURQ_OK, DURQ_EMPTY, PG_AGAIN, or < 0 (error set); *local is one
- * of PG_SQL_*. */
-int pg_op_recv(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st, int *local);
+/* The length of the run that starts at ops[0] (1..n). */
+size_t pg_run_len(durq_op *const *ops, size_t n);
+int pg_run_send(pg_conn *c, durq_op *const *ops, size_t n, const durq_op_ctx *ctx,
+		pg_opstate *st);
+/* Takes the run's results. DURQ_OK: res[0..n) hold each op's result (DURQ_OK, DURQ_EMPTY or
+ * its refusal, with the message); PG_AGAIN: a claim needs another round; < 0 with *local
+ * PG_SQL_LOCAL or PG_SQL_FATAL: a statement failed (error set). */
+int pg_run_recv(pg_conn *c, durq_op *const *ops, size_t n, const durq_op_ctx *ctx,
+		pg_opstate *st, durq_op_result *res, int *local);
 /* 1 if a commit holding op (applied) should NOTIFY the other handles. */
 int pg_op_wakes_others(const durq_op *op);
 /* Free the outputs a claim filled (before it is run again, or when it failed). */

@@ -208,6 +208,12 @@ void pg_arr_i32(pg_arr *a, int32_t v)
 	arr_elem(a, b, 4);
 }
 
+void pg_arr_bool(pg_arr *a, int v)
+{
+	char b = v ? 1 : 0;
+	arr_elem(a, &b, 1);
+}
+
 /* ---- errors ------------------------------------------------------------------------------ */
 
 /* Every occurrence of needle in msg replaced by with (the rest blanked if it cannot fit). */

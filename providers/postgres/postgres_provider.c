@@ -12,11 +12,13 @@
  * only) sets synchronous_commit off for that transaction (and bitmap scans off: see
  * PG_CLAIM_TXN in postgres_schema.c).
  *
- * A batch is one pipeline: every op is one statement (postgres_schema.c) that refuses
- * without writing (stale token...), so no savepoints are needed. Only an SQL error of an
- * op's own (bad UTF-8, deadlock, lock timeout) aborts the transaction: then that op is
- * failed, the transaction rolled back and the others replayed in a new one — each replay
- * fails one more op, so it ends. Claims that dead-lettered items and have room left run
+ * A batch is one pipeline of runs: consecutive acks, renews or abandons of distinct work
+ * items, or enqueues of one kind, are one statement with array parameters; any other op is
+ * one statement (postgres_schema.c). Each refuses without writing (stale token...), so no
+ * savepoints are needed. Only an SQL error of a run's own (bad UTF-8, deadlock, lock
+ * timeout) aborts the transaction: then the transaction is rolled back and replayed in a new
+ * one, in which a run of several ops goes one op at a time and a single op that failed is
+ * failed — each replay fails one more op or splits one more run, so it ends. Claims that dead-lettered items and have room left run
  * another round. A session that dies before COMMIT was sent loses only an uncommitted
  * transaction: it is reconnected and the transaction sent again, once; after that the
  * batch fails with EIO. If COMMIT was sent and no answer came back, the outcome is
@@ -414,30 +416,83 @@ enum { SLOT_SEND = 0, SLOT_DONE, SLOT_FAILED };
 
 typedef struct pg_slot {
 	durq_op *op;
-	pg_opstate st;
+	pg_opstate st; /* of the run this slot leads */
 	int state;
 	int rc;
-	int send_rc; /* building or sending the op failed */
+	int send_rc; /* building or sending the run failed */
+	int solo;    /* sent alone from now on: its run failed as a whole */
 	char msg[sizeof(((durq_op_result *)0)->message)];
 } pg_slot;
 
+/* A round's view of the slots still to send, in order: runs are ranges of it. */
+typedef struct pg_round {
+	size_t m;
+	size_t *idx;        /* slot of each */
+	durq_op **ops;      /* its op */
+	size_t *run;        /* at a run's first entry: its length */
+	durq_op_result *res;
+} pg_round;
+
 enum { ROUND_DONE = 0, ROUND_MORE = 1, ROUND_REBUILD = 2 };
 
-static void slot_result(pg_slot *s, int state, int rc)
+static void slot_result(pg_slot *s, int state, int rc, const char *msg)
 {
 	s->state = state;
 	s->rc = rc;
-	snprintf(s->msg, sizeof(s->msg), "%s", rc < 0 && rc != DURQ_EMPTY ? durq_error_last() : "");
+	snprintf(s->msg, sizeof(s->msg), "%s", rc < 0 && rc != DURQ_EMPTY ? msg : "");
 }
 
-static void send_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
+static int round_alloc(pg_round *r, size_t n)
 {
-	for (size_t i = 0; i < n && !pg_conn_broken(c); i++) {
-		if (s[i].state != SLOT_SEND)
-			continue;
-		s[i].send_rc = pg_op_send(c, s[i].op, ctx, &s[i].st);
-		if (s[i].send_rc < 0)
-			snprintf(s[i].msg, sizeof(s[i].msg), "%s", durq_error_last());
+	memset(r, 0, sizeof(*r));
+	r->idx = calloc(n ? n : 1, sizeof(*r->idx));
+	r->ops = calloc(n ? n : 1, sizeof(*r->ops));
+	r->run = calloc(n ? n : 1, sizeof(*r->run));
+	r->res = calloc(n ? n : 1, sizeof(*r->res));
+	if (r->idx && r->ops && r->run && r->res)
+		return DURQ_OK;
+	free(r->idx);
+	free(r->ops);
+	free(r->run);
+	free(r->res);
+	return durq_error_set(DURQ_ENOMEM, "out of memory");
+}
+
+static void round_free(pg_round *r)
+{
+	free(r->idx);
+	free(r->ops);
+	free(r->run);
+	free(r->res);
+}
+
+/* The slots to send, cut into runs (postgres_ops.c); a solo slot is a run of one. */
+static void plan_runs(pg_round *r, pg_slot *s, size_t n)
+{
+	r->m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i].state == SLOT_SEND) {
+			r->idx[r->m] = i;
+			r->ops[r->m++] = s[i].op;
+		}
+	for (size_t a = 0, len; a < r->m; a += len) {
+		len = s[r->idx[a]].solo ? 1 : pg_run_len(r->ops + a, r->m - a);
+		for (size_t k = 1; k < len; k++)
+			if (s[r->idx[a + k]].solo) { /* it goes alone: the run ends before it */
+				len = k;
+				break;
+			}
+		r->run[a] = len;
+	}
+}
+
+static void send_runs(pg_conn *c, pg_slot *s, pg_round *r, const durq_op_ctx *ctx)
+{
+	for (size_t a = 0; a < r->m && !pg_conn_broken(c); a += r->run[a]) {
+		pg_slot *lead = &s[r->idx[a]];
+		lead->send_rc = pg_run_send(c, r->ops + a, r->run[a], ctx, &lead->st);
+		if (lead->send_rc < 0)
+			snprintf(lead->msg, sizeof(lead->msg), "%s", durq_error_last());
 	}
 }
 
@@ -449,26 +504,42 @@ static void drain(pg_conn *c, int n)
 	}
 }
 
-/* One slot's results. Returns < 0 on a fatal error, 1 if the transaction must be rebuilt. */
-static int recv_slot(pg_conn *c, pg_slot *s, const durq_op_ctx *ctx)
+/* The ops of a run that failed as a whole go one by one after the rebuild: which of them
+ * failed is then known, and it fails alone. */
+static int run_to_solo(pg_slot *s, const pg_round *r, size_t a)
 {
+	for (size_t k = 0; k < r->run[a]; k++)
+		s[r->idx[a + k]].solo = 1;
+	return 1;
+}
+
+/* One run's results. Returns < 0 on a fatal error, 1 if the transaction must be rebuilt. */
+static int recv_run(pg_conn *c, pg_slot *s, pg_round *r, size_t a, const durq_op_ctx *ctx)
+{
+	size_t len = r->run[a];
+	pg_slot *lead = &s[r->idx[a]];
 	int local = PG_SQL_NONE;
-	if (s->send_rc < 0) { /* what was sent of it runs: a trace to roll back */
-		int rc = s->send_rc;
-		drain(c, s->st.n_stmts);
-		s->state = SLOT_FAILED;
-		s->rc = rc;
-		return s->st.n_stmts > 0;
+	if (lead->send_rc < 0) { /* what was sent of it runs: a trace to roll back */
+		drain(c, lead->st.n_stmts);
+		if (len > 1)
+			return run_to_solo(s, r, a); /* again in order, after the rebuild */
+		lead->state = SLOT_FAILED;
+		lead->rc = lead->send_rc;
+		return lead->st.n_stmts > 0;
 	}
-	int rc = pg_op_recv(c, s->op, ctx, &s->st, &local);
+	int rc = pg_run_recv(c, r->ops + a, len, ctx, &lead->st, r->res + a, &local);
 	if (local == PG_SQL_FATAL)
 		return rc < 0 ? rc : DURQ_EIO;
 	if (local == PG_SQL_LOCAL) {
-		slot_result(s, SLOT_FAILED, rc);
+		if (len > 1)
+			return run_to_solo(s, r, a);
+		slot_result(lead, SLOT_FAILED, rc, durq_error_last());
 		return 1;
 	}
-	if (rc != PG_AGAIN)
-		slot_result(s, SLOT_DONE, rc);
+	if (rc == PG_AGAIN)
+		return 0; /* stays to send: another round */
+	for (size_t k = 0; k < len; k++)
+		slot_result(&s[r->idx[a + k]], SLOT_DONE, r->res[a + k].rc, r->res[a + k].message);
 	return 0;
 }
 
@@ -487,8 +558,9 @@ static int bail(pg_conn *c, int rc)
 	return rc;
 }
 
-/* Send every slot still to send, with the deferred prefix, in one pipeline; read back. */
-static int round_trip(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
+/* Send every slot still to send, in runs, with the deferred prefix, in one pipeline; read
+ * back. */
+static int round_trip(pg_conn *c, pg_slot *s, size_t n, pg_round *r, const durq_op_ctx *ctx)
 {
 	int n_prefix = pg_pipe_start(c), rc, rebuild = 0, more = 0;
 	if (n_prefix < 0) {
@@ -496,7 +568,8 @@ static int round_trip(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
 			pg_pipe_abandon(c);
 		return n_prefix;
 	}
-	send_slots(c, s, n, ctx);
+	plan_runs(r, s, n);
+	send_runs(c, s, r, ctx);
 	if ((rc = pg_pipe_sync(c)) < 0) {
 		if (c->pg)
 			pg_pipe_abandon(c); /* the transaction is gone with the session */
@@ -504,17 +577,15 @@ static int round_trip(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx)
 	}
 	if ((rc = pg_pipe_prefix_results(c, n_prefix)) < 0)
 		return bail(c, rc);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i].state != SLOT_SEND)
-			continue;
-		if (rebuild) { /* aborted by the failed op: replayed after the rebuild */
-			drain(c, s[i].st.n_stmts);
+	for (size_t a = 0; a < r->m; a += r->run[a]) {
+		if (rebuild) { /* aborted by the failed run: replayed after the rebuild */
+			drain(c, s[r->idx[a]].st.n_stmts);
 			continue;
 		}
-		if ((rc = recv_slot(c, &s[i], ctx)) < 0)
+		if ((rc = recv_run(c, s, r, a, ctx)) < 0)
 			return bail(c, rc);
 		rebuild = rc;
-		more |= s[i].state == SLOT_SEND;
+		more |= s[r->idx[a]].state == SLOT_SEND;
 	}
 	if ((rc = pg_pipe_finish(c)) < 0)
 		return rc;
@@ -557,14 +628,16 @@ static int reconnect_replay(pg_conn *c, pg_slot *s, size_t n)
 }
 
 /* Rounds until every slot is done or failed. replay: a failed op's own error rolls the
- * transaction back and the others run again (a batch); else the round's result stands. */
-static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, int replay)
+ * transaction back and the others run again (a batch; a run that failed as a whole runs
+ * again one op at a time); else the round's result stands. */
+static int run_rounds(pg_conn *c, pg_slot *s, size_t n, pg_round *round,
+		      const durq_op_ctx *ctx, int replay)
 {
 	int fresh = c->txn == PG_TXN_PENDING; /* nothing of this transaction sent before */
 	for (int i = 0; i < c->n_prefix; i++)
 		fresh &= c->prefix[i] == PG_BEGIN || c->prefix[i] == PG_CLAIM_TXN;
 	for (;;) {
-		int r = round_trip(c, s, n, ctx);
+		int r = round_trip(c, s, n, round, ctx);
 		if (r < 0 && fresh && pg_conn_broken(c)) {
 			fresh = 0;
 			if ((r = reconnect_replay(c, s, n)) == DURQ_OK)
@@ -582,6 +655,17 @@ static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, i
 				return rc;
 		}
 	}
+}
+
+static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, int replay)
+{
+	pg_round round;
+	int rc = round_alloc(&round, n);
+	if (rc < 0)
+		return rc;
+	rc = run_rounds(c, s, n, &round, ctx, replay);
+	round_free(&round);
+	return rc;
 }
 
 static int pg_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)

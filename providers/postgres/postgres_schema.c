@@ -106,18 +106,30 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"SELECT 0 AS dead, id, queue, instance_id, execution_id, activity_id, priority, attempt,"
 		" payload FROM cl UNION ALL SELECT 1, id, NULL, NULL, NULL, NULL, priority, attempt,"
 		" NULL FROM dead",
-	[PG_WORK_ACK] = "WITH d AS (DELETE FROM durq_work_queue WHERE id = $1::int8 AND "
-			"lock_token = $2::bytea AND locked_until > $3::int8 RETURNING 1), "
-			"m AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, "
-			"attempt, created_ms) SELECT $4::text, $5::int4, $6::bytea, $7::int8, 0, "
-			"$3::int8 FROM d WHERE $4::text IS NOT NULL) SELECT count(*) FROM d",
-	[PG_WORK_ABANDON] = "UPDATE durq_work_queue SET lock_token = NULL, locked_until = NULL, "
-			    "visible_at = CASE WHEN $4::int8 > 0 THEN $3::int8 + $4::int8 "
-			    "ELSE visible_at END, attempt = CASE WHEN $5::bool THEN "
-			    "greatest(attempt - 1, 0) ELSE attempt END WHERE id = $1::int8 AND "
-			    "lock_token = $2::bytea AND locked_until > $3::int8",
-	[PG_WORK_RENEW] = "UPDATE durq_work_queue SET locked_until = $4::int8 WHERE id = $1::int8 "
-			  "AND lock_token = $2::bytea AND locked_until > $3::int8",
+	/* Acks, abandons and renews of a run (postgres_ops.c: distinct items, so the order
+	 * within it changes nothing) in one statement each: parallel arrays, one element per op;
+	 * RETURNING names the items that were live under their token, the others are refused.
+	 * $3 = now. An ack's completion message (inst NULL: none) is inserted only with its
+	 * delete, in the order of the ops. */
+	[PG_WORK_ACK] =
+		"WITH u AS MATERIALIZED (SELECT * FROM unnest($1::int8[], $2::bytea[], $4::text[], "
+		"$5::int4[], $6::bytea[], $7::int8[]) WITH ORDINALITY AS u(id, tok, inst, kind, pay, vis, "
+		"o)), d AS (DELETE FROM durq_work_queue w USING u WHERE w.id = u.id AND "
+		"w.lock_token = u.tok AND w.locked_until > $3::int8 RETURNING w.id), "
+		"m AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, "
+		"created_ms) SELECT u.inst, u.kind, u.pay, u.vis, 0, $3::int8 FROM u JOIN d ON "
+		"d.id = u.id WHERE u.inst IS NOT NULL ORDER BY u.o) SELECT id FROM d",
+	[PG_WORK_ABANDON] =
+		"UPDATE durq_work_queue w SET lock_token = NULL, locked_until = NULL, "
+		"visible_at = CASE WHEN u.delay > 0 THEN $3::int8 + u.delay ELSE w.visible_at END, "
+		"attempt = CASE WHEN u.ign THEN greatest(w.attempt - 1, 0) ELSE w.attempt END "
+		"FROM unnest($1::int8[], $2::bytea[], $4::int8[], $5::bool[]) AS u(id, tok, delay, ign) "
+		"WHERE w.id = u.id AND w.lock_token = u.tok AND w.locked_until > $3::int8 "
+		"RETURNING w.id",
+	[PG_WORK_RENEW] =
+		"UPDATE durq_work_queue w SET locked_until = u.until FROM unnest($1::int8[], "
+		"$2::bytea[], $4::int8[]) AS u(id, tok, until) WHERE w.id = u.id AND "
+		"w.lock_token = u.tok AND w.locked_until > $3::int8 RETURNING w.id",
 	[PG_DEAD_REQUEUE] =
 		"WITH d AS (DELETE FROM durq_dead_letters WHERE id = $1::int8 RETURNING *), "
 		"o AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, "
