@@ -22,7 +22,11 @@
  *
  * Every call's result is counted by code in shared memory; any code other than DURQ_OK (and
  * DURQ_EMPTY / DURQ_ENOTFOUND where they mean "nothing yet") stops all processes and fails
- * the test; durq's options are the defaults (busy_timeout 5 s), as a user would run it. The
+ * the test. durq's options are the defaults but busy_timeout, 120 s (DURQ_SOAK_BUSY_MS): with
+ * the default 5 s, write-lock contention alone (8 processes x 5 threads on 2 loaded cores,
+ * no checkpoint involved) surfaced DURQ_EBUSY in some runs; a wait that long is a stall,
+ * which the stall watchdog reports. The test prints the longest gap between two calls of a
+ * thread (about the slowest call). The
  * children append OK'd enqueues, acks, turns and activity acks to per-process files (one
  * write(2) per record); the parent checks each item enqueued once and acked exactly once,
  * each instance's two turns and its activity acked exactly once, then opens the file: queues
@@ -84,7 +88,7 @@ enum {
 
 typedef struct proc_figs {
 	long calls, enq, acks, abandons, turns, turn_abandons, activities, reads;
-	long holds, hold_ms, max_hold_ms;
+	long holds, hold_ms, max_hold_ms, max_gap_ms;
 	unsigned long long transactions, busy_retries, busy_surfaced, op_failures, max_stats_wal;
 	int done;
 } proc_figs;
@@ -118,7 +122,10 @@ typedef struct child {
 	durq *db;
 	atomic_int stop;             /* the load threads are done: stop the reader */
 	atomic_long calls, acks, abandons, turns, turn_abandons, activities, reads, enq;
+	atomic_long max_gap_ms;      /* longest time between two calls of one thread */
 } child;
+
+static long mono_ms(void);
 
 static void code_count(child *c, int rc, const char *what, const char *msg)
 {
@@ -129,9 +136,20 @@ static void code_count(child *c, int rc, const char *what, const char *msg)
 	atomic_store(&c->sh->failed, 1);
 }
 
+/* Set by the load and reader threads (not the main thread, idle between open and close). */
+static _Thread_local int timed_thread;
+static _Thread_local long last_call_ms;
+
 /* Count a call; 1 if it returned OK (or an allowed "nothing" code), else counts the error. */
 static int ok(child *c, int rc, const char *what, int allowed)
 {
+	if (timed_thread) { /* a load or reader thread: note the longest gap */
+		long now = mono_ms(), gap = last_call_ms ? now - last_call_ms : 0;
+		long seen = atomic_load(&c->max_gap_ms);
+		while (gap > seen && !atomic_compare_exchange_weak(&c->max_gap_ms, &seen, gap))
+			;
+		last_call_ms = now;
+	}
 	atomic_fetch_add(&c->calls, 1);
 	if (rc == DURQ_OK || (allowed && rc == allowed))
 		return 1;
@@ -231,6 +249,7 @@ static uint32_t item_id(int proc, long seq)
 static void *producer(void *arg)
 {
 	child *c = arg;
+	timed_thread = 1;
 	unsigned int seed = 1u + (unsigned int)c->proc * 7919u;
 	unsigned char buf[4][DUR_PAYLOAD_MAX];
 	for (long seq = 0; seq < c->cf->items && !failed(c);) {
@@ -285,6 +304,7 @@ static size_t fetch(child *c, durq_work_item **it, uint32_t *ids, unsigned int *
 static void *consumer_sync(void *arg)
 {
 	child *c = arg;
+	timed_thread = 1;
 	unsigned int seed = 2u + (unsigned int)c->proc * 104729u;
 	while (!consumers_done(c)) {
 		durq_work_item *it = NULL;
@@ -319,6 +339,7 @@ static void *consumer_sync(void *arg)
 static void *consumer_async(void *arg)
 {
 	child *c = arg;
+	timed_thread = 1;
 	unsigned int seed = 3u + (unsigned int)c->proc * 1299709u;
 	while (!consumers_done(c)) {
 		durq_work_item *it = NULL;
@@ -441,6 +462,7 @@ static void run_activities(child *c)
 static void *orchestrations(void *arg)
 {
 	child *c = arg;
+	timed_thread = 1;
 	unsigned int seed = 4u + (unsigned int)c->proc * 15485863u;
 	long started = 0, total = PROCS * c->cf->orch;
 	while (!failed(c) && atomic_load(&c->sh->orch_done) < total) {
@@ -528,6 +550,7 @@ static void *snapshot_reader(void *arg)
 static void *durq_reader(void *arg)
 {
 	child *c = arg;
+	timed_thread = 1;
 	proc_figs *f = &c->sh->figs[c->proc];
 	unsigned int seed = 6u + (unsigned int)c->proc;
 	while (!atomic_load(&c->stop) && !failed(c)) {
@@ -583,6 +606,7 @@ static void child_main(const cfg *cf, shared *sh, int proc, const char *log)
 	child c = {.cf = cf, .sh = sh, .proc = proc};
 	durq_options o = DURQ_OPTIONS_INIT;
 	o.max_attempts = MAX_ATTEMPTS;
+	o.busy_timeout_ms = (int)dur_env_long("DURQ_SOAK_BUSY_MS", 120000);
 	o.commit_mode = proc >= 6 ? DURQ_COMMIT_PER_OP : DURQ_COMMIT_GROUP;
 	if (dur_env_long("DURQ_SOAK_LOG", 0)) {
 		o.log = log_warn;
@@ -625,6 +649,7 @@ static void child_main(const cfg *cf, shared *sh, int proc, const char *log)
 	f->turn_abandons = atomic_load(&c.turn_abandons);
 	f->activities = atomic_load(&c.activities);
 	f->reads = atomic_load(&c.reads);
+	f->max_gap_ms = atomic_load(&c.max_gap_ms);
 	f->done = 1;
 	close(c.fd);
 	_exit(failed(&c) ? 1 : 0);
@@ -785,8 +810,9 @@ static void print_figures(const cfg *cf, const shared *sh, const wal_watch *w, d
 		txns += f->transactions, busy += f->busy_retries, surfaced += f->busy_surfaced;
 		stats_wal = f->max_stats_wal > stats_wal ? f->max_stats_wal : stats_wal;
 		fprintf(stderr, "  process %d (%s): %ld calls, %llu transactions, %llu busy waits "
-			"(hidden), %llu surfaced\n", p, p >= 6 ? "per-op" : "group", f->calls,
-			f->transactions, f->busy_retries, f->busy_surfaced);
+			"(hidden), %llu surfaced, longest gap between a thread's calls %ld ms\n", p,
+			p >= 6 ? "per-op" : "group", f->calls, f->transactions, f->busy_retries,
+			f->busy_surfaced, f->max_gap_ms);
 	}
 	fprintf(stderr, "soak: %d processes x 4 threads + a reader, %.1f s: %ld items, %ld acks, "
 		"%ld abandons, %ld instances (%ld turns, %ld turn abandons, %ld activities), %ld "
@@ -828,6 +854,14 @@ static void dump_locks(const cfg *cf)
 	snprintf(k1, sizeof(k1), ":%lu ", (unsigned long)db.st_ino);
 	snprintf(k2, sizeof(k2), ":%lu ", (unsigned long)shm.st_ino);
 	FILE *f = fopen("/proc/locks", "r");
+	int shm_fd = open(path, O_RDONLY);
+	uint32_t hdr[34];
+	if (shm_fd >= 0 && pread(shm_fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr))
+		fprintf(stderr, "soak: wal-index: mxFrame %u nBackfill %u aReadMark %u %u %u %u %u "
+			"(locks: byte 120 write, 121 checkpoint, 123+i read mark i, 128 DMS)\n",
+			hdr[4], hdr[24], hdr[25], hdr[26], hdr[27], hdr[28], hdr[29]);
+	if (shm_fd >= 0)
+		close(shm_fd);
 	fprintf(stderr, "soak: POSIX locks on the database (%s) and -shm (%s):\n", k1, k2);
 	while (f && fgets(line, sizeof(line), f))
 		if (strstr(line, k1) || strstr(line, k2))
