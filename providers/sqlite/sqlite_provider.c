@@ -585,19 +585,37 @@ static void sq_conn_close(durq_provider *prov, durq_conn *conn)
 	conn_free(sq_conn_of(conn));
 }
 
-/* A regular file, mode 0600: a looser mode is tightened through the descriptor we hold,
- * never by a second lookup of the path. */
-static int make_0600(sq_provider *p, int fd, const char *path)
+/*
+ * Files are checked and tightened WITHOUT opening them for I/O: closing any descriptor of a
+ * file drops every POSIX lock this process holds on it (fcntl semantics), so an open() +
+ * close() here, while another handle or connection of this process has the database open,
+ * released SQLite's locks: the next process to open thought it was alone, rebuilt the -shm
+ * (readers died of SIGBUS) or deleted the -wal under us (OK'd writes lost). lstat and
+ * fchmodat(AT_SYMLINK_NOFOLLOW) (glibc: an O_PATH descriptor, whose close drops no lock)
+ * touch no lock. Only a file we create ourselves (O_EXCL: nobody can hold a lock on it yet)
+ * is opened and closed.
+ */
+
+/* A regular file (never a symbolic link), mode 0600; a looser mode is tightened. ENOENT is
+ * returned as 1 when missing_ok. */
+static int make_0600(sq_provider *p, const char *path, int missing_ok)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return durq_error_set(DURQ_EIO, "cannot stat '%s': %s", path, strerror(errno));
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT && missing_ok)
+			return 1;
+		return durq_error_set(DURQ_EIO, "cannot open database '%s': %s", path,
+				      strerror(errno));
+	}
+	if (S_ISLNK(st.st_mode))
+		return durq_error_set(DURQ_EIO, "'%s' is a symbolic link; refusing to open the "
+				      "database through it (give the real path)", path);
 	if (!S_ISREG(st.st_mode))
 		return durq_error_set(DURQ_EIO, "'%s' is not a regular file; refusing to open it",
 				      path);
 	if ((st.st_mode & 07777) == 0600)
 		return DURQ_OK;
-	if (fchmod(fd, 0600) != 0)
+	if (fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) != 0)
 		return durq_error_set(DURQ_EIO, "cannot make '%s' mode 0600 (it is %04o): %s", path,
 				      (unsigned int)(st.st_mode & 07777), strerror(errno));
 	durq_log_emit(p->opts, DURQ_LOG_WARN, "CONFIG", "'%s' had mode %04o: now 0600", path,
@@ -605,43 +623,31 @@ static int make_0600(sq_provider *p, int fd, const char *path)
 	return DURQ_OK;
 }
 
-static int refuse_open(const char *path, int err)
-{
-	if (err == ELOOP)
-		return durq_error_set(DURQ_EIO, "'%s' is a symbolic link; refusing to open the "
-				      "database through it (give the real path)", path);
-	return durq_error_set(DURQ_EIO, "cannot open database '%s': %s", path, strerror(err));
-}
-
-/* Create or open the database file before SQLite does, never through a symbolic link (one
- * planted at the path would have us chmod and write its target), and make it 0600: SQLite
- * gives the -wal and -shm it creates the database file's mode. */
+/* Create the database file 0600 if it is missing (before SQLite does, never through a
+ * symbolic link: one planted at the path would have us chmod and write its target), else
+ * check and tighten it. SQLite gives the -wal and -shm it creates the database file's mode. */
 static int open_db_file(sq_provider *p)
 {
-	int fd = open(p->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return refuse_open(p->path, errno);
-	int rc = make_0600(p, fd, p->path);
-	close(fd);
-	return rc;
+	int fd = open(p->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd); /* a brand new file: no connection can hold a lock on it */
+		return make_0600(p, p->path, 0); /* a umask cannot widen 0600, but check */
+	}
+	if (errno != EEXIST)
+		return durq_error_set(DURQ_EIO, "cannot open database '%s': %s", p->path,
+				      strerror(errno));
+	return make_0600(p, p->path, 0); /* EEXIST also for a symbolic link: refused there */
 }
 
 /* -wal and -shm that already exist (an earlier run, another process) keep whatever mode
- * they were created with: tighten them too. Those SQLite creates later get 0600 from the
- * database file. */
+ * they were created with: tighten them too. */
 static int companions_0600(sq_provider *p)
 {
 	static const char *const suffix[] = {"-wal", "-shm"};
 	char name[4096];
 	for (size_t i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "%s%s", p->path, suffix[i]);
-		int fd = open(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0 && errno == ENOENT)
-			continue;
-		if (fd < 0)
-			return refuse_open(name, errno);
-		int rc = make_0600(p, fd, name);
-		close(fd);
+		int rc = make_0600(p, name, 1);
 		if (rc < 0)
 			return rc;
 	}
@@ -907,8 +913,12 @@ static void remove_files(int dirfd, const char *path)
 static void sq_free(durq_provider *prov)
 {
 	sq_provider *p = (sq_provider *)prov;
-	if (p->is_memory && p->path)
+	if (p->is_memory && p->path) {
+		char lock[4096];
 		remove_files(AT_FDCWD, p->path);
+		snprintf(lock, sizeof(lock), "%s-lock", p->path);
+		unlinkat(AT_FDCWD, lock, 0);
+	}
 	if (p->is_memory && p->lock_fd >= 0)
 		close(p->lock_fd); /* after the removal: a sweeper never sees it unlocked */
 	free(p->path);
@@ -960,25 +970,41 @@ static int same_file(int fd, const char *path)
 	       a.st_ino == b.st_ino;
 }
 
-/* A new database file, 0600, with our shared lock held for the provider's life. A sweeper
- * may lock and remove the file between its creation and our flock: then it is no longer at
- * its path and we take another name. */
+/*
+ * A new database file DB, 0600, and beside it DB-lock, on which we hold flock(LOCK_SH) for
+ * the provider's life. Liveness lives on a file of its own because the sweeper must never
+ * open a database file: closing any descriptor of a file drops every POSIX lock the process
+ * holds on it, so sweeping a live database of another handle of this process would release
+ * SQLite's locks on it. A sweeper may lock and remove the files between their creation and
+ * our flock: then they are no longer at their paths and we take another name.
+ */
 static int memory_create(sq_provider *p, const char *dir)
 {
 	size_t n = strlen(dir) + sizeof("/" MEM_PREFIX "XXXXXX");
 	for (int tries = 0; tries < 16; tries++) {
-		char *path = malloc(n);
+		char *path = malloc(n), lock[4096];
 		if (!path)
 			return durq_error_set(DURQ_ENOMEM, "out of memory");
 		snprintf(path, n, "%s/" MEM_PREFIX "XXXXXX", dir);
-		int fd = mkostemp(path, O_CLOEXEC); /* mode 0600 */
-		if (fd < 0) {
+		int db = mkostemp(path, O_CLOEXEC); /* mode 0600 */
+		int fd = -1;
+		if (db >= 0) {
+			snprintf(lock, sizeof(lock), "%s-lock", path);
+			fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		}
+		if (db < 0 || fd < 0) {
 			int err = errno;
+			if (db >= 0) {
+				close(db);
+				unlink(path);
+			}
 			free(path);
 			return durq_error_set(DURQ_EIO, "in-memory provider: cannot create a file in "
 					      "%s: %s", dir, strerror(err));
 		}
-		if (flock(fd, LOCK_SH) == 0 && same_file(fd, path)) {
+		int ok = flock(fd, LOCK_SH) == 0 && same_file(fd, lock) && same_file(db, path);
+		close(db); /* brand new: no connection holds a lock on it yet */
+		if (ok) {
 			p->path = path;
 			p->lock_fd = fd;
 			return DURQ_OK;
@@ -989,24 +1015,26 @@ static int memory_create(sq_provider *p, const char *dir)
 	return durq_error_set(DURQ_EIO, "in-memory provider: cannot lock a new file in %s", dir);
 }
 
-/* A database file is exactly MEM_PREFIX + the 6 characters mkostemp chose. Anything longer
- * is one of SQLite's files beside it (-wal, -shm, and the -journal SQLite creates and
- * deletes while it switches a new database to WAL): never locked by us, so it must not be
- * taken for a dead database (a sweep that removed a live -journal made the other process's
- * open fail with SQLITE_IOERR_DELETE_NOENT). */
-static int is_database_name(const char *name)
-{
-	return strlen(name) == strlen(MEM_PREFIX) + 6;
-}
-
+/* A lock file is exactly MEM_PREFIX + the 6 characters mkostemp chose + "-lock". SQLite's
+ * files beside a database (-wal, -shm, and the -journal it creates and deletes while it
+ * switches a new database to WAL) are never judged live or dead by themselves: a sweep that
+ * removed a live -journal made the other process's open fail with
+ * SQLITE_IOERR_DELETE_NOENT. */
 static int is_companion(const char *name)
 {
 	size_t n = strlen(name);
 	return n > 4 && (!strcmp(name + n - 4, "-wal") || !strcmp(name + n - 4, "-shm"));
 }
 
-/* One entry of the sweep: a database file whose lock nobody holds (its process died
- * without closing it), with its -wal/-shm; or a -wal/-shm whose database file is gone. */
+static int is_lock_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n == strlen(MEM_PREFIX) + 6 + 5 && !strcmp(name + n - 5, "-lock");
+}
+
+/* One entry of the sweep: a DB-lock whose lock nobody holds (its process died without
+ * closing), with its database, -wal and -shm; or a -wal/-shm whose database file is gone.
+ * Only the lock file is ever opened (see memory_create). */
 static void sweep_one(sq_provider *p, int dirfd, const char *name)
 {
 	struct stat st;
@@ -1018,16 +1046,19 @@ static void sweep_one(sq_provider *p, int dirfd, const char *name)
 			unlinkat(dirfd, name, 0);
 		return;
 	}
-	if (!is_database_name(name))
-		return; /* a -journal or a stranger: not ours to judge */
+	if (!is_lock_name(name))
+		return; /* a database, a -journal or a stranger: judged by its lock file only */
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
 	    flock(fd, LOCK_EX | LOCK_NB) == 0) {
-		remove_files(dirfd, name);
+		char base[256];
+		snprintf(base, sizeof(base), "%.*s", (int)(strlen(name) - 5), name);
+		remove_files(dirfd, base);
+		unlinkat(dirfd, name, 0);
 		durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "removed the in-memory database "
-			      "%s of a process that died without closing it", name);
+			      "%s of a process that died without closing it", base);
 	}
 	close(fd);
 }

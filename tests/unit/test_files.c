@@ -508,7 +508,7 @@ static void test_memory_never_falls_back_to_a_disk(void **state)
 	durq_options o = logged_options(&b);
 	setenv("DURQ_MEMORY_DIR", disk, 1);
 	assert_int_equal(durq_open(&db, "sqlite::memory:", &o), DURQ_OK);
-	assert_int_equal(count_mem_files(disk), 3); /* db, -wal, -shm */
+	assert_int_equal(count_mem_files(disk), 4); /* db, -wal, -shm, -lock */
 	assert_int_equal(warns_with(&b, "DURQ_MEMORY_DIR", "is not a tmpfs", NULL), 1);
 	durq_free(db);
 	assert_int_equal(count_mem_files(disk), 0); /* removed on close */
@@ -581,7 +581,7 @@ static void test_dead_process_memory_files_are_swept(void **state)
 	assert_true(exists(child_db)); /* left behind by the dead child, with -wal and -shm */
 	snprintf(p, sizeof(p), "%s-wal", child_db);
 	assert_true(exists(p));
-	assert_int_equal(count_mem_files(dir), 6);
+	assert_int_equal(count_mem_files(dir), 8);
 
 	assert_int_equal(durq_open(&fresh, "sqlite::memory:", NULL), DURQ_OK);
 	assert_false(exists(child_db)); /* swept */
@@ -591,7 +591,7 @@ static void test_dead_process_memory_files_are_swept(void **state)
 	assert_true(exists(mem_path(live))); /* the live handle's files stay */
 	snprintf(p, sizeof(p), "%s-wal", mem_path(live));
 	assert_true(exists(p));
-	assert_int_equal(count_mem_files(dir), 6); /* live's three and fresh's three */
+	assert_int_equal(count_mem_files(dir), 8); /* live's four and fresh's four */
 	/* a -journal beside a live database (SQLite makes one while a new database switches to
 	 * WAL) is nobody's lock: the sweep must leave it, or that open fails */
 	snprintf(p, sizeof(p), "%s-journal", mem_path(live));
@@ -612,6 +612,88 @@ static void test_dead_process_memory_files_are_swept(void **state)
 	assert_int_equal(count_mem_files(dir), 0);
 	close(go[1]);
 	close(out[0]);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* ---- 6. no descriptor of a live database is ever closed behind SQLite's back ---------- */
+
+/* Does this process hold a POSIX (fcntl) lock on path? /proc/locks: "1: POSIX ADVISORY READ
+ * <pid> <maj>:<min>:<inode> <start> <end>". */
+static int holds_posix_lock(const char *path)
+{
+	struct stat st;
+	char line[256];
+	int found = 0;
+	if (stat(path, &st) != 0)
+		return 0;
+	FILE *f = fopen("/proc/locks", "r");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char kind[16], dev[64];
+		long pid;
+		unsigned long ino;
+		if (sscanf(line, "%*s %15s %*s %*s %ld %63[^ ]", kind, &pid, dev) == 3 &&
+		    !strcmp(kind, "POSIX") && pid == (long)getpid() && strrchr(dev, ':') &&
+		    sscanf(strrchr(dev, ':') + 1, "%lu", &ino) == 1 && ino == (unsigned long)st.st_ino)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Opening a second handle on a file checked and tightened the file's modes with open() +
+ * close(), and closing any descriptor drops every fcntl lock of the process on that file:
+ * the first handle lost its -shm lock, and another process's close then deleted the -wal
+ * under it (OK'd writes lost; found by the soak test). The first handle keeps its locks,
+ * and another process's open and close leaves the -wal in place. */
+static void test_second_handle_keeps_the_first_handles_locks(void **state)
+{
+	fx *f = *state;
+	const char *path = strchr(f->url, ':') + 1;
+	char shm[PATH_MAX + 8], wal[PATH_MAX + 8];
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	durq *a, *b;
+	assert_int_equal(durq_open(&a, f->url, NULL), DURQ_OK);
+	enqueue_one(a);
+	assert_true(holds_posix_lock(shm));
+	assert_int_equal(durq_open(&b, f->url, NULL), DURQ_OK);
+	assert_true(holds_posix_lock(shm)); /* still ours after the second open */
+	assert_true(holds_posix_lock(path));
+	pid_t pid = fork();
+	if (pid == 0) { /* another process opens and closes: it is not the last one */
+		durq *c;
+		_exit(durq_open(&c, f->url, NULL) == DURQ_OK ? (durq_free(c), 0) : 1);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(exists(wal)); /* not checkpointed away and deleted under us */
+	enqueue_one(b);
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(a, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready, 2);
+	durq_free(b);
+	durq_free(a);
+}
+
+/* The sweep of dead in-memory databases opened each database file to test its lock, and
+ * the close dropped the fcntl locks of this process's live handle on it. */
+static void test_memory_sweep_keeps_live_handles_locks(void **state)
+{
+	(void)state;
+	char dir[] = "/dev/shm/durq-locks-XXXXXX", shm[PATH_MAX + 8];
+	assert_non_null(mkdtemp(dir));
+	setenv("DURQ_MEMORY_DIR", dir, 1);
+	durq *a, *b;
+	assert_int_equal(durq_open(&a, "sqlite::memory:", NULL), DURQ_OK);
+	snprintf(shm, sizeof(shm), "%s-shm", mem_path(a));
+	assert_true(holds_posix_lock(shm));
+	assert_int_equal(durq_open(&b, "sqlite::memory:", NULL), DURQ_OK); /* sweeps the dir */
+	assert_true(holds_posix_lock(shm));
+	assert_true(holds_posix_lock(mem_path(a)));
+	durq_free(b);
+	durq_free(a);
 	assert_int_equal(rmdir(dir), 0);
 }
 
@@ -641,6 +723,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_memory_databases_are_private_wal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_memory_never_falls_back_to_a_disk, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_second_handle_keeps_the_first_handles_locks,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_sweep_keeps_live_handles_locks, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_dead_process_memory_files_are_swept, setup,
 						teardown),
