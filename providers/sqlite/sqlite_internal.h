@@ -51,6 +51,7 @@ typedef struct sq_conn {
 	unsigned long commits;
 	int sync_now;        /* the synchronous level currently set on this connection */
 	uint64_t busy_since; /* start of the current busy episode (mono ns) */
+	int busy_cap_ms;     /* > 0: a smaller budget than busy_timeout (the WAL restart) */
 	unsigned int rng;    /* jitter */
 	int sticky_rc;       /* first failed bind or copy since sq_stmt (see sq_step) */
 	sqlite3_stmt *stmts[SQ__COUNT];

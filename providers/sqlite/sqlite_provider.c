@@ -379,15 +379,30 @@ static const char *sync_name(int s)
  * reset the WAL while readers hold old snapshots. Every 256 commits the writer looks at the
  * WAL; past 8000 frames it runs a RESTART checkpoint (waits briefly for readers; our reads
  * are short), after which journal_size_limit truncates the file: the WAL stays bounded. */
+/*
+ * Every 256 commits: a PASSIVE checkpoint, and past 8000 frames a RESTART so the WAL starts
+ * over. RESTART waits for readers while it holds the write lock, and under overlapping
+ * readers (new ones keep joining the newest read mark) it can wait out any budget: with the
+ * full busy_timeout every writer of every process stalled that long (5 s) and some failed
+ * with DURQ_EBUSY (found by the soak test). So it waits RESTART_BUDGET_MS at most (a reader
+ * that started before the backfill finishes within its own read; 20 ms was too short for
+ * readers holding snapshots for 0.5 s: the restart never happened and the WAL grew past
+ * 300 MB) and tries again 256 commits later; the PASSIVE part copies what readers allow.
+ */
+#define RESTART_BUDGET_MS 1000
+
 static void checkpoint_policy(sq_conn *c)
 {
 	int log = 0, ckpt = 0;
 	if (++c->commits % 256 != 0)
 		return;
-	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt) ==
-		    SQLITE_OK &&
-	    log > 8000)
-		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt) !=
+		    SQLITE_OK ||
+	    log <= 8000)
+		return;
+	c->busy_cap_ms = RESTART_BUDGET_MS;
+	sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
+	c->busy_cap_ms = 0;
 }
 
 /*
@@ -404,7 +419,11 @@ static int busy_handler(void *arg, int count)
 	if (count == 0)
 		c->busy_since = now;
 	uint64_t waited = now - c->busy_since;
-	if (waited > (uint64_t)p->opts->busy_timeout_ms * 1000000ull) {
+	int budget = c->busy_cap_ms > 0 && c->busy_cap_ms < p->opts->busy_timeout_ms
+			     ? c->busy_cap_ms : p->opts->busy_timeout_ms;
+	if (waited > (uint64_t)budget * 1000000ull) {
+		if (c->busy_cap_ms > 0)
+			return 0; /* the WAL restart gives up quietly; it is tried again later */
 		durq_log_emit(p->opts, DURQ_LOG_WARN, "RETRY", "database busy for %d ms: giving up "
 			      "(busy_timeout)", p->opts->busy_timeout_ms);
 		return 0;
