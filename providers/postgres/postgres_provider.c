@@ -18,11 +18,11 @@
  * savepoints are needed. Only an SQL error of a run's own (bad UTF-8, deadlock, lock
  * timeout) aborts the transaction: then the transaction is rolled back and replayed in a new
  * one, in which a run of several ops goes one op at a time and a single op that failed is
- * failed — each replay fails one more op or splits one more run, so it ends. Claims that dead-lettered items and have room left run
- * another round. A session that dies before COMMIT was sent loses only an uncommitted
- * transaction: it is reconnected and the transaction sent again, once; after that the
- * batch fails with EIO. If COMMIT was sent and no answer came back, the outcome is
- * unknown: EIO, and the message says so.
+ * failed — each replay fails one more op or splits one more run, so it ends. Claims that
+ * dead-lettered items and have room left run another round. A session that dies before
+ * COMMIT was sent loses only an uncommitted transaction: it is reconnected and the
+ * transaction sent again, once; after that the batch fails with EIO. If COMMIT was sent and
+ * no answer came back, the outcome is unknown: EIO, and the message says so.
  *
  * NOTIFY: a transaction that made work visible (or took a lease, whose expiry does) sends
  * NOTIFY durq, '<this provider's id>' before COMMIT (delivered at commit); see
