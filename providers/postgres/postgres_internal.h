@@ -68,6 +68,8 @@ typedef struct pg_conn {
 	int txn;                   /* enum pg_txn */
 	unsigned int txn_flags;    /* of txn_begin, to begin again after a rebuild */
 	int notify;                /* this transaction made work visible or leased: NOTIFY */
+	int commit_sent;           /* COMMIT of this transaction is on its way: never replay */
+	int committed;             /* the batch committed its transaction (txn_commit: done) */
 	int in_pipeline;
 	int prefix[PG_PREFIX_MAX]; /* statements to send before the next ones (BEGIN, ...) */
 	int n_prefix;
@@ -201,8 +203,12 @@ int pg_run_recv(pg_conn *c, durq_op *const *ops, size_t n, const durq_op_ctx *ct
 		pg_opstate *st, durq_op_result *res, int *local);
 /* 1 if a commit holding op (applied) should NOTIFY the other handles. */
 int pg_op_wakes_others(const durq_op *op);
-/* Free the outputs a claim filled (before it is run again, or when it failed). */
+/* Free the outputs a claim filled (before it is run again, or when it failed); _from keeps
+ * a work claim's first keep items (committed by an earlier transaction of the batch). */
 void pg_op_discard(durq_op *op);
+void pg_op_discard_from(durq_op *op, size_t keep);
+/* After the op's last round, when it succeeded: a claim's items in priority/FIFO order. */
+void pg_op_finish(durq_op *op);
 
 /* ---- postgres_reads.c ---- */
 int pg_history_read(durq_conn *c, durq_event **events, size_t *n, const char *id,

@@ -574,7 +574,6 @@ static int recv_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int 
 	}
 	if (dead > 0 && op->u.work_claim.n < op->u.work_claim.max)
 		return PG_AGAIN;
-	qsort(op->u.work_claim.items, op->u.work_claim.n, sizeof(durq_work_item), cmp_item);
 	return op->u.work_claim.n ? DURQ_OK : durq_error_set(DURQ_EMPTY, "nothing to fetch");
 }
 
@@ -981,14 +980,29 @@ int pg_op_wakes_others(const durq_op *op)
 	}
 }
 
-void pg_op_discard(durq_op *op)
+void pg_op_discard_from(durq_op *op, size_t keep)
 {
 	if (op->kind == DURQ_OP_WORK_CLAIM) {
-		for (size_t i = 0; i < op->u.work_claim.n; i++)
+		for (size_t i = keep; i < op->u.work_claim.n; i++)
 			durq_work_item_clear(&op->u.work_claim.items[i]);
-		op->u.work_claim.n = 0;
+		if (op->u.work_claim.n > keep)
+			op->u.work_claim.n = keep;
 	} else if (op->kind == DURQ_OP_ORCH_CLAIM && op->u.orch_claim.out) {
 		durq_turn_clear(op->u.orch_claim.out);
 		op->u.orch_claim.history_loaded = 0;
 	}
+}
+
+void pg_op_discard(durq_op *op)
+{
+	pg_op_discard_from(op, 0);
+}
+
+/* Items of a claim come in the order of its rounds; the caller gets them by priority, then
+ * FIFO. */
+void pg_op_finish(durq_op *op)
+{
+	if (op->kind == DURQ_OP_WORK_CLAIM)
+		qsort(op->u.work_claim.items, op->u.work_claim.n, sizeof(durq_work_item),
+		      cmp_item);
 }

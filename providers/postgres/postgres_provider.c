@@ -289,6 +289,8 @@ static int begin_deferred(pg_conn *c, unsigned int flags)
 {
 	c->n_prefix = 0;
 	c->notify = 0;
+	c->commit_sent = 0;
+	c->committed = 0;
 	c->txn_flags = flags;
 	c->txn = PG_TXN_PENDING;
 	int rc = pg_prefix_add(c, PG_BEGIN);
@@ -344,6 +346,10 @@ static int send_notify(pg_conn *c)
 static int pg_txn_commit(durq_conn *conn)
 {
 	pg_conn *c = pg_conn_of(conn);
+	if (c->committed) { /* COMMIT went with the batch (pg_op_apply_batch) */
+		c->committed = 0;
+		return DURQ_OK;
+	}
 	if (c->txn == PG_TXN_PENDING) { /* nothing was sent: there is nothing to commit */
 		c->txn = PG_TXN_NONE;
 		c->n_prefix = 0;
@@ -383,6 +389,7 @@ static int pg_txn_rollback(durq_conn *conn)
 	c->txn = PG_TXN_NONE;
 	c->n_prefix = 0;
 	c->notify = 0;
+	c->committed = 0;
 	if (was != PG_TXN_OPEN)
 		return DURQ_OK; /* BEGIN was never sent */
 	if (c->in_pipeline)
@@ -421,6 +428,8 @@ typedef struct pg_slot {
 	int rc;
 	int send_rc; /* building or sending the run failed */
 	int solo;    /* sent alone from now on: its run failed as a whole */
+	int sealed;  /* its result was committed by an earlier transaction of the batch */
+	size_t kept; /* a claim's items committed by an earlier transaction of the batch */
 	char msg[sizeof(((durq_op_result *)0)->message)];
 } pg_slot;
 
@@ -513,6 +522,16 @@ static int run_to_solo(pg_slot *s, const pg_round *r, size_t a)
 	return 1;
 }
 
+/* A claim that already holds items committed by an earlier transaction of the batch (it
+ * was refilling after dead letters) and now failed: it ends with those items. */
+static int seal_claim(pg_slot *s)
+{
+	pg_op_discard_from(s->op, s->kept);
+	s->sealed = 1;
+	slot_result(s, SLOT_DONE, DURQ_OK, "");
+	return 1;
+}
+
 /* One run's results. Returns < 0 on a fatal error, 1 if the transaction must be rebuilt. */
 static int recv_run(pg_conn *c, pg_slot *s, pg_round *r, size_t a, const durq_op_ctx *ctx)
 {
@@ -523,6 +542,8 @@ static int recv_run(pg_conn *c, pg_slot *s, pg_round *r, size_t a, const durq_op
 		drain(c, lead->st.n_stmts);
 		if (len > 1)
 			return run_to_solo(s, r, a); /* again in order, after the rebuild */
+		if (lead->kept > 0)
+			return seal_claim(lead) && lead->st.n_stmts > 0;
 		lead->state = SLOT_FAILED;
 		lead->rc = lead->send_rc;
 		return lead->st.n_stmts > 0;
@@ -533,6 +554,8 @@ static int recv_run(pg_conn *c, pg_slot *s, pg_round *r, size_t a, const durq_op
 	if (local == PG_SQL_LOCAL) {
 		if (len > 1)
 			return run_to_solo(s, r, a);
+		if (lead->kept > 0)
+			return seal_claim(lead);
 		slot_result(lead, SLOT_FAILED, rc, durq_error_last());
 		return 1;
 	}
@@ -558,11 +581,63 @@ static int bail(pg_conn *c, int rc)
 	return rc;
 }
 
-/* Send every slot still to send, in runs, with the deferred prefix, in one pipeline; read
- * back. */
-static int round_trip(pg_conn *c, pg_slot *s, size_t n, pg_round *r, const durq_op_ctx *ctx)
+/* The session died (or went out of step) after COMMIT was sent: whether the transaction
+ * committed is unknown. */
+static int commit_unknown(pg_conn *c, int rc)
 {
-	int n_prefix = pg_pipe_start(c), rc, rebuild = 0, more = 0;
+	if (!c->commit_sent || (c->pg && !pg_conn_broken(c)))
+		return rc;
+	c->txn = PG_TXN_NONE;
+	return commit_lost(c);
+}
+
+/* round_trip's close: whether the pipeline ends the transaction (see pg_op_apply_batch) */
+enum { CLOSE_NO = 0, CLOSE_COMMIT = 1, CLOSE_NOTIFY = 2 };
+
+/* The end of a batch's pipeline that carries its COMMIT: NOTIFY if asked, COMMIT. Not after
+ * a run that failed to send: what was sent of it must not commit. */
+static int send_tail(pg_conn *c, const pg_slot *s, const pg_round *r, int close, int *tail)
+{
+	int rc;
+	*tail = 0;
+	for (size_t a = 0; a < r->m; a += r->run[a])
+		if (s[r->idx[a]].send_rc < 0)
+			return DURQ_OK; /* txn_commit commits, after the rebuild */
+	if (close == CLOSE_NOTIFY) {
+		if ((rc = send_notify(c)) < 0)
+			return rc;
+		(*tail)++;
+	}
+	if ((rc = pg_pipe_send(c, PG_COMMIT, NULL)) < 0)
+		return rc;
+	c->commit_sent = 1;
+	(*tail)++;
+	return DURQ_OK;
+}
+
+/* The tail's results: the transaction is over, committed or not. */
+static int tail_results(pg_conn *c, int tail)
+{
+	int rc = DURQ_OK;
+	if (tail > 1) {
+		PGresult *r = pg_pipe_next(c);
+		if (!r)
+			return commit_lost(c);
+		if (!pg_ok(r))
+			rc = pg_error(c, r, "NOTIFY");
+		PQclear(r);
+	}
+	int crc = commit_result(c);
+	c->txn = PG_TXN_NONE;
+	return rc < 0 ? rc : crc;
+}
+
+/* Send every slot still to send, in runs, with the deferred prefix, in one pipeline (close:
+ * CLOSE_*, with the COMMIT); read back. */
+static int round_trip(pg_conn *c, pg_slot *s, size_t n, pg_round *r, const durq_op_ctx *ctx,
+		      int close)
+{
+	int n_prefix = pg_pipe_start(c), rc, rebuild = 0, more = 0, tail = 0;
 	if (n_prefix < 0) {
 		if (c->pg && c->in_pipeline)
 			pg_pipe_abandon(c);
@@ -570,36 +645,53 @@ static int round_trip(pg_conn *c, pg_slot *s, size_t n, pg_round *r, const durq_
 	}
 	plan_runs(r, s, n);
 	send_runs(c, s, r, ctx);
-	if ((rc = pg_pipe_sync(c)) < 0) {
+	if ((close && !pg_conn_broken(c) && (rc = send_tail(c, s, r, close, &tail)) < 0) ||
+	    (rc = pg_pipe_sync(c)) < 0) {
 		if (c->pg)
 			pg_pipe_abandon(c); /* the transaction is gone with the session */
-		return rc;
+		return commit_unknown(c, rc);
 	}
 	if ((rc = pg_pipe_prefix_results(c, n_prefix)) < 0)
-		return bail(c, rc);
+		return commit_unknown(c, bail(c, rc));
 	for (size_t a = 0; a < r->m; a += r->run[a]) {
 		if (rebuild) { /* aborted by the failed run: replayed after the rebuild */
 			drain(c, s[r->idx[a]].st.n_stmts);
 			continue;
 		}
 		if ((rc = recv_run(c, s, r, a, ctx)) < 0)
-			return bail(c, rc);
+			return commit_unknown(c, bail(c, rc));
 		rebuild = rc;
 		more |= s[r->idx[a]].state == SLOT_SEND;
 	}
+	if (tail && rebuild) {
+		drain(c, tail); /* not run: the transaction is aborted */
+		c->commit_sent = 0;
+	} else if (tail) {
+		if ((rc = tail_results(c, tail)) < 0)
+			return c->pg ? bail(c, rc) : rc;
+		c->committed = 1;
+	}
 	if ((rc = pg_pipe_finish(c)) < 0)
-		return rc;
+		return commit_unknown(c, rc);
 	return rebuild ? ROUND_REBUILD : more ? ROUND_MORE : ROUND_DONE;
 }
 
-/* Roll back and begin again; every op not failed is to be sent afresh. */
-static int rebuild(pg_conn *c, pg_slot *s, size_t n)
+/* Every op neither failed nor committed is to be sent afresh (what it filled in this
+ * transaction freed). */
+static void resend(pg_slot *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		pg_op_discard(s[i].op);
-		if (s[i].state != SLOT_FAILED)
-			s[i].state = SLOT_SEND;
+		if (s[i].sealed || s[i].state == SLOT_FAILED)
+			continue;
+		pg_op_discard_from(s[i].op, s[i].kept);
+		s[i].state = SLOT_SEND;
 	}
+}
+
+/* Roll back and begin again. */
+static int rebuild(pg_conn *c, pg_slot *s, size_t n)
+{
+	resend(s, n);
 	unsigned int flags = c->txn_flags;
 	int rc = pg_txn_rollback(&c->base);
 	if (rc < 0)
@@ -612,11 +704,7 @@ static int rebuild(pg_conn *c, pg_slot *s, size_t n)
 static int reconnect_replay(pg_conn *c, pg_slot *s, size_t n)
 {
 	unsigned int flags = c->txn_flags;
-	for (size_t i = 0; i < n; i++) {
-		pg_op_discard(s[i].op);
-		if (s[i].state != SLOT_FAILED)
-			s[i].state = SLOT_SEND;
-	}
+	resend(s, n);
 	if (c->pg)
 		pg_pipe_abandon(c);
 	c->txn = PG_TXN_NONE;
@@ -627,18 +715,31 @@ static int reconnect_replay(pg_conn *c, pg_slot *s, size_t n)
 	return rc;
 }
 
+/* The round committed, but claims that dead-lettered items want more (PG_AGAIN): what is
+ * done stays done, the claims keep their items, and the next round is a new transaction. */
+static int next_txn(pg_conn *c, pg_slot *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].state != SLOT_SEND)
+			s[i].sealed = 1;
+		else if (s[i].op->kind == DURQ_OP_WORK_CLAIM)
+			s[i].kept = s[i].op->u.work_claim.n;
+	}
+	return begin_deferred(c, c->txn_flags);
+}
+
 /* Rounds until every slot is done or failed. replay: a failed op's own error rolls the
  * transaction back and the others run again (a batch; a run that failed as a whole runs
  * again one op at a time); else the round's result stands. */
 static int run_rounds(pg_conn *c, pg_slot *s, size_t n, pg_round *round,
-		      const durq_op_ctx *ctx, int replay)
+		      const durq_op_ctx *ctx, int replay, int close)
 {
 	int fresh = c->txn == PG_TXN_PENDING; /* nothing of this transaction sent before */
 	for (int i = 0; i < c->n_prefix; i++)
 		fresh &= c->prefix[i] == PG_BEGIN || c->prefix[i] == PG_CLAIM_TXN;
 	for (;;) {
-		int r = round_trip(c, s, n, round, ctx);
-		if (r < 0 && fresh && pg_conn_broken(c)) {
+		int r = round_trip(c, s, n, round, ctx, close);
+		if (r < 0 && fresh && !c->commit_sent && pg_conn_broken(c)) {
 			fresh = 0;
 			if ((r = reconnect_replay(c, s, n)) == DURQ_OK)
 				continue;
@@ -647,6 +748,13 @@ static int run_rounds(pg_conn *c, pg_slot *s, size_t n, pg_round *round,
 			return r;
 		if (r == ROUND_DONE)
 			return DURQ_OK;
+		if (c->committed) { /* claims to refill after dead letters: a new transaction */
+			int rc = next_txn(c, s, n);
+			if (rc < 0)
+				return rc;
+			fresh = 0;
+			continue;
+		}
 		if (r == ROUND_REBUILD) {
 			if (!replay)
 				return DURQ_OK; /* a single op: its failure is its result */
@@ -657,46 +765,78 @@ static int run_rounds(pg_conn *c, pg_slot *s, size_t n, pg_round *round,
 	}
 }
 
-static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, int replay)
+static int run_slots(pg_conn *c, pg_slot *s, size_t n, const durq_op_ctx *ctx, int replay,
+		     int close)
 {
 	pg_round round;
 	int rc = round_alloc(&round, n);
 	if (rc < 0)
 		return rc;
-	rc = run_rounds(c, s, n, &round, ctx, replay);
+	rc = run_rounds(c, s, n, &round, ctx, replay, close);
 	round_free(&round);
 	return rc;
+}
+
+/* Misuse guard: the batch that carried the COMMIT was the whole transaction. */
+static int check_open(const pg_conn *c)
+{
+	if (!c->committed && c->txn != PG_TXN_NONE)
+		return DURQ_OK;
+	return durq_error_set(DURQ_EINVAL, "postgresql: no open transaction (op_apply_batch "
+			      "commits the transaction it is given: it must be its only op call)");
 }
 
 static int pg_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
 {
 	pg_conn *c = pg_conn_of(conn);
 	pg_slot s = {.op = op};
-	int rc = run_slots(c, &s, 1, ctx, 0);
-	if (rc < 0)
+	int rc = check_open(c);
+	if (rc < 0 || (rc = run_slots(c, &s, 1, ctx, 0, CLOSE_NO)) < 0)
 		return rc;
+	if (s.rc >= 0)
+		pg_op_finish(op);
 	if (s.rc >= 0 && pg_op_wakes_others(op))
 		c->notify = 1;
 	return s.rc < 0 && s.rc != DURQ_EMPTY ? durq_error_set(s.rc, "%s", s.msg) : s.rc;
 }
 
+/*
+ * The core gives op_apply_batch the whole transaction and commits right after it (the
+ * committer: txn_begin, op_apply_batch, txn_commit), so the batch sends its COMMIT (and
+ * NOTIFY) in its own pipeline: one round trip per transaction instead of two; txn_commit
+ * then has nothing left to do (check_open refuses any op call after it). A run that fails
+ * with its own SQL error aborts the pipeline before the COMMIT runs: the batch is replayed
+ * as before, the COMMIT with it. Claims that dead-lettered items and have room left refill
+ * in a new transaction (next_txn): a claim is at least once, its first items committed
+ * alone cost nothing but their lease if the rest fails (design 2.9). NOTIFY goes if an op
+ * could wake others (a refused one makes it spurious, which change_wait allows).
+ */
 static int pg_op_apply_batch(durq_conn *conn, durq_op *const *ops, durq_op_result *res,
 			     size_t n, const durq_op_ctx *ctx)
 {
 	pg_conn *c = pg_conn_of(conn);
+	int rc = check_open(c), close = CLOSE_COMMIT;
+	if (rc < 0)
+		return rc;
 	pg_slot *s = calloc(n ? n : 1, sizeof(*s));
 	if (!s)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		s[i].op = ops[i];
-	int rc = run_slots(c, s, n, ctx, 1);
+		if (pg_op_wakes_others(ops[i]))
+			close = CLOSE_NOTIFY;
+	}
+	rc = run_slots(c, s, n, ctx, 1, close);
 	for (size_t i = 0; rc == DURQ_OK && i < n; i++) {
 		res[i].rc = s[i].rc;
-		snprintf(res[i].message, sizeof(res[i].message), "%s", s[i].msg);
-		if (s[i].rc >= 0 && pg_op_wakes_others(s[i].op))
-			c->notify = 1;
-		else if (s[i].state == SLOT_FAILED)
+		memcpy(res[i].message, s[i].msg, sizeof(res[i].message));
+		if (s[i].rc >= 0) {
+			pg_op_finish(s[i].op);
+			if (pg_op_wakes_others(s[i].op))
+				c->notify = 1;
+		} else if (s[i].state == SLOT_FAILED) {
 			pg_op_discard(s[i].op);
+		}
 	}
 	free(s);
 	return rc;
