@@ -22,7 +22,7 @@
  *    with INSERT ... ON CONFLICT DO UPDATE ... WHERE locked_until <= now: the conflict
  *    check sees the latest committed row (and waits for an uncommitted one), so of two
  *    processes only one gets a lease that is live. Before that the claim takes
- *    pg_try_advisory_xact_lock(durq, hashtext(id)) and skips the instance if another claim
+ *    pg_try_advisory_xact_lock(durq, hash(schema/id)) and skips the instance if another claim
  *    (or a delete) is working on it, so claimers never queue behind each other. The
  *    candidate itself is picked WITHOUT a row lock: a lock kept on a message of an instance
  *    it then skips would make another process's claim wait on it while this one waits on
@@ -42,6 +42,11 @@
 /* advisory lock classes ('durq', 'durs'): instance claims/deletes, schema migration */
 #define PG_LOCK_INSTANCE "1685418609"
 #define PG_LOCK_SCHEMA "1685418611"
+/* An instance's advisory lock key. Advisory locks are database-wide: the key names the
+ * schema too, so durq deployments in two schemas of one database (the conformance suite
+ * runs one per test, in parallel) never skip each other's instances (a claim that lost
+ * the try-lock to another schema's "i1" returned EMPTY). */
+#define PG_LOCK_KEY(id) "hashtext(current_schema() || '/' || " id ")"
 
 static const char *const stmt_sql[PG__COUNT] = {
 	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -327,7 +332,7 @@ static const char fn_orch_claim[] =
 	"  END IF;\n"
 	"  IF v_id IS NULL THEN RETURN; END IF;\n"
 	"  v_skip := v_skip || v_id;\n"
-	"  CONTINUE WHEN NOT pg_try_advisory_xact_lock(" PG_LOCK_INSTANCE ", hashtext(v_id));\n"
+	"  CONTINUE WHEN NOT pg_try_advisory_xact_lock(" PG_LOCK_INSTANCE ", " PG_LOCK_KEY("v_id") ");\n"
 	"  INSERT INTO durq_instance_locks AS l (instance_id, token, locked_until)\n"
 	"   VALUES (v_id, p_token, p_until) ON CONFLICT (instance_id) DO UPDATE\n"
 	"   SET token = excluded.token, locked_until = excluded.locked_until\n"
@@ -465,7 +470,7 @@ static const char fn_instance_delete[] =
 	"CREATE OR REPLACE FUNCTION durq_instance_delete(p_id text) RETURNS int4"
 	" LANGUAGE plpgsql AS $f$\n"
 	"BEGIN\n"
-	" PERFORM pg_advisory_xact_lock(" PG_LOCK_INSTANCE ", hashtext(p_id));\n"
+	" PERFORM pg_advisory_xact_lock(" PG_LOCK_INSTANCE ", " PG_LOCK_KEY("p_id") ");\n"
 	" IF NOT EXISTS (SELECT 1 FROM durq_instances i WHERE i.id = p_id) AND\n"
 	"    NOT EXISTS (SELECT 1 FROM durq_orch_queue q WHERE q.instance_id = p_id) THEN\n"
 	"  RETURN -5;\n"
