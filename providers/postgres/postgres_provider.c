@@ -8,9 +8,9 @@
  *
  * Transactions run at READ COMMITTED. BEGIN is deferred: it travels with the first
  * statement, so an op in per-op mode costs two round trips (BEGIN + op, then COMMIT) and a
- * group-commit batch two (BEGIN + all ops, then NOTIFY + COMMIT). DURQ_TXN_NO_FLUSH (claims
- * only) sets synchronous_commit off for that transaction (and bitmap scans off: see
- * PG_CLAIM_TXN in postgres_schema.c).
+ * group-commit batch one (BEGIN + all ops + NOTIFY + COMMIT: see pg_op_apply_batch).
+ * DURQ_TXN_NO_FLUSH (claims only) sets synchronous_commit off for that transaction (and
+ * bitmap scans off: see PG_CLAIM_TXN in postgres_schema.c).
  *
  * A batch is one pipeline of runs: consecutive acks, renews or abandons of distinct work
  * items, or enqueues of one kind, are one statement with array parameters; any other op is
