@@ -310,8 +310,9 @@ static int pg_txn_begin(durq_conn *conn, unsigned int flags)
 
 static int commit_lost(pg_conn *c)
 {
-	char at[256];
-	where(c, at, sizeof(at));
+	char at[256] = "the server"; /* the session may be gone already */
+	if (c->pg)
+		where(c, at, sizeof(at));
 	pg_redact(c->p, at, sizeof(at));
 	pg_pipe_abandon(c);
 	return durq_error_set(DURQ_EIO, "postgresql: COMMIT was sent to %s but the connection "
@@ -647,9 +648,13 @@ static int round_trip(pg_conn *c, pg_slot *s, size_t n, pg_round *r, const durq_
 	send_runs(c, s, r, ctx);
 	if ((close && !pg_conn_broken(c) && (rc = send_tail(c, s, r, close, &tail)) < 0) ||
 	    (rc = pg_pipe_sync(c)) < 0) {
+		if (c->commit_sent) { /* part of the pipeline may have gone out, COMMIT too */
+			c->txn = PG_TXN_NONE;
+			return commit_lost(c); /* drops the session */
+		}
 		if (c->pg)
 			pg_pipe_abandon(c); /* the transaction is gone with the session */
-		return commit_unknown(c, rc);
+		return rc;
 	}
 	if ((rc = pg_pipe_prefix_results(c, n_prefix)) < 0)
 		return commit_unknown(c, bail(c, rc));
