@@ -19,7 +19,7 @@
 
 #include "durq/provider.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2 /* 2: instance advisory lock keyed by schema and id */
 #define PG_NOTIFY_CHANNEL "durq"
 #define PG_MAX_PARAMS 28
 #define PG_PREFIX_MAX 6
