@@ -27,6 +27,7 @@
 #define DURQ_PROVIDER_H
 
 #include "../durq.h"
+#include "admin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -160,6 +161,34 @@ typedef struct durq_op_ctx {
 	int max_attempts;
 } durq_op_ctx;
 
+/*
+ * Operator calls (durq/admin.h), all optional: a NULL hook makes the call return
+ * DURQ_EINVAL "not supported by provider X". Each runs on a pool connection (DURQ_CONN_READ)
+ * and leaves no transaction open; dead_purge and import_rows run their own write
+ * transaction on it. Outputs are allocated with durq_mem_* like every other output.
+ */
+#define DURQ_PROVIDER_ADMIN_VERSION 1
+struct durq_provider_admin {
+	unsigned int version; /* DURQ_PROVIDER_ADMIN_VERSION */
+	int (*checkpoint)(durq_conn *c, durq_checkpoint_result *out);
+	int (*integrity)(durq_conn *c, char **report);
+	int (*vacuum)(durq_conn *c);
+	int (*queue_list)(durq_conn *c, durq_queue_info **out, size_t *n, int64_t now_ms);
+	int (*work_peek)(durq_conn *c, durq_work_info **out, size_t *n, const char *queue,
+			 int64_t after_id, size_t max);
+	int (*dead_page)(durq_conn *c, durq_dead_letter **out, size_t *n, int64_t after_id,
+			 size_t max);
+	int (*dead_purge)(durq_conn *c, size_t *purged, const durq_dead_filter *f);
+	int (*activity)(durq_conn *c, durq_db_activity *out);
+	/* the provider's schema version of this database (SQLite user_version, durq_meta) */
+	int (*schema_version)(durq_conn *c, int *out);
+	/* every table's rows as stored, from one read snapshot, logical table names (the core
+	 * drops the leases, see durq_db_export) */
+	int (*export_rows)(durq_conn *c, durq_export_info *info, durq_export_fn fn, void *ctx);
+	/* one write transaction; refuses a non-empty table before writing */
+	int (*import_rows)(durq_conn *c, size_t *rows, durq_import_fn next, void *ctx);
+};
+
 struct durq_provider {
 	unsigned int version;  /* DURQ_PROVIDER_VERSION */
 	const char *name;      /* "sqlite-file", "postgresql" (logs, stats) */
@@ -213,6 +242,10 @@ struct durq_provider {
 	 * transaction itself broke (the core then fails every op of the batch with that code).
 	 * A provider does it its own way: SQLite a savepoint per op, a networked database one
 	 * pipelined round trip. Without it the core calls op_begin/op_apply/op_end per op.
+	 * The core calls it once per transaction, right after txn_begin, and calls txn_commit
+	 * (or txn_rollback) right after it with nothing in between: a provider may send its
+	 * COMMIT in the same round trip and have txn_commit only collect its answer
+	 * (PostgreSQL does).
 	 */
 	int (*op_apply_batch)(durq_conn *c, durq_op *const *ops, durq_op_result *results, size_t n,
 			      const durq_op_ctx *ctx);
@@ -233,6 +266,8 @@ struct durq_provider {
 	 * handle reports its provider's settings (synchronous, busy_timeout_ms, sqlite_vfs)
 	 * from here in durq_options_get. Valid until free. */
 	const durq_options *settings;
+
+	const struct durq_provider_admin *admin; /* optional: operator calls (durq/admin.h) */
 };
 
 /* ---- the scheme registry ------------------------------------------------------------ */

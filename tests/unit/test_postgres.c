@@ -9,7 +9,11 @@
  *    comes back (at least once) — and the same handle works again after the restart (the
  *    provider reconnects);
  *  - bad URLs (nothing listening, missing database, wrong password) fail with DURQ_EIO or
- *    DURQ_EINVAL and a message that never shows the password.
+ *    DURQ_EINVAL and a message that never shows the password;
+ *  - one group-commit batch whose acks, renews and abandons the provider merges into array
+ *    statements still gives each op the result it would get alone, in submission order: a
+ *    second ack of one item, a renew after its ack, an ack after an abandon are refused
+ *    (DURQ_ELOCKLOST), a completion with bad UTF-8 fails alone, all in one transaction.
  * The shared server comes from the CTest fixture (DURQ_TEST_PG_URL_FILE); the crash and
  * password tests start servers of their own with scripts/pg-server.sh.
  */
@@ -24,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "durq_internal.h" /* durq_committer_pause: craft one batch */
 #include "unit_util.h"
 
 #ifndef DURQ_SOURCE_DIR
@@ -416,6 +421,87 @@ static void test_wrong_password_is_refused_without_the_password(void **state)
 	server_cmd(&s, "stop");
 }
 
+/* ---- 4. merged runs keep each op's own result ----------------------------------------- */
+
+typedef struct slot_rc {
+	int rc;
+	int done;
+} slot_rc;
+
+static void record_rc(void *ctx, const durq_completion *c)
+{
+	slot_rc *s = ctx;
+	s->rc = c->rc;
+	s->done++;
+}
+
+static void test_one_batch_of_merged_runs_gives_each_op_its_own_result(void **state)
+{
+	(void)state;
+	char url[1200];
+	db_create(url, sizeof(url), fixture_url(), "merge");
+	durq *db;
+	assert_int_equal(durq_open(&db, url, NULL), DURQ_OK);
+	enum { ITEMS = 6 };
+	durq_work w[ITEMS];
+	for (int i = 0; i < ITEMS; i++)
+		w[i] = (durq_work){.payload = "m", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(db, w, ITEMS), DURQ_OK);
+	durq_work_item *it;
+	size_t n;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, ITEMS, 600000, 0), DURQ_OK);
+	assert_int_equal(n, ITEMS);
+	durq_token forged = it[5].token;
+	forged.bytes[0] ^= 0x5a;
+	durq_message bad = {.instance_id = "bad-\xff\xfe", .kind = 1};
+	durq_message good = {.instance_id = "parent-ok", .kind = 1};
+
+	durq_stats before, after;
+	assert_int_equal(durq_stats_get(db, &before), DURQ_OK);
+	durq_committer_pause(db, 1); /* everything below lands in one batch */
+	enum { OPS = 11 };
+	slot_rc r[OPS] = {0};
+	durq_async a[OPS];
+	for (int i = 0; i < OPS; i++)
+		a[i] = (durq_async){.done = record_rc, .ctx = &r[i]};
+	assert_int_equal(durq_work_ack_async(db, it[0].id, &it[0].token, NULL, &a[0]), DURQ_OK);
+	assert_int_equal(durq_work_ack_async(db, it[0].id, &it[0].token, NULL, &a[1]), DURQ_OK);
+	assert_int_equal(durq_work_renew_async(db, it[1].id, &it[1].token, 1000, &a[2]), DURQ_OK);
+	assert_int_equal(durq_work_ack_async(db, it[1].id, &it[1].token, NULL, &a[3]), DURQ_OK);
+	assert_int_equal(durq_work_renew_async(db, it[1].id, &it[1].token, 1000, &a[4]), DURQ_OK);
+	assert_int_equal(durq_work_abandon_async(db, it[2].id, &it[2].token, 0, 0, &a[5]), DURQ_OK);
+	assert_int_equal(durq_work_ack_async(db, it[2].id, &it[2].token, NULL, &a[6]), DURQ_OK);
+	assert_int_equal(durq_work_ack_async(db, it[3].id, &it[3].token, &bad, &a[7]), DURQ_OK);
+	assert_int_equal(durq_work_ack_async(db, it[4].id, &it[4].token, &good, &a[8]), DURQ_OK);
+	assert_int_equal(durq_work_ack_async(db, it[5].id, &forged, NULL, &a[9]), DURQ_OK);
+	assert_int_equal(durq_work_renew_async(db, it[3].id, &it[3].token, 1000, &a[10]), DURQ_OK);
+	durq_committer_pause(db, 0);
+	assert_int_equal(durq_flush(db, -1), DURQ_OK);
+	assert_int_equal(durq_stats_get(db, &after), DURQ_OK);
+
+	const int want[OPS] = {DURQ_OK,	      DURQ_ELOCKLOST, DURQ_OK, DURQ_OK,
+			       DURQ_ELOCKLOST, DURQ_OK,	      DURQ_ELOCKLOST, DURQ_EINVAL,
+			       DURQ_OK,	      DURQ_ELOCKLOST, DURQ_OK};
+	for (int i = 0; i < OPS; i++) {
+		assert_int_equal(r[i].done, 1);
+		if (r[i].rc != want[i])
+			fail_msg("op %d: %s, expected %s", i, durq_error_name(r[i].rc),
+				 durq_error_name(want[i]));
+	}
+	/* the crafted batch was one transaction (a replay after the bad UTF-8 is internal) */
+	assert_int_equal(after.transactions - before.transactions, 1);
+	/* item 2 back on the queue; 3 (failed ack, renewed) and 5 (forged) still leased */
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready, 1);
+	assert_int_equal(d.work_leased, 2);
+	assert_int_equal(d.orch_ready, 1); /* only the good completion */
+	assert_int_equal(durq_work_ack(db, it[3].id, &it[3].token, NULL), DURQ_OK);
+	assert_int_equal(durq_work_ack(db, it[5].id, &it[5].token, NULL), DURQ_OK);
+	durq_work_items_free(it, n);
+	durq_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_server_crash_keeps_every_ok_and_the_handle_reconnects),
 		cmocka_unit_test(test_bad_urls_fail_clearly_without_the_password),
 		cmocka_unit_test(test_wrong_password_is_refused_without_the_password),
+		cmocka_unit_test(test_one_batch_of_merged_runs_gives_each_op_its_own_result),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
