@@ -543,6 +543,21 @@ DURQ_EXTERN const char *durq_op_kind_name(int kind);
 
 #define DURQ_STATS_BUCKETS 12 /* ops/txn histogram: 1, 2-3, 4-7, ..., >= 2048 */
 
+/* Latency histograms (durq_latency) have DURQ_LATENCY_BUCKETS buckets: bucket i counts the
+ * durations d with bound[i-1] < d <= bound[i], bound[] = DURQ_LATENCY_BOUNDS_US in
+ * microseconds (log-spaced 100 us .. 10 s, bound[-1] = 0); the last bucket has no upper
+ * bound (+Inf). Usable as an initializer: static const uint64_t b[] = DURQ_LATENCY_BOUNDS_US; */
+#define DURQ_LATENCY_BUCKETS 17
+#define DURQ_LATENCY_BOUNDS_US                                                          \
+	{100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,  \
+	 1000000, 2500000, 5000000, 10000000}
+
+typedef struct durq_latency {
+	uint64_t count;                        /* samples: the sum of buckets[] */
+	uint64_t sum_ns;                       /* their durations, summed */
+	uint64_t buckets[DURQ_LATENCY_BUCKETS]; /* per bucket, not cumulative */
+} durq_latency;
+
 typedef struct durq_stats {
 	uint64_t ops[DURQ_OP__COUNT];     /* committed or failed, by kind */
 	uint64_t op_failures;             /* ops that returned an error other than EMPTY */
@@ -565,10 +580,65 @@ typedef struct durq_stats {
 	durq_queue_depths depths;         /* read at the time of the call */
 	uint64_t db_bytes;                /* database file size (0 if the provider can't tell) */
 	uint64_t wal_bytes;               /* write-ahead log size (0 if none) */
+	durq_latency commit_latency;      /* BEGIN..COMMIT of each committed write transaction */
+	durq_latency work_ack_latency;    /* work acks that succeeded: submit -> durable */
+	durq_latency orch_ack_latency;    /* orchestration acks (turns) that succeeded: likewise */
 } durq_stats;
 
 DURQ_EXTERN int durq_stats_get(durq *db, durq_stats *out);
-/* Prometheus text exposition into buf; *needed = bytes required (excluding NUL). */
+/**
+ * Write the handle's stats in the Prometheus text exposition format (version 0.0.4).
+ *
+ * This is the embedding API for metrics: durq runs no HTTP server of its own. A program
+ * that already serves HTTP answers its `/metrics` route with this text, sent with the
+ * header `Content-Type: text/plain; version=0.0.4; charset=utf-8`:
+ *
+ * @code
+ * size_t need = 0;
+ * durq_stats_prometheus(db, NULL, 0, &need);       // sizing call: DURQ_OK, need = length
+ * size_t len = need + 1024;                        // counters may grow in between
+ * char *text = malloc(len);
+ * int rc = durq_stats_prometheus(db, text, len, &need);
+ * if (rc == DURQ_OK)
+ *         reply(200, "text/plain; version=0.0.4; charset=utf-8", text, need);
+ * else                                             // DURQ_ETOOBIG: retry with need + 1
+ *         reply(500, "text/plain", durq_error_last(), strlen(durq_error_last()));
+ * free(text);
+ * @endcode
+ *
+ * `durq serve-metrics URL --listen ADDR` serves the same text from a process of its own:
+ * there the depths and sizes are the database's, the counters only its own handle's.
+ * Families (each with `# HELP` and `# TYPE`; counters end in `_total`):
+ * `durq_ops_total{op}` (op = durq_op_kind_name()), `durq_op_failures_total`,
+ * `durq_transactions_total`, `durq_transaction_failures_total`, the histograms
+ * `durq_transaction_ops` (ops per committed transaction), `durq_commit_duration_seconds`
+ * (BEGIN..COMMIT) and `durq_ack_latency_seconds{op="work_ack"|"orch_ack"}` (acks that
+ * succeeded, submit to durable: until a synchronous call returned, or until the commit
+ * completed an asynchronous one), with cumulative `le` buckets (DURQ_LATENCY_BOUNDS_US in
+ * seconds, then `+Inf`), `_sum` and `_count`; the gauges `durq_transaction_ops_max`,
+ * `durq_commit_duration_max_seconds`; `durq_busy_retries_total`,
+ * `durq_busy_surfaced_total`, `durq_backlog_waits_total`, `durq_pool_checkouts_total`,
+ * `durq_pool_waits_total`, `durq_pool_wait_seconds_total`; the gauges
+ * `durq_pool_connections_in_use`, `durq_pool_connections`,
+ * `durq_queue_depth{queue_kind="orch"|"work",state="ready"|"delayed"|"leased"}`,
+ * `durq_dead_letters`, `durq_instances_locked`, `durq_db_bytes`, `durq_wal_bytes`.
+ * Counters count since durq_open of this handle (one process), the depths and sizes are
+ * the database's, read at the call.
+ *
+ * Cost: one durq_stats_get(), i.e. a read on a pool connection (queue depth counts) and
+ * no write; scrape every few seconds, not in a tight loop.
+ * Thread safety: any thread, concurrently with every other call on the handle.
+ *
+ * @param db      an open handle
+ * @param buf     where the text goes, NUL-terminated; may be NULL when @p len is 0
+ * @param len     size of @p buf in bytes
+ * @param needed  (may be NULL) set to the text's length in bytes, without the NUL, also
+ *                when @p buf is too small
+ * @return DURQ_OK (also for the sizing call buf = NULL, len = 0); DURQ_ETOOBIG if the text
+ *         and its NUL do not fit in @p len bytes (@p buf then holds a cut, NUL-terminated
+ *         prefix); DURQ_EINVAL if @p db is NULL; DURQ_ECLOSED after durq_close(); the read's
+ *         error (DURQ_EBUSY pool timeout, DURQ_EIO, ...) as for durq_stats_get().
+ */
 DURQ_EXTERN int durq_stats_prometheus(durq *db, char *buf, size_t len, size_t *needed);
 
 #ifdef __cplusplus

@@ -185,9 +185,16 @@ static int leave(durq *db, int rc)
 	return rc;
 }
 
+/* A synchronous ack's latency (call -> durable, as its caller sees it) is counted here; an
+ * asynchronous one's when it completes (async.c). */
 static int run(durq *db, durq_op *op)
 {
-	return leave(db, durq_exec(db, op));
+	bool ack = op->kind == DURQ_OP_WORK_ACK || op->kind == DURQ_OP_ORCH_ACK;
+	uint64_t t0 = ack ? durq_clock_mono_ns() : 0;
+	int rc = durq_exec(db, op);
+	if (ack && rc == DURQ_OK)
+		durq_stats_ack(&db->counters, op->kind, durq_clock_mono_ns() - t0);
+	return leave(db, rc);
 }
 
 /* ---- enqueue ------------------------------------------------------------------------ */
@@ -967,10 +974,127 @@ static void out_printf(outbuf *o, const char *fmt, ...)
 		o->used += (size_t)w;
 }
 
-static void metric(outbuf *o, const char *name, const char *type, const char *help, double v)
+/* One metric family's HELP and TYPE lines. */
+static void family(outbuf *o, const char *name, const char *type, const char *help)
 {
-	out_printf(o, "# HELP durq_%s %s\n# TYPE durq_%s %s\ndurq_%s %.17g\n", name, help, name,
-		   type, name, v);
+	out_printf(o, "# HELP durq_%s %s\n# TYPE durq_%s %s\n", name, help, name, type);
+}
+
+static void counter(outbuf *o, const char *name, const char *help, uint64_t v)
+{
+	family(o, name, "counter", help);
+	out_printf(o, "durq_%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(outbuf *o, const char *name, const char *help, double v)
+{
+	family(o, name, "gauge", help);
+	out_printf(o, "durq_%s %.17g\n", name, v);
+}
+
+/* One histogram series: cumulative buckets ending with le="+Inf" (= _count), _sum, _count.
+ * labels is "" or a label list with a trailing comma, e.g. "op=\"work_ack\",". */
+static void histogram(outbuf *o, const char *name, const char *labels, const double *le,
+		      const uint64_t *buckets, int nbuckets, double sum)
+{
+	uint64_t cum = 0;
+	for (int i = 0; i < nbuckets; i++) {
+		cum += buckets[i];
+		if (i < nbuckets - 1)
+			out_printf(o, "durq_%s_bucket{%sle=\"%g\"} %llu\n", name, labels, le[i],
+				   (unsigned long long)cum);
+		else
+			out_printf(o, "durq_%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
+				   (unsigned long long)cum);
+	}
+	size_t n = strlen(labels); /* the label list without its trailing comma */
+	const char *lb = n ? "{" : "", *rb = n ? "}" : "";
+	int w = n ? (int)n - 1 : 0;
+	out_printf(o, "durq_%s_sum%s%.*s%s %.17g\n", name, lb, w, labels, rb, sum);
+	out_printf(o, "durq_%s_count%s%.*s%s %llu\n", name, lb, w, labels, rb,
+		   (unsigned long long)cum);
+}
+
+static void latency(outbuf *o, const char *name, const char *labels, const durq_latency *h)
+{
+	static const uint64_t bounds_us[DURQ_LATENCY_BUCKETS - 1] = DURQ_LATENCY_BOUNDS_US;
+	double le[DURQ_LATENCY_BUCKETS - 1];
+	for (int i = 0; i < DURQ_LATENCY_BUCKETS - 1; i++)
+		le[i] = (double)bounds_us[i] / 1e6;
+	histogram(o, name, labels, le, h->buckets, DURQ_LATENCY_BUCKETS, (double)h->sum_ns / 1e9);
+}
+
+static void ops_metrics(outbuf *o, const durq_stats *s)
+{
+	family(o, "ops_total", "counter", "Write ops completed (committed or failed), by op.");
+	for (int i = 0; i < DURQ_OP__COUNT; i++)
+		out_printf(o, "durq_ops_total{op=\"%s\"} %llu\n", op_names[i],
+			   (unsigned long long)s->ops[i]);
+	counter(o, "op_failures_total", "Ops that returned an error other than DURQ_EMPTY.",
+		s->op_failures);
+	counter(o, "transactions_total", "Committed write transactions.", s->transactions);
+	counter(o, "transaction_failures_total", "Write transactions that failed to commit.",
+		s->commit_failures);
+	/* ops_per_txn_hist bucket b holds 2^b .. 2^(b+1)-1 ops; the last has no upper bound */
+	double le[DURQ_STATS_BUCKETS - 1];
+	for (int b = 0; b < DURQ_STATS_BUCKETS - 1; b++)
+		le[b] = (double)((2ull << b) - 1);
+	family(o, "transaction_ops", "histogram", "Ops carried by each committed write transaction.");
+	histogram(o, "transaction_ops", "", le, s->ops_per_txn_hist, DURQ_STATS_BUCKETS,
+		  (double)s->txn_ops);
+	gauge(o, "transaction_ops_max", "Most ops one transaction carried since the handle opened.",
+	      (double)s->max_ops_per_txn);
+	family(o, "commit_duration_seconds", "histogram",
+	       "Write transaction time, BEGIN to COMMIT, of committed transactions.");
+	latency(o, "commit_duration_seconds", "", &s->commit_latency);
+	gauge(o, "commit_duration_max_seconds", "Longest commit since the handle opened.",
+	      (double)s->commit_ns_max / 1e9);
+	family(o, "ack_latency_seconds", "histogram",
+	       "Acks that succeeded, submit to durable (synchronous: until the call returned; "
+	       "asynchronous: until the commit completed it), by op.");
+	latency(o, "ack_latency_seconds", "op=\"work_ack\",", &s->work_ack_latency);
+	latency(o, "ack_latency_seconds", "op=\"orch_ack\",", &s->orch_ack_latency);
+}
+
+static void wait_metrics(outbuf *o, const durq_stats *s)
+{
+	counter(o, "busy_retries_total",
+		"Waits for another connection's write lock, retried inside durq (hidden from callers).",
+		s->busy_retries);
+	counter(o, "busy_surfaced_total", "DURQ_EBUSY returned to callers.", s->busy_surfaced);
+	counter(o, "backlog_waits_total", "Submits that blocked because the backlog was full.",
+		s->backlog_waits);
+	counter(o, "pool_checkouts_total", "Read connections checked out of the pool.",
+		s->pool_checkouts);
+	counter(o, "pool_waits_total", "Pool checkouts that had to wait for a connection.",
+		s->pool_waits);
+	family(o, "pool_wait_seconds_total", "counter", "Time spent waiting for a pool connection.");
+	out_printf(o, "durq_pool_wait_seconds_total %.17g\n", (double)s->pool_wait_ns / 1e9);
+	gauge(o, "pool_connections_in_use", "Read connections checked out now.",
+	      (double)s->pool_in_use);
+	gauge(o, "pool_connections", "Read connections in the pool.", (double)s->pool_size);
+}
+
+static void depth_metrics(outbuf *o, const durq_stats *s)
+{
+	const durq_queue_depths *d = &s->depths;
+	const struct {
+		const char *kind, *state;
+		int64_t v;
+	} q[] = {{"orch", "ready", d->orch_ready},   {"orch", "delayed", d->orch_delayed},
+		 {"orch", "leased", d->orch_leased}, {"work", "ready", d->work_ready},
+		 {"work", "delayed", d->work_delayed}, {"work", "leased", d->work_leased}};
+	family(o, "queue_depth", "gauge",
+	       "Messages (orch) and worker items (work) by state, read at the scrape.");
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		out_printf(o, "durq_queue_depth{queue_kind=\"%s\",state=\"%s\"} %lld\n", q[i].kind,
+			   q[i].state, (long long)q[i].v);
+	gauge(o, "dead_letters", "Items and messages in the dead letters.", (double)d->dead_letters);
+	gauge(o, "instances_locked", "Orchestration instances leased now.",
+	      (double)d->instances_locked);
+	gauge(o, "db_bytes", "Database size in bytes (0 if the provider cannot tell).",
+	      (double)s->db_bytes);
+	gauge(o, "wal_bytes", "Write-ahead log size in bytes (0 if none).", (double)s->wal_bytes);
 }
 
 int durq_stats_prometheus(durq *db, char *buf, size_t len, size_t *needed)
@@ -980,27 +1104,9 @@ int durq_stats_prometheus(durq *db, char *buf, size_t len, size_t *needed)
 	if (rc < 0)
 		return rc;
 	outbuf o = {buf, len, 0};
-	out_printf(&o, "# HELP durq_ops_total Write ops by kind.\n# TYPE durq_ops_total counter\n");
-	for (int i = 0; i < DURQ_OP__COUNT; i++)
-		out_printf(&o, "durq_ops_total{kind=\"%s\"} %llu\n", op_names[i],
-			   (unsigned long long)s.ops[i]);
-	metric(&o, "op_failures_total", "counter", "Ops that returned an error.", (double)s.op_failures);
-	metric(&o, "transactions_total", "counter", "Committed write transactions.", (double)s.transactions);
-	metric(&o, "txn_ops_total", "counter", "Ops carried by committed transactions.", (double)s.txn_ops);
-	metric(&o, "ops_per_txn_max", "gauge", "Largest batch committed.", (double)s.max_ops_per_txn);
-	metric(&o, "commit_seconds_total", "counter", "Time spent in write transactions.",
-	       (double)s.commit_ns_total / 1e9);
-	metric(&o, "commit_failures_total", "counter", "Transactions that failed to commit.",
-	       (double)s.commit_failures);
-	metric(&o, "busy_retries_total", "counter", "SQLITE_BUSY retried internally.", (double)s.busy_retries);
-	metric(&o, "busy_surfaced_total", "counter", "DURQ_EBUSY returned to callers.", (double)s.busy_surfaced);
-	metric(&o, "pool_waits_total", "counter", "Pool checkouts that had to wait.", (double)s.pool_waits);
-	metric(&o, "pool_in_use", "gauge", "Read connections checked out.", (double)s.pool_in_use);
-	metric(&o, "queue_work_ready", "gauge", "Worker items ready.", (double)s.depths.work_ready);
-	metric(&o, "queue_orch_ready", "gauge", "Orchestrator messages ready.", (double)s.depths.orch_ready);
-	metric(&o, "dead_letters", "gauge", "Items in the dead letters.", (double)s.depths.dead_letters);
-	metric(&o, "db_bytes", "gauge", "Database file size.", (double)s.db_bytes);
-	metric(&o, "wal_bytes", "gauge", "Write-ahead log size.", (double)s.wal_bytes);
+	ops_metrics(&o, &s);
+	wait_metrics(&o, &s);
+	depth_metrics(&o, &s);
 	if (needed)
 		*needed = o.used;
 	if (buf && len && o.used >= len)

@@ -292,6 +292,8 @@ static durq_pending *pending_new(const durq_op *op, const durq_async *how)
 
 void durq_async_complete(struct durq_pending *p)
 {
+	if (p->counters && p->rc == DURQ_OK) /* an ack: submit -> durable, before its callback */
+		durq_stats_ack(p->counters, p->op.kind, durq_clock_mono_ns() - p->submit_ns);
 	if (p->done_fn) {
 		durq_completion c = {.rc = p->rc, .message = p->rc < 0 ? p->errmsg : "",
 				     .kind = p->op.kind};
@@ -317,6 +319,10 @@ int durq_exec_async(durq *db, durq_op *op, const durq_async *how)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	if (p->group)
 		group_add(p->group);
+	if (op->kind == DURQ_OP_WORK_ACK || op->kind == DURQ_OP_ORCH_ACK) {
+		p->counters = &db->counters; /* its latency is counted at completion */
+		p->submit_ns = durq_clock_mono_ns();
+	}
 	if (db->opts.commit_mode != DURQ_COMMIT_GROUP) {
 		/* per-op: run here, complete before returning (documented in durq.h) */
 		p->rc = durq_exec(db, &p->op);

@@ -62,6 +62,12 @@ void durq_deadline_to_timespec(struct timespec *ts, uint64_t mono_deadline_ns);
 int durq_token_random(durq_token *out);
 
 /* ---- stats.c: counters written with ck_pr, padded so hot ones don't share a line ---- */
+/* A latency histogram's counters; its count is the sum of the buckets (see durq_latency). */
+typedef struct durq_latency_counters {
+	uint64_t sum_ns;
+	uint64_t buckets[DURQ_LATENCY_BUCKETS];
+} durq_latency_counters;
+
 typedef struct durq_counters {
 	uint64_t ops[DURQ_OP__COUNT];
 	uint64_t op_failures;
@@ -72,6 +78,7 @@ typedef struct durq_counters {
 	uint64_t commit_failures;
 	uint64_t commit_ns_total;
 	uint64_t commit_ns_max;
+	durq_latency_counters commit_latency;
 	char pad0[64];
 	uint64_t busy_retries;
 	uint64_t busy_surfaced;
@@ -81,10 +88,14 @@ typedef struct durq_counters {
 	uint64_t pool_waits;
 	uint64_t pool_wait_ns;
 	uint64_t pool_in_use;
+	char pad2[64];
+	durq_latency_counters ack_latency[2]; /* [0] work acks, [1] orchestration acks */
 } durq_counters;
 
 void durq_stats_txn(durq_counters *c, uint64_t nops, uint64_t ns, int ok);
 void durq_stats_op(durq_counters *c, int kind, int rc);
+/* An ack (work or orchestration; other kinds are ignored) became durable ns after submit. */
+void durq_stats_ack(durq_counters *c, int kind, uint64_t ns);
 void durq_stats_add(uint64_t *counter, uint64_t v);
 void durq_stats_max(uint64_t *counter, uint64_t v);
 void durq_stats_snapshot(const durq_counters *c, durq_stats *out);
@@ -124,6 +135,8 @@ typedef struct durq_pending {
 	void *done_ctx;
 	durq_group *group;
 	struct durq_pending *next;   /* the committer's overflow list */
+	durq_counters *counters;     /* async: where its ack latency is counted */
+	uint64_t submit_ns;          /* async: durq_clock_mono_ns() at submit */
 } durq_pending;
 
 /* Internal op kind: completes when everything posted before it has (durq_flush). */

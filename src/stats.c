@@ -1,6 +1,9 @@
 /*
- * stats.c — counters updated with Concurrency Kit atomics (ck_pr) and their snapshot.
+ * stats.c — counters updated with Concurrency Kit atomics (ck_pr) and their snapshot:
+ * op and transaction counts, the ops-per-transaction histogram, and the commit and ack
+ * latency histograms (fixed log-spaced buckets, DURQ_LATENCY_BOUNDS_US).
  * The committer and callers update; durq_stats_get() reads without locks.
+ * Does not own: the text exposition (api.c, durq_stats_prometheus).
  */
 #include <string.h>
 
@@ -30,6 +33,29 @@ static int bucket_of(uint64_t n)
 	return b;
 }
 
+static const uint64_t latency_bounds_us[DURQ_LATENCY_BUCKETS - 1] = DURQ_LATENCY_BOUNDS_US;
+
+static void latency_add(durq_latency_counters *h, uint64_t ns)
+{
+	int b = 0;
+	while (b < DURQ_LATENCY_BUCKETS - 1 && ns > latency_bounds_us[b] * 1000)
+		b++;
+	ck_pr_inc_64(&h->buckets[b]);
+	ck_pr_add_64(&h->sum_ns, ns);
+}
+
+/* count is the sum of the buckets read, so a snapshot's histogram is consistent with itself
+ * even while the committer adds to it */
+static void latency_load(durq_latency_counters *h, durq_latency *out)
+{
+	out->count = 0;
+	for (int i = 0; i < DURQ_LATENCY_BUCKETS; i++) {
+		out->buckets[i] = ck_pr_load_64(&h->buckets[i]);
+		out->count += out->buckets[i];
+	}
+	out->sum_ns = ck_pr_load_64(&h->sum_ns);
+}
+
 void durq_stats_txn(durq_counters *c, uint64_t nops, uint64_t ns, int ok)
 {
 	if (!ok) {
@@ -42,6 +68,15 @@ void durq_stats_txn(durq_counters *c, uint64_t nops, uint64_t ns, int ok)
 	ck_pr_add_64(&c->commit_ns_total, ns);
 	durq_stats_max(&c->max_ops_per_txn, nops);
 	durq_stats_max(&c->commit_ns_max, ns);
+	latency_add(&c->commit_latency, ns);
+}
+
+void durq_stats_ack(durq_counters *c, int kind, uint64_t ns)
+{
+	if (kind == DURQ_OP_WORK_ACK)
+		latency_add(&c->ack_latency[0], ns);
+	else if (kind == DURQ_OP_ORCH_ACK)
+		latency_add(&c->ack_latency[1], ns);
 }
 
 void durq_stats_op(durq_counters *c, int kind, int rc)
@@ -78,4 +113,7 @@ void durq_stats_snapshot(const durq_counters *c, durq_stats *out)
 	out->pool_waits = ck_pr_load_64(&m->pool_waits);
 	out->pool_wait_ns = ck_pr_load_64(&m->pool_wait_ns);
 	out->pool_in_use = ck_pr_load_64(&m->pool_in_use);
+	latency_load(&m->commit_latency, &out->commit_latency);
+	latency_load(&m->ack_latency[0], &out->work_ack_latency);
+	latency_load(&m->ack_latency[1], &out->orch_ack_latency);
 }

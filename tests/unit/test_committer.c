@@ -313,14 +313,14 @@ static void test_commit_time_and_histogram_recorded(void **state)
 	assert_int_equal(hist_total, s.transactions);
 	assert_true(s.commit_ns_total > 0);
 	assert_true(s.commit_ns_max > 0);
-	char buf[8192];
+	char buf[32768];
 	size_t need;
 	assert_int_equal(durq_stats_prometheus(f->db, buf, sizeof(buf), &need), DURQ_OK);
 	assert_non_null(strstr(buf, "durq_transactions_total"));
 	assert_non_null(strstr(buf, "durq_wal_bytes"));
 	assert_true(s.db_bytes > 0);      /* the file database has pages */
 	assert_true(s.wal_bytes > 0);     /* and a live WAL while open */
-	assert_non_null(strstr(buf, "durq_ops_total{kind=\"work_ack\"} 100"));
+	assert_non_null(strstr(buf, "durq_ops_total{op=\"work_ack\"} 100"));
 	assert_int_equal(durq_stats_prometheus(f->db, buf, 16, &need), DURQ_ETOOBIG);
 	assert_true(need > 16);
 }
