@@ -222,4 +222,7 @@ int pg_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int
 int pg_next_due(durq_conn *c, int64_t *due, int64_t now);
 int pg_pragma_get(durq_conn *c, char *buf, size_t len, const char *name);
 
+/* ---- postgres_admin.c: the operator hooks (durq/admin.h) ---- */
+extern const struct durq_provider_admin durq_postgres_admin;
+
 #endif

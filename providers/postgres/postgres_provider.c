@@ -1084,6 +1084,7 @@ static void fill_vtable(pg_provider *p)
 		.change_wait = pg_change_wait,
 		.change_cancel = pg_change_cancel,
 		.settings = &p->resolved,
+		.admin = &durq_postgres_admin,
 	};
 }
 

@@ -100,4 +100,7 @@ int sq_next_due(durq_conn *conn, int64_t *due, int64_t now);
 int sq_pragma_get(durq_conn *conn, char *buf, size_t len, const char *name);
 int sq_data_version(durq_conn *conn, uint64_t *out);
 
+/* sqlite_admin.c: the operator hooks (durq/admin.h) */
+extern const struct durq_provider_admin durq_sqlite_admin;
+
 #endif

@@ -1225,6 +1225,7 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 		.stats = sq_stats,
 		.free = sq_free,
 		.op_apply_batch = sq_op_apply_batch,
+		.admin = &durq_sqlite_admin,
 	};
 	*out = &p->base;
 	return DURQ_OK;
