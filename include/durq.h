@@ -48,7 +48,9 @@ enum durq_error {
 	DURQ_EFULL = -11,    /* disk full: retryable once space is freed */
 	DURQ_ECLOSED = -12,  /* handle was closed */
 	DURQ_EAGAIN = -13,   /* async submit with DURQ_SUBMIT_NOWAIT: backlog full, retry later */
-	DURQ_ETIMEDOUT = -14 /* durq_flush / durq_group_wait: the ops are not all done yet */
+	DURQ_ETIMEDOUT = -14, /* durq_flush / durq_group_wait: the ops are not all done yet */
+	DURQ_ECONFLICT = -15  /* the instance's state forbids the call (deleting a running
+			       * instance or a sub-orchestration without DURQ_DELETE_FORCE) */
 };
 
 /* Message of the last error raised on this thread ("" if none). Valid until the next call. */
@@ -132,7 +134,33 @@ typedef struct durq_options {
 	 * durq_work_enqueue. More: DURQ_ETOOBIG naming the array, nothing written (a turn keeps
 	 * its lease). 1..DURQ_MAX_TURN_ENTRIES_LIMIT (default DURQ_DEFAULT_MAX_TURN_ENTRIES). */
 	size_t max_turn_entries;
+	/* Who decides about an item or instance delivered more than max_attempts times
+	 * (enum durq_poison_policy, default DURQ_POISON_DEAD_LETTER). */
+	int poison_policy;
+	/* DURQ_POISON_RECORD: kind of the message sent to the parent of an instance the
+	 * provider failed (payload = the failed instance's id); 0 = no message. */
+	int poison_notify_kind;
 } durq_options;
+
+/*
+ * Poison handling (issue 10, G13).
+ * - DURQ_POISON_DEAD_LETTER: past max_attempts the fetch moves the items (or an instance's
+ *   messages) to the dead letters and marks an existing instance and its current
+ *   execution FAILED; nothing else is written.
+ * - DURQ_POISON_RECORD: the same, and for an existing instance the failure is recorded
+ *   where a runtime reads it: output of the instance and execution = the text
+ *   "durq:poison attempts=N max_attempts=M" (N = deliveries made), the same bytes appended
+ *   as a history event of the current execution (event id = the largest + 1), completion
+ *   time set, and, if the instance has a parent and poison_notify_kind != 0, a message of
+ *   that kind to the parent whose payload is the failed instance's id. One transaction.
+ * - DURQ_POISON_DELIVER: the provider only counts. Items and turns are delivered with
+ *   attempt > max_attempts, and the runtime decides (e.g. acks a failing turn itself).
+ */
+enum durq_poison_policy {
+	DURQ_POISON_DEAD_LETTER = 0,
+	DURQ_POISON_DELIVER = 1,
+	DURQ_POISON_RECORD = 2
+};
 
 #define DURQ_OPTIONS_VERSION 1
 #define DURQ_OPTIONS_INIT {.version = DURQ_OPTIONS_VERSION}
@@ -276,7 +304,7 @@ typedef struct durq_turn {
 	int exists;                   /* 1 once a turn has been acked */
 	uint64_t execution_id;        /* current execution (0 if !exists) */
 	int status;
-	char *name;
+	char *name;                   /* the current execution's name and version (G5) */
 	char *version;
 	durq_turn_message *messages;  /* ordered by arrival */
 	size_t n_messages;
@@ -299,9 +327,14 @@ typedef struct durq_turn_result {
 	unsigned int version;         /* DURQ_TURN_RESULT_VERSION */
 	uint64_t execution_id;        /* 0 = current (1 for a new instance); current+1 = continue-as-new;
 				       * anything else is DURQ_EINVAL (the lease is kept) */
-	const char *name;             /* orchestration name/version: stored on creation */
-	const char *version_tag;      /* a NULL name or version is filled by the first later ack
-				       * giving one; once set, neither changes */
+	/* Name and version belong to an execution (G5). The first turn stores them with
+	 * execution 1; a NULL one is filled by the first later ack of that execution giving
+	 * one, and once set it does not change within the execution. A continue-as-new turn
+	 * (execution_id = current + 1) starts the new execution with the name and version it
+	 * gives, or those of the previous execution where it gives NULL. The instance (and
+	 * durq_turn) always shows the current execution's. */
+	const char *name;
+	const char *version_tag;
 	const char *parent_id;
 	int status;                   /* enum durq_status to set; 0 = leave it as stored (a new
 				       * instance starts RUNNING): a late message's turn for a
@@ -320,7 +353,18 @@ typedef struct durq_turn_result {
 	size_t n_cancel;
 	const durq_message *messages; /* orchestrator items and timers (visible_at_ms) */
 	size_t n_messages;
+	unsigned int flags;           /* enum durq_turn_flags */
 } durq_turn_result;
+
+enum durq_turn_flags {
+	/* Discard the turn (G7): delete exactly the messages this lease tagged and release the
+	 * lease; nothing else happens: no instance or execution is created or changed, and
+	 * messages that arrived after the fetch stay queued. The result must carry nothing
+	 * else (no history, work, cancels, messages, status, output, custom status, name,
+	 * version, parent, execution id), else DURQ_EINVAL and the lease is kept. For a
+	 * runtime that receives messages for an instance that was never started. */
+	DURQ_TURN_DISCARD = 1u
+};
 
 #define DURQ_TURN_RESULT_VERSION 1
 #define DURQ_TURN_RESULT_INIT {.version = DURQ_TURN_RESULT_VERSION}
@@ -363,7 +407,8 @@ typedef struct durq_completion {
 	const char *message;      /* error text ("" on success) */
 	int kind;                 /* enum durq_op_kind */
 	int64_t lease_until_ms;   /* renew: the new lease end */
-	size_t count;             /* execution_prune: executions pruned */
+	size_t count;             /* execution_prune: executions pruned; instance_delete_many,
+				   * instance_purge: instances deleted */
 } durq_completion;
 
 typedef void (*durq_done_fn)(void *ctx, const durq_completion *c);
@@ -451,6 +496,14 @@ typedef struct durq_execution_info {
 	size_t n_events;
 	int64_t created_ms;
 	int64_t updated_ms;
+	/* When the execution ended: a turn set COMPLETED, FAILED or TERMINATED, the provider
+	 * failed it (poison), or a continue-as-new closed it. 0 while it runs (also after a
+	 * turn set RUNNING again). G10. */
+	int64_t completed_ms;
+	char *name;               /* the execution's name and version (G5), NULL if none */
+	char *version;
+	void *output;             /* durq_execution_get only (NULL in durq_execution_list) */
+	size_t output_len;
 } durq_execution_info;
 
 typedef struct durq_dead_letter {
@@ -498,8 +551,12 @@ DURQ_EXTERN int durq_history_read(durq *db, durq_event **events, size_t *n,
 DURQ_EXTERN void durq_events_free(durq_event *events, size_t n);
 DURQ_EXTERN int durq_execution_list(durq *db, durq_execution_info **out, size_t *n,
 				    const char *instance_id);
+/* Every execution with its name, version and times (output NULL: see durq_execution_get).
+ * Free with durq_execution_list_free. */
 DURQ_EXTERN void durq_execution_list_free(durq_execution_info *list);
-/* Delete an instance with its queues, lock and history. */
+/* Delete an instance with its queues, lock and history, whatever its status; its
+ * children are left alone (for the checked, cascading delete see
+ * durq_instance_delete_many). */
 DURQ_EXTERN int durq_instance_delete(durq *db, const char *instance_id);
 /* Delete executions older than before_execution_id; never the current one. */
 DURQ_EXTERN int durq_execution_prune(durq *db, size_t *pruned, const char *instance_id,
@@ -510,6 +567,122 @@ DURQ_EXTERN void durq_dead_letters_free(durq_dead_letter *list, size_t n);
 DURQ_EXTERN int durq_dead_requeue(durq *db, int64_t dead_id);
 /* queue: a worker queue name, or NULL for all worker queues. */
 DURQ_EXTERN int durq_queue_depths_get(durq *db, durq_queue_depths *out, const char *queue);
+
+/* ---- hierarchy, deletion and retention (issue 10: G8, G9) --------------------------- */
+
+/* What a delete removed (the struct may grow: durq sets version). */
+typedef struct durq_delete_counts {
+	unsigned int version;      /* DURQ_DELETE_COUNTS_VERSION, set by durq */
+	uint64_t instances;
+	uint64_t executions;
+	uint64_t events;           /* history rows */
+	uint64_t messages;         /* orchestrator messages and worker items */
+} durq_delete_counts;
+#define DURQ_DELETE_COUNTS_VERSION 1
+
+enum durq_delete_flags {
+	DURQ_DELETE_FORCE = 1u /* also instances not finished, and sub-orchestrations named
+				* directly */
+};
+
+/*
+ * Delete the n instances ids[] and every descendant of each (instances whose parent_id
+ * leads to it), with their executions, history, queued messages, worker items and locks:
+ * all in one transaction, or nothing. Without DURQ_DELETE_FORCE the call is refused with
+ * DURQ_ECONFLICT (nothing deleted) if any instance it would delete is not COMPLETED,
+ * FAILED or TERMINATED, or if an id names a sub-orchestration whose parent exists and is
+ * not deleted by the same call. DURQ_ENOTFOUND if an id names no instance. n is 1 ..
+ * max_turn_entries (else DURQ_EINVAL / DURQ_ETOOBIG). counts (may be NULL) = what went.
+ * Sync: returns after COMMIT; the async form reports counts.instances in
+ * durq_completion.count.
+ */
+DURQ_EXTERN int durq_instance_delete_many(durq *db, durq_delete_counts *counts,
+					  const char *const *ids, size_t n, unsigned int flags);
+DURQ_EXTERN int durq_instance_delete_many_async(durq *db, const char *const *ids, size_t n,
+						unsigned int flags, const durq_async *a);
+/* The direct children of an instance (instances whose parent_id is it), in byte order of
+ * the id; none is DURQ_OK with n = 0. Free with durq_strings_free. */
+DURQ_EXTERN int durq_instance_children(durq *db, char ***ids, size_t *n,
+				       const char *instance_id);
+/* The instance and all its descendants: the instance first, then by depth, then by id.
+ * DURQ_ENOTFOUND if the instance does not exist. Free with durq_strings_free. */
+DURQ_EXTERN int durq_instance_tree(durq *db, char ***ids, size_t *n, const char *instance_id);
+
+/*
+ * Retention: delete up to limit (1..DURQ_INSTANCE_LIST_MAX) top-level instances (no
+ * parent_id, or a parent that no longer exists) that finished (COMPLETED, FAILED,
+ * TERMINATED) before completed_before_ms, oldest first, each with its descendants, in one
+ * transaction. Running instances are never touched; a tree in which some descendant is
+ * still running is skipped whole. counts (may be NULL) = what went.
+ */
+DURQ_EXTERN int durq_instance_purge(durq *db, durq_delete_counts *counts,
+				    int64_t completed_before_ms, size_t limit);
+DURQ_EXTERN int durq_instance_purge_async(durq *db, int64_t completed_before_ms, size_t limit,
+					  const durq_async *a);
+
+typedef struct durq_prune_options {
+	unsigned int version;         /* DURQ_PRUNE_OPTIONS_VERSION */
+	uint64_t keep_last;           /* keep the newest N executions (the current counts); 0 =
+				       * no such bound */
+	int64_t completed_before_ms;  /* only executions that ended before; 0 = no such bound */
+} durq_prune_options;
+#define DURQ_PRUNE_OPTIONS_VERSION 1
+#define DURQ_PRUNE_OPTIONS_INIT {.version = DURQ_PRUNE_OPTIONS_VERSION}
+
+/* Delete executions (and their history) that satisfy every bound given, never the current
+ * one; at least one bound is required (DURQ_EINVAL). instance_id NULL = every instance.
+ * DURQ_ENOTFOUND for a named instance that does not exist. */
+DURQ_EXTERN int durq_execution_prune_ex(durq *db, size_t *pruned, const char *instance_id,
+					const durq_prune_options *opts);
+
+/* A filter for durq_instance_list_filter: zero fields match anything. */
+typedef struct durq_instance_filter {
+	unsigned int version;        /* DURQ_INSTANCE_FILTER_VERSION */
+	int status;                  /* enum durq_status; 0 = any */
+	const char *name;            /* exact name of the current execution; NULL = any */
+	const char *version_tag;     /* exact version; NULL = any */
+	int64_t created_from_ms;     /* created_ms >= this */
+	int64_t created_before_ms;   /* created_ms < this; 0 = no bound */
+	int64_t completed_from_ms;   /* completed_ms >= this (unfinished never match a bound) */
+	int64_t completed_before_ms; /* completed_ms < this; 0 = no bound */
+} durq_instance_filter;
+#define DURQ_INSTANCE_FILTER_VERSION 1
+#define DURQ_INSTANCE_FILTER_INIT {.version = DURQ_INSTANCE_FILTER_VERSION}
+
+/* One keyset page of ids matching f (NULL = all), like durq_instance_list_page. */
+DURQ_EXTERN int durq_instance_list_filter(durq *db, char ***ids, size_t *n,
+					  const durq_instance_filter *f, const char *after_id,
+					  size_t max);
+
+/* ---- per-execution and system reads (issue 10: G10, G11, G12) ---------------------- */
+
+/* One execution with its output (execution_id 0 = current). DURQ_ENOTFOUND if the
+ * instance or that execution does not exist (pruned ones included). Free with
+ * durq_execution_info_free. */
+DURQ_EXTERN int durq_execution_get(durq *db, durq_execution_info **out,
+				   const char *instance_id, uint64_t execution_id);
+DURQ_EXTERN void durq_execution_info_free(durq_execution_info *info);
+
+typedef struct durq_system_counts {
+	unsigned int version;        /* set by durq: DURQ_SYSTEM_COUNTS_VERSION */
+	uint64_t instances;          /* all stored instances */
+	uint64_t running, completed, failed, terminated;
+	uint64_t executions;         /* stored executions (pruned ones not counted) */
+	uint64_t events;             /* stored history events */
+} durq_system_counts;
+#define DURQ_SYSTEM_COUNTS_VERSION 1
+
+/* Counts over the whole database, from one snapshot. */
+DURQ_EXTERN int durq_system_counts_get(durq *db, durq_system_counts *out);
+
+/*
+ * Poll an instance's custom status without copying the rest: when its version is greater
+ * than last_seen_version, DURQ_OK with *value (malloc'd copy, free with free(); NULL with
+ * *len 0 when it was cleared) and *version; when not, DURQ_EMPTY with *value NULL and
+ * *version = the stored version. DURQ_ENOTFOUND if the instance does not exist.
+ */
+DURQ_EXTERN int durq_custom_status_get(durq *db, void **value, size_t *len, uint64_t *version,
+				       const char *instance_id, uint64_t last_seen_version);
 
 /* ---- configuration read-back -------------------------------------------------------- */
 
@@ -536,6 +709,8 @@ enum durq_op_kind {
 	DURQ_OP_DEAD_REQUEUE,
 	DURQ_OP_INSTANCE_DELETE,
 	DURQ_OP_EXECUTION_PRUNE,
+	DURQ_OP_INSTANCE_DELETE_MANY, /* durq_instance_delete_many */
+	DURQ_OP_INSTANCE_PURGE,       /* durq_instance_purge */
 	DURQ_OP__COUNT
 };
 

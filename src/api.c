@@ -145,6 +145,24 @@ static int check_result_size(durq *db, const durq_turn_result *r)
 	return DURQ_OK;
 }
 
+/* A discarding turn (G7) carries nothing but the flag: anything else would be dropped
+ * silently, so it is refused. */
+static int check_discard(const durq_turn_result *r)
+{
+	if (r->flags & ~(unsigned int)DURQ_TURN_DISCARD)
+		return durq_error_set(DURQ_EINVAL, "turn result flags 0x%x unknown", r->flags);
+	if (!(r->flags & DURQ_TURN_DISCARD))
+		return DURQ_OK;
+	if (r->execution_id || r->name || r->version_tag || r->parent_id || r->status ||
+	    r->output || r->set_custom_status || r->n_history || r->n_work || r->n_cancel ||
+	    r->n_messages)
+		return durq_error_set(DURQ_EINVAL, "a turn result with DURQ_TURN_DISCARD must "
+				      "carry nothing else (no execution id, name, version, parent, "
+				      "status, output, custom status, history, work, cancels or "
+				      "messages)");
+	return DURQ_OK;
+}
+
 static int check_result(durq *db, const durq_turn_result *r)
 {
 	int rc;
@@ -170,6 +188,8 @@ static int check_result(durq *db, const durq_turn_result *r)
 	    (rc = check_work(db, r->work, r->n_work)) < 0)
 		return rc;
 	if (r->parent_id && (rc = check_id(r->parent_id, "parent_id")) < 0)
+		return rc;
+	if ((rc = check_discard(r)) < 0)
 		return rc;
 	for (size_t i = 0; i < r->n_history; i++)
 		if ((rc = check_payload(db, r->history[i].payload, r->history[i].payload_len,
@@ -839,6 +859,27 @@ int durq_history_read(durq *db, durq_event **events, size_t *n, const char *inst
 	return leave(db, rc);
 }
 
+/* The list ends with an entry of execution id 0 (ids start at 1), so that
+ * durq_execution_list_free, which gets no count, finds the strings to free. */
+static int terminate_executions(durq_execution_info **list, size_t *n)
+{
+	durq_execution_info *l = realloc(*list, (*n + 1) * sizeof(*l));
+	if (!l) {
+		for (size_t i = 0; i < *n; i++) {
+			free((*list)[i].name);
+			free((*list)[i].version);
+			free((*list)[i].output);
+		}
+		free(*list);
+		*list = NULL;
+		*n = 0;
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	}
+	memset(&l[*n], 0, sizeof(*l));
+	*list = l;
+	return DURQ_OK;
+}
+
 int durq_execution_list(durq *db, durq_execution_info **out, size_t *n, const char *instance_id)
 {
 	int rc;
@@ -852,11 +893,20 @@ int durq_execution_list(durq *db, durq_execution_info **out, size_t *n, const ch
 		*n = 0;
 		READ(db, execution_list(c_, out, n, instance_id));
 	}
+	if (rc == DURQ_OK)
+		rc = terminate_executions(out, n);
 	return leave(db, rc);
 }
 
 void durq_execution_list_free(durq_execution_info *list)
 {
+	if (!list)
+		return;
+	for (durq_execution_info *e = list; e->execution_id; e++) {
+		free(e->name);
+		free(e->version);
+		free(e->output);
+	}
 	free(list);
 }
 
@@ -930,7 +980,8 @@ int durq_pragma_get(durq *db, char *buf, size_t len, const char *name)
 static const char *const op_names[DURQ_OP__COUNT] = {
 	"orch_enqueue", "work_enqueue", "orch_claim", "orch_ack", "orch_abandon",
 	"orch_renew", "work_claim", "work_ack", "work_abandon", "work_renew",
-	"dead_requeue", "instance_delete", "execution_prune"};
+	"dead_requeue", "instance_delete", "execution_prune", "instance_delete_many",
+	"instance_purge"};
 
 const char *durq_op_kind_name(int kind)
 {

@@ -216,6 +216,17 @@ static const durq_turn_result *take_result(arena *a, const durq_turn_result *r)
 	return out;
 }
 
+static const char *const *take_strs(arena *a, const char *const *s, size_t n)
+{
+	const char **out = take(a, s, n * sizeof(*s));
+	for (size_t i = 0; i < n; i++) {
+		const char *c = take_str(a, s[i]);
+		if (out)
+			out[i] = c;
+	}
+	return out;
+}
+
 static const durq_token *take_token(arena *a, const durq_token *t)
 {
 	return t ? take(a, t, sizeof(*t)) : NULL;
@@ -258,6 +269,10 @@ static void copy_inputs(arena *a, durq_op *op)
 		break;
 	case DURQ_OP_INSTANCE_DELETE:
 		o.u.instance_delete.instance_id = take_str(a, o.u.instance_delete.instance_id);
+		break;
+	case DURQ_OP_INSTANCE_DELETE_MANY:
+		o.u.instance_delete_many.ids = take_strs(a, o.u.instance_delete_many.ids,
+							 o.u.instance_delete_many.n);
 		break;
 	default: /* dead_requeue, flush: nothing points outside the op */
 		break;
@@ -303,6 +318,9 @@ void durq_async_complete(struct durq_pending *p)
 			c.lease_until_ms = p->op.u.orch_renew.lease_until;
 		else if (p->op.kind == DURQ_OP_EXECUTION_PRUNE)
 			c.count = p->op.u.execution_prune.pruned;
+		else if (p->op.kind == DURQ_OP_INSTANCE_DELETE_MANY ||
+			 p->op.kind == DURQ_OP_INSTANCE_PURGE)
+			c.count = (size_t)p->op.u.instance_delete_many.counts.instances;
 		p->done_fn(p->done_ctx, &c);
 	}
 	if (p->group)

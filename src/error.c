@@ -52,6 +52,7 @@ const char *durq_error_name(int code)
 	case DURQ_ECLOSED: return "DURQ_ECLOSED";
 	case DURQ_EAGAIN: return "DURQ_EAGAIN";
 	case DURQ_ETIMEDOUT: return "DURQ_ETIMEDOUT";
+	case DURQ_ECONFLICT: return "DURQ_ECONFLICT";
 	default: return "DURQ_E?";
 	}
 }

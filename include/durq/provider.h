@@ -135,12 +135,62 @@ typedef struct durq_op {
 		struct { int64_t id; } dead_requeue;
 		struct { const char *instance_id; } instance_delete;
 		struct {
-			const char *instance_id;
-			uint64_t before;
+			const char *instance_id; /* NULL: every instance (durq_execution_prune_ex) */
+			uint64_t before;         /* 0: no such bound (prune_ex) */
 			size_t pruned;           /* out */
+			uint64_t keep_last;      /* 0: no such bound */
+			int64_t completed_before; /* 0: no such bound */
 		} execution_prune;
+		/* DURQ_OP_INSTANCE_DELETE_MANY (ids, n, flags) and DURQ_OP_INSTANCE_PURGE
+		 * (completed_before, limit); see durq.h for the rules both enforce. */
+		struct {
+			const char *const *ids;
+			size_t n;
+			unsigned int flags;      /* enum durq_delete_flags */
+			int64_t completed_before;
+			size_t limit;
+			durq_delete_counts counts; /* out */
+		} instance_delete_many;
 	} u;
 } durq_op;
+
+/* The reads of issue 10 (G8-G12), all through one optional provider method (query). */
+enum durq_query_kind {
+	DURQ_QUERY_CHILDREN = 1,      /* u.ids: direct children, by id */
+	DURQ_QUERY_TREE,              /* u.ids: the instance, then descendants by depth, id;
+				       * DURQ_ENOTFOUND if the instance does not exist */
+	DURQ_QUERY_LIST_FILTER,       /* u.list */
+	DURQ_QUERY_EXECUTION_GET,     /* u.execution */
+	DURQ_QUERY_SYSTEM_COUNTS,     /* u.counts */
+	DURQ_QUERY_CUSTOM_STATUS      /* u.custom_status: DURQ_EMPTY when not newer */
+};
+
+typedef struct durq_query {
+	int kind;                     /* enum durq_query_kind */
+	union {
+		struct { const char *instance_id; char **ids; size_t n; } ids;
+		struct {
+			const durq_instance_filter *f; /* never NULL (the core passes an empty one) */
+			const char *after_id;          /* NULL = from the first */
+			size_t max;
+			char **ids;                    /* out */
+			size_t n;
+		} list;
+		struct {
+			const char *instance_id;
+			uint64_t execution_id;         /* 0 = current */
+			durq_execution_info *out;      /* out, durq_mem_* (freed by the core) */
+		} execution;
+		struct { durq_system_counts *out; } counts;
+		struct {
+			const char *instance_id;
+			uint64_t last_seen;
+			void *value;                   /* out, durq_mem_* */
+			size_t len;
+			uint64_t version;
+		} custom_status;
+	} u;
+} durq_query;
 
 /* What a provider reports into durq_stats (all optional, zero if unknown). */
 typedef struct durq_provider_stats {
@@ -268,6 +318,10 @@ struct durq_provider {
 	const durq_options *settings;
 
 	const struct durq_provider_admin *admin; /* optional: operator calls (durq/admin.h) */
+
+	/* optional: the reads of issue 10 (durq_query_kind) on a pool connection; without it
+	 * those calls return DURQ_EINVAL "not supported" */
+	int (*query)(durq_conn *c, durq_query *q);
 };
 
 /* ---- the scheme registry ------------------------------------------------------------ */

@@ -19,7 +19,8 @@
 
 #include "durq/provider.h"
 
-#define PG_SCHEMA_VERSION 2 /* 2: instance advisory lock keyed by schema and id */
+#define PG_SCHEMA_VERSION 3 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
+			     * (execution name/version/completion, deletes, retention) */
 #define PG_NOTIFY_CHANNEL "durq"
 #define PG_MAX_PARAMS 28
 #define PG_PREFIX_MAX 6
@@ -52,6 +53,9 @@ enum pg_stmt_id {
 	PG_INSTANCE_DELETE, PG_EXECUTION_PRUNE,
 	PG_HISTORY_READ, PG_INSTANCE_GET, PG_INSTANCE_LIST, PG_INSTANCE_LIST_STATUS,
 	PG_EXECUTION_LIST, PG_DEAD_LIST, PG_DEPTHS, PG_NEXT_DUE, PG_DB_SIZE, PG_SETTING,
+	/* issue 10 (postgres_contract.c) */
+	PG_ORCH_DISCARD, PG_DELETE_MANY, PG_PURGE, PG_PRUNE_EX, PG_CHILDREN, PG_TREE,
+	PG_LIST_FILTER, PG_EXECUTION_GET, PG_SYSTEM_COUNTS, PG_CUSTOM_STATUS,
 	PG__COUNT
 };
 
@@ -221,6 +225,8 @@ int pg_dead_list(durq_conn *c, durq_dead_letter **out, size_t *n, size_t max);
 int pg_queue_depths(durq_conn *c, durq_queue_depths *out, const char *queue, int64_t now);
 int pg_next_due(durq_conn *c, int64_t *due, int64_t now);
 int pg_pragma_get(durq_conn *c, char *buf, size_t len, const char *name);
+/* postgres_contract.c: the reads of issue 10 (durq_query) */
+int pg_query(durq_conn *c, durq_query *q);
 
 /* ---- postgres_admin.c: the operator hooks (durq/admin.h) ---- */
 extern const struct durq_provider_admin durq_postgres_admin;

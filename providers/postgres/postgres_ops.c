@@ -11,6 +11,7 @@
  * one statement per run instead of one per op (acks at 256 in flight: 0.27 ms each alone,
  * 1 ms for a run of ~100).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,12 @@ static size_t enqueue_cost(const durq_op *op)
 
 /* ---- orchestration claim ------------------------------------------------------------ */
 
+/* DURQ_POISON_DELIVER: the provider only counts, nothing is ever past the limit. */
+static int max_attempts(const pg_conn *c, const durq_op_ctx *ctx)
+{
+	return c->p->opts->poison_policy == DURQ_POISON_DELIVER ? INT_MAX : ctx->max_attempts;
+}
+
 static int send_orch_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
 {
 	pg_params p;
@@ -238,7 +245,9 @@ static int send_orch_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_o
 	pg_param_i64(&p, ctx->now_ms);
 	pg_param_token(&p, &op->token);
 	pg_param_i64(&p, ctx->now_ms + op->u.orch_claim.lease_ms);
-	pg_param_i32(&p, ctx->max_attempts);
+	pg_param_i32(&p, max_attempts(c, ctx));
+	pg_param_bool(&p, c->p->opts->poison_policy == DURQ_POISON_RECORD);
+	pg_param_i32(&p, c->p->opts->poison_notify_kind);
 	return send1(c, PG_ORCH_CLAIM, &p, st);
 }
 
@@ -408,6 +417,8 @@ static int send_orch_ack(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_ops
 	pg_param_text(&p, op->u.orch_ack.instance_id);
 	pg_param_token(&p, op->u.orch_ack.token);
 	pg_param_i64(&p, ctx->now_ms);
+	if (r->flags & DURQ_TURN_DISCARD)
+		return send1(c, PG_ORCH_DISCARD, &p, st);
 	pg_param_i64(&p, (int64_t)r->execution_id);
 	pg_param_text(&p, r->name);
 	pg_param_text(&p, r->version_tag);
@@ -446,6 +457,12 @@ static int ack_refused(const char *id, int code, uint64_t a, uint64_t b)
 static int recv_orch_ack(pg_conn *c, durq_op *op, int *local)
 {
 	int rc;
+	if (op->u.orch_ack.result->flags & DURQ_TURN_DISCARD) {
+		int64_t n = 0;
+		if ((rc = take_value(c, "discard turn", &n, local)) < 0)
+			return rc;
+		return n ? DURQ_OK : lease_lost_instance(op->u.orch_ack.instance_id);
+	}
 	PGresult *r = take(c, "ack turn", &rc, local);
 	if (!r)
 		return rc;
@@ -519,7 +536,7 @@ static int send_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_o
 	pg_param_text(&p, op->u.work_claim.queue ? op->u.work_claim.queue : "");
 	pg_param_i64(&p, ctx->now_ms);
 	pg_param_i64(&p, (int64_t)(op->u.work_claim.max - op->u.work_claim.n));
-	pg_param_i32(&p, ctx->max_attempts);
+	pg_param_i32(&p, max_attempts(c, ctx));
 	return send1(c, PG_WORK_CLAIM, &p, st);
 }
 
@@ -833,6 +850,78 @@ static int recv_execution_prune(pg_conn *c, durq_op *op, int *local)
 	return DURQ_OK;
 }
 
+/* ---- issue 10: checked deletes, retention -------------------------------------------- */
+
+static int send_delete_many(pg_conn *c, durq_op *op, pg_opstate *st)
+{
+	pg_params p;
+	pg_arr ids;
+	pg_params_init(&p);
+	if (op->kind == DURQ_OP_INSTANCE_PURGE) {
+		pg_param_i64(&p, op->u.instance_delete_many.completed_before);
+		pg_param_i64(&p, (int64_t)op->u.instance_delete_many.limit);
+		return send1(c, PG_PURGE, &p, st);
+	}
+	pg_arr_init(&ids, PG_OID_TEXT);
+	for (size_t i = 0; i < op->u.instance_delete_many.n; i++)
+		pg_arr_text(&ids, op->u.instance_delete_many.ids[i]);
+	pg_param_arr(&p, &ids);
+	pg_param_bool(&p, (op->u.instance_delete_many.flags & DURQ_DELETE_FORCE) != 0);
+	return send1(c, PG_DELETE_MANY, &p, st);
+}
+
+static int recv_delete_many(pg_conn *c, durq_op *op, int *local)
+{
+	int rc, purge = op->kind == DURQ_OP_INSTANCE_PURGE, off = purge ? 0 : 2;
+	PGresult *r = take(c, purge ? "purge instances" : "delete instances", &rc, local);
+	if (!r)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return durq_error_set(DURQ_EIO, "postgresql: delete instances: unexpected answer");
+	}
+	int code = purge ? 0 : pg_i32(r, 0, 0);
+	char who[DURQ_INSTANCE_ID_MAX + 1] = "";
+	if (code)
+		snprintf(who, sizeof(who), "%s", PQgetvalue(r, 0, 1));
+	durq_delete_counts *k = &op->u.instance_delete_many.counts;
+	int64_t status = pg_i64(r, 0, off);
+	k->instances = (uint64_t)pg_i64(r, 0, off);
+	k->executions = (uint64_t)pg_i64(r, 0, off + 1);
+	k->events = (uint64_t)pg_i64(r, 0, off + 2);
+	k->messages = (uint64_t)pg_i64(r, 0, off + 3);
+	PQclear(r);
+	if (code == DURQ_ENOTFOUND)
+		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", who);
+	if (code == DURQ_ECONFLICT && status < 0)
+		return durq_error_set(DURQ_ECONFLICT, "instance '%s' is a sub-orchestration of an "
+				      "instance that is not deleted with it; nothing deleted "
+				      "(DURQ_DELETE_FORCE deletes it)", who);
+	if (code == DURQ_ECONFLICT)
+		return durq_error_set(DURQ_ECONFLICT, "instance '%s' is not finished (status %lld); "
+				      "nothing deleted (DURQ_DELETE_FORCE deletes it)", who,
+				      (long long)status);
+	return code ? durq_error_set(DURQ_EIO, "postgresql: delete: unexpected code %d", code)
+		    : DURQ_OK;
+}
+
+static int send_prune_ex(pg_conn *c, durq_op *op, pg_opstate *st)
+{
+	pg_params p;
+	uint64_t keep = op->u.execution_prune.keep_last;
+	pg_params_init(&p);
+	pg_param_text(&p, op->u.execution_prune.instance_id);
+	pg_param_i64(&p, keep > INT64_MAX ? INT64_MAX : (int64_t)keep);
+	pg_param_i64(&p, op->u.execution_prune.completed_before);
+	return send1(c, PG_PRUNE_EX, &p, st);
+}
+
+static int is_prune_ex(const durq_op *op)
+{
+	return !op->u.execution_prune.instance_id || op->u.execution_prune.keep_last ||
+	       op->u.execution_prune.completed_before;
+}
+
 /* ---- runs and dispatch ---------------------------------------------------------------- */
 
 static int op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
@@ -848,8 +937,13 @@ static int op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *
 		return send_by_instance(c, PG_INSTANCE_DELETE, op->u.instance_delete.instance_id, 0,
 					0, st);
 	case DURQ_OP_EXECUTION_PRUNE:
+		if (is_prune_ex(op))
+			return send_prune_ex(c, op, st);
 		return send_by_instance(c, PG_EXECUTION_PRUNE, op->u.execution_prune.instance_id, 1,
 					op->u.execution_prune.before, st);
+	case DURQ_OP_INSTANCE_DELETE_MANY:
+	case DURQ_OP_INSTANCE_PURGE:
+		return send_delete_many(c, op, st);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}
@@ -866,6 +960,8 @@ static int op_recv(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
 	case DURQ_OP_DEAD_REQUEUE: return recv_dead_requeue(c, op, local);
 	case DURQ_OP_INSTANCE_DELETE: return recv_instance_delete(c, op, local);
 	case DURQ_OP_EXECUTION_PRUNE: return recv_execution_prune(c, op, local);
+	case DURQ_OP_INSTANCE_DELETE_MANY:
+	case DURQ_OP_INSTANCE_PURGE: return recv_delete_many(c, op, local);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}
@@ -972,6 +1068,8 @@ int pg_op_wakes_others(const durq_op *op)
 	case DURQ_OP_WORK_RENEW:
 	case DURQ_OP_INSTANCE_DELETE:
 	case DURQ_OP_EXECUTION_PRUNE:
+	case DURQ_OP_INSTANCE_DELETE_MANY:
+	case DURQ_OP_INSTANCE_PURGE:
 		return 0;
 	case DURQ_OP_WORK_ACK:
 		return op->u.work_ack.completion != NULL;

@@ -1081,6 +1081,7 @@ static void fill_vtable(pg_provider *p)
 		.stats = pg_stats,
 		.free = pg_free,
 		.op_apply_batch = pg_op_apply_batch,
+		.query = pg_query,
 		.change_wait = pg_change_wait,
 		.change_cancel = pg_change_cancel,
 		.settings = &p->resolved,

@@ -157,14 +157,26 @@ int pg_execution_list(durq_conn *conn, durq_execution_info **out, size_t *n, con
 		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id);
 	}
 	durq_execution_info *e = durq_mem_calloc((size_t)rows, sizeof(*e));
+	int oom = 0;
 	for (int i = 0; e && i < rows; i++) {
 		e[i].execution_id = (uint64_t)pg_i64(r, i, 0);
 		e[i].status = pg_i32(r, i, 1);
 		e[i].created_ms = pg_i64(r, i, 2);
 		e[i].updated_ms = pg_i64(r, i, 3);
 		e[i].n_events = (size_t)pg_i64(r, i, 4);
+		e[i].completed_ms = pg_i64(r, i, 5);
+		e[i].name = pg_text(r, i, 6, &oom);
+		e[i].version = pg_text(r, i, 7, &oom);
 	}
 	PQclear(r);
+	if (e && oom) {
+		for (int i = 0; i < rows; i++) {
+			durq_mem_free(e[i].name);
+			durq_mem_free(e[i].version);
+		}
+		durq_mem_free(e);
+		e = NULL;
+	}
 	if (!e)
 		return oom_error("list executions");
 	*out = e;

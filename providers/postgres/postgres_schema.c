@@ -47,6 +47,8 @@
  * runs one per test, in parallel) never skip each other's instances (a claim that lost
  * the try-lock to another schema's "i1" returned EMPTY). */
 #define PG_LOCK_KEY(id) "hashtext(current_schema() || '/' || " id ")"
+/* Descendants deeper than this are not followed (a parent_id cycle stays bounded). */
+#define PG_TREE_DEPTH "1000"
 
 static const char *const stmt_sql[PG__COUNT] = {
 	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -75,7 +77,8 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], $6::bytea[], "
 		"$7::int8[]) WITH ORDINALITY AS u(q, i, e, a, pr, p, v, o) ORDER BY o",
 	[PG_ORCH_CLAIM] = "SELECT r, id, n1, n2, t1, t2, t3, b FROM "
-			  "durq_orch_claim($1::int8, $2::bytea, $3::int8, $4::int4)",
+			  "durq_orch_claim($1::int8, $2::bytea, $3::int8, $4::int4, $5::bool, "
+			  "$6::int4)",
 	[PG_ORCH_ACK] = "SELECT rc, a, b FROM durq_orch_ack($1::text, $2::bytea, $3::int8, $4::int8, "
 			"$5::text, $6::text, $7::text, $8::int4, $9::bytea, $10::bool, $11::bytea, "
 			"$12::int8[], $13::bytea[], $14::text[], $15::text[], $16::int8[], $17::int8[], "
@@ -186,8 +189,8 @@ static const char *const stmt_sql[PG__COUNT] = {
 	[PG_EXECUTION_LIST] =
 		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, (SELECT count(*) "
 		"FROM durq_history h WHERE h.instance_id = e.instance_id AND h.execution_id = "
-		"e.execution_id) FROM durq_executions e WHERE e.instance_id = $1::text "
-		"ORDER BY e.execution_id",
+		"e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version "
+		"FROM durq_executions e WHERE e.instance_id = $1::text ORDER BY e.execution_id",
 	[PG_DEAD_LIST] = "SELECT id, source, queue, instance_id, execution_id, activity_id, kind, "
 			 "attempt, payload, dead_at FROM durq_dead_letters ORDER BY id LIMIT $1::int8",
 	[PG_DEPTHS] =
@@ -220,6 +223,45 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"locked_until > $1::int8) t",
 	[PG_DB_SIZE] = "SELECT pg_database_size(current_database())",
 	[PG_SETTING] = "SELECT current_setting($1::text)",
+	/* G7: a discarding turn deletes its tagged messages and the lease, nothing else; the
+	 * lock row is deleted (and so locked) first, the messages only if it was live */
+	[PG_ORCH_DISCARD] =
+		"WITH l AS (DELETE FROM durq_instance_locks WHERE instance_id = $1::text AND "
+		"token = $2::bytea AND locked_until > $3::int8 RETURNING instance_id), "
+		"d AS (DELETE FROM durq_orch_queue q USING l WHERE q.instance_id = l.instance_id AND "
+		"q.lock_token = $2::bytea) SELECT count(*) FROM l",
+	[PG_DELETE_MANY] = "SELECT rc, t, n1, n2, n3, n4 FROM "
+			   "durq_instance_delete_many($1::text[], $2::bool)",
+	[PG_PURGE] = "SELECT n1, n2, n3, n4 FROM durq_instance_purge($1::int8, $2::int8)",
+	[PG_PRUNE_EX] = "SELECT durq_execution_prune_ex($1::text, $2::int8, $3::int8)",
+	[PG_CHILDREN] = "SELECT id FROM durq_instances WHERE parent_id = $1::text ORDER BY id",
+	[PG_TREE] = "WITH RECURSIVE t(id, depth) AS (SELECT $1::text COLLATE \"C\", 0 UNION ALL "
+		    "SELECT i.id, t.depth + 1 FROM t JOIN durq_instances i ON i.parent_id = t.id "
+		    "WHERE t.depth < " PG_TREE_DEPTH ") SELECT t.id, min(t.depth) AS d FROM t JOIN "
+		    "durq_instances i ON i.id = t.id GROUP BY t.id ORDER BY d, t.id",
+	[PG_LIST_FILTER] =
+		"SELECT id FROM durq_instances WHERE id > $1::text AND ($3::int4 = 0 OR status = "
+		"$3::int4) AND ($4::text IS NULL OR name = $4::text) AND ($5::text IS NULL OR "
+		"version = $5::text) AND created_ms >= $6::int8 AND ($7::int8 = 0 OR created_ms < "
+		"$7::int8) AND ($8::int8 = 0 OR completed_ms >= $8::int8) AND ($9::int8 = 0 OR "
+		"completed_ms < $9::int8) ORDER BY id LIMIT $2::int8",
+	[PG_EXECUTION_GET] =
+		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, (SELECT count(*) FROM "
+		"durq_history h WHERE h.instance_id = e.instance_id AND h.execution_id = "
+		"e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version, e.output FROM "
+		"durq_executions e WHERE e.instance_id = $1::text AND e.execution_id = CASE WHEN "
+		"$2::int8 = 0 THEN (SELECT i.execution_id FROM durq_instances i WHERE i.id = "
+		"$1::text) ELSE $2::int8 END",
+	[PG_SYSTEM_COUNTS] =
+		"SELECT (SELECT count(*) FROM durq_instances), "
+		"(SELECT count(*) FROM durq_instances WHERE status = 1), "
+		"(SELECT count(*) FROM durq_instances WHERE status = 2), "
+		"(SELECT count(*) FROM durq_instances WHERE status = 3), "
+		"(SELECT count(*) FROM durq_instances WHERE status = 5), "
+		"(SELECT count(*) FROM durq_executions), (SELECT count(*) FROM durq_history)",
+	[PG_CUSTOM_STATUS] =
+		"SELECT custom_status_version, CASE WHEN custom_status_version > $2::int8 THEN "
+		"custom_status END FROM durq_instances WHERE id = $1::text",
 };
 
 static const char *const stmt_names[PG__COUNT] = {
@@ -232,6 +274,9 @@ static const char *const stmt_names[PG__COUNT] = {
 	"durq_execution_prune", "durq_history_read", "durq_instance_get", "durq_instance_list",
 	"durq_instance_list_status", "durq_execution_list", "durq_dead_list", "durq_depths",
 	"durq_next_due", "durq_db_size", "durq_setting",
+	"durq_orch_discard", "durq_delete_many", "durq_purge", "durq_prune_ex", "durq_children",
+	"durq_tree", "durq_list_filter", "durq_execution_get", "durq_system_counts",
+	"durq_custom_status",
 };
 
 const char *pg_stmt_sql(enum pg_stmt_id id)
@@ -311,10 +356,11 @@ static const char schema_tables[] =
  * instance dead-lettered on the way (t1, n1 = attempts). No r=0 row: nothing to claim. */
 static const char fn_orch_claim[] =
 	"CREATE OR REPLACE FUNCTION durq_orch_claim(p_now int8, p_token bytea, p_until int8,"
-	" p_max int4) RETURNS TABLE(r int4, id int8, n1 int8, n2 int4, t1 text, t2 text, t3 text,"
+	" p_max int4, p_record bool, p_notify int4) RETURNS TABLE(r int4, id int8, n1 int8, n2 int4, t1 text, t2 text, t3 text,"
 	" b bytea) LANGUAGE plpgsql AS $f$\n"
 	"#variable_conflict use_column\n"
 	"DECLARE v_id text; v_skip text[] := '{}'; v_att int4; v_n int8; v_exec int8;\n"
+	" v_rec bytea;\n"
 	"BEGIN\n"
 	" LOOP\n"
 	"  v_id := NULL;\n"
@@ -355,10 +401,28 @@ static const char fn_orch_claim[] =
 	"    ORDER BY q.id;\n"
 	"   DELETE FROM durq_orch_queue q WHERE q.instance_id = v_id AND q.lock_token = p_token;\n"
 	"   DELETE FROM durq_instance_locks l WHERE l.instance_id = v_id;\n"
-	"   UPDATE durq_executions e SET status = 3, updated_ms = p_now\n"
+	"   v_rec := CASE WHEN p_record THEN convert_to('durq:poison attempts=' || (v_att - 1)\n"
+	"    || ' max_attempts=' || p_max, 'UTF8') END;\n"
+	"   UPDATE durq_executions e SET status = 3, updated_ms = p_now,\n"
+	"    completed_ms = coalesce(e.completed_ms, p_now), output = coalesce(v_rec, e.output)\n"
 	"    WHERE e.instance_id = v_id AND e.execution_id =\n"
 	"      (SELECT i.execution_id FROM durq_instances i WHERE i.id = v_id);\n"
-	"   UPDATE durq_instances i SET status = 3, updated_ms = p_now WHERE i.id = v_id;\n"
+	"   UPDATE durq_instances i SET status = 3, updated_ms = p_now,\n"
+	"    completed_ms = coalesce(i.completed_ms, p_now), output = coalesce(v_rec, i.output)\n"
+	"    WHERE i.id = v_id;\n"
+	"   IF p_record THEN\n"
+	"    INSERT INTO durq_history(instance_id, execution_id, event_id, payload)\n"
+	"     SELECT v_id, i.execution_id, coalesce((SELECT max(h.event_id) FROM durq_history h\n"
+	"      WHERE h.instance_id = v_id AND h.execution_id = i.execution_id), 0) + 1, v_rec\n"
+	"     FROM durq_instances i WHERE i.id = v_id;\n"
+	"    IF p_notify <> 0 THEN\n"
+	"     INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt,\n"
+	"       created_ms)\n"
+	"      SELECT i.parent_id, p_notify, convert_to(v_id, 'UTF8'), p_now, 0, p_now\n"
+	"      FROM durq_instances i WHERE i.id = v_id AND EXISTS (SELECT 1 FROM durq_instances p\n"
+	"       WHERE p.id = i.parent_id);\n"
+	"    END IF;\n"
+	"   END IF;\n"
 	"   RETURN QUERY SELECT 3, 0::int8, (v_att - 1)::int8, 0, v_id, NULL::text, NULL::text,\n"
 	"    NULL::bytea;\n"
 	"   CONTINUE;\n"
@@ -413,14 +477,18 @@ static const char fn_orch_ack[] =
 	"  INSERT INTO durq_instances(id, name, version, execution_id, status,\n"
 	"   custom_status_version, parent_id, created_ms, updated_ms)\n"
 	"   VALUES (p_id, p_name, p_version, 1, 1, 0, p_parent, p_now, p_now);\n"
-	"  INSERT INTO durq_executions(instance_id, execution_id, status, created_ms, updated_ms)\n"
-	"   VALUES (p_id, 1, 1, p_now, p_now) ON CONFLICT DO NOTHING;\n"
+	"  INSERT INTO durq_executions(instance_id, execution_id, status, created_ms, updated_ms,\n"
+	"   name, version) VALUES (p_id, 1, 1, p_now, p_now, p_name, p_version)\n"
+	"   ON CONFLICT DO NOTHING;\n"
 	" ELSIF v_ex = v_cur + 1 THEN\n"
-	"  UPDATE durq_executions e SET status = 4, updated_ms = p_now\n"
+	"  UPDATE durq_executions e SET status = 4, updated_ms = p_now, completed_ms = p_now\n"
 	"   WHERE e.instance_id = p_id AND e.execution_id = v_cur;\n"
-	"  INSERT INTO durq_executions(instance_id, execution_id, status, created_ms, updated_ms)\n"
-	"   VALUES (p_id, v_ex, 1, p_now, p_now) ON CONFLICT DO NOTHING;\n"
-	"  UPDATE durq_instances i SET execution_id = v_ex WHERE i.id = p_id;\n"
+	"  INSERT INTO durq_executions(instance_id, execution_id, status, created_ms, updated_ms,\n"
+	"   name, version) SELECT p_id, v_ex, 1, p_now, p_now, coalesce(p_name, i.name),\n"
+	"   coalesce(p_version, i.version) FROM durq_instances i WHERE i.id = p_id\n"
+	"   ON CONFLICT DO NOTHING;\n"
+	"  UPDATE durq_instances i SET execution_id = v_ex, name = coalesce(p_name, i.name),\n"
+	"   version = coalesce(p_version, i.version), completed_ms = NULL WHERE i.id = p_id;\n"
 	" END IF;\n"
 	" INSERT INTO durq_history(instance_id, execution_id, event_id, payload)\n"
 	"  SELECT p_id, v_ex, u.e, u.p FROM unnest(h_ids, h_payloads) AS u(e, p);\n"
@@ -430,10 +498,15 @@ static const char fn_orch_ack[] =
 	"  custom_status = CASE WHEN p_set_cs THEN p_cs ELSE i.custom_status END,\n"
 	"  custom_status_version = i.custom_status_version + CASE WHEN p_set_cs THEN 1 ELSE 0 END,\n"
 	"  name = coalesce(i.name, p_name), version = coalesce(i.version, p_version),\n"
+	"  completed_ms = CASE WHEN p_status IN (2, 3, 5) THEN coalesce(i.completed_ms, p_now)\n"
+	"   WHEN p_status > 0 THEN NULL ELSE i.completed_ms END,\n"
 	"  updated_ms = p_now WHERE i.id = p_id;\n"
 	" UPDATE durq_executions e SET\n"
 	"  status = CASE WHEN p_status > 0 THEN p_status ELSE e.status END,\n"
 	"  output = CASE WHEN p_output IS NOT NULL THEN p_output ELSE e.output END,\n"
+	"  name = coalesce(e.name, p_name), version = coalesce(e.version, p_version),\n"
+	"  completed_ms = CASE WHEN p_status IN (2, 3, 5) THEN coalesce(e.completed_ms, p_now)\n"
+	"   WHEN p_status > 0 THEN NULL ELSE e.completed_ms END,\n"
 	"  updated_ms = p_now WHERE e.instance_id = p_id AND e.execution_id = v_ex;\n"
 	" INSERT INTO durq_work_queue(queue, instance_id, execution_id, activity_id, priority,\n"
 	"   payload, visible_at, attempt, created_ms)\n"
@@ -500,9 +573,136 @@ static const char fn_execution_prune[] =
 	" RETURN v_n;\n"
 	"END $f$;\n";
 
+/* Version 3 (issue 10): per-execution name, version and completion time, completion time
+ * of instances (backfilled from updated_ms of finished rows), the parent and completion
+ * indexes; the claim gained its poison-record parameters (the old signature is dropped).
+ * Dead-letter ids come from an identity sequence: never reused. Idempotent. */
+static const char schema_v3[] =
+	"ALTER TABLE durq_executions ADD COLUMN IF NOT EXISTS name text,"
+	" ADD COLUMN IF NOT EXISTS version text, ADD COLUMN IF NOT EXISTS completed_ms int8;"
+	"ALTER TABLE durq_instances ADD COLUMN IF NOT EXISTS completed_ms int8;"
+	"UPDATE durq_executions e SET name = i.name, version = i.version,"
+	" completed_ms = CASE WHEN e.status IN (2, 3, 4, 5) THEN e.updated_ms END"
+	" FROM durq_instances i WHERE i.id = e.instance_id AND e.name IS NULL"
+	" AND e.version IS NULL AND e.completed_ms IS NULL;"
+	"UPDATE durq_instances SET completed_ms = updated_ms WHERE status IN (2, 3, 5)"
+	" AND completed_ms IS NULL;"
+	"CREATE INDEX IF NOT EXISTS durq_instances_parent ON durq_instances(parent_id)"
+	" WHERE parent_id IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS durq_instances_completed ON durq_instances(completed_ms)"
+	" WHERE completed_ms IS NOT NULL;"
+	"DROP FUNCTION IF EXISTS durq_orch_claim(int8, bytea, int8, int4);";
+
+/* Delete the instances of p_all (distinct ids) with everything they own; counts. The
+ * advisory locks are taken in key order, so two deletes never wait on each other in a
+ * cycle; a claim only tries them (and skips). */
+static const char fn_delete_ids[] =
+	"CREATE OR REPLACE FUNCTION durq_delete_ids(p_all text[]) RETURNS TABLE(n1 int8,"
+	" n2 int8, n3 int8, n4 int8) LANGUAGE plpgsql AS $f$\n"
+	"DECLARE v1 int8; v2 int8; v3 int8; v4 int8; vx int8;\n"
+	"BEGIN\n"
+	" DELETE FROM durq_instance_locks l WHERE l.instance_id = ANY (p_all);\n"
+	" DELETE FROM durq_orch_queue q WHERE q.instance_id = ANY (p_all);\n"
+	" GET DIAGNOSTICS v4 = ROW_COUNT;\n"
+	" DELETE FROM durq_work_queue w WHERE w.instance_id = ANY (p_all);\n"
+	" GET DIAGNOSTICS vx = ROW_COUNT;\n"
+	" DELETE FROM durq_history h WHERE h.instance_id = ANY (p_all);\n"
+	" GET DIAGNOSTICS v3 = ROW_COUNT;\n"
+	" DELETE FROM durq_executions e WHERE e.instance_id = ANY (p_all);\n"
+	" GET DIAGNOSTICS v2 = ROW_COUNT;\n"
+	" DELETE FROM durq_instances i WHERE i.id = ANY (p_all);\n"
+	" GET DIAGNOSTICS v1 = ROW_COUNT;\n"
+	" RETURN QUERY SELECT v1, v2, v3, v4 + vx;\n"
+	"END $f$;\n";
+
+/* The tree of p_ids: every id and its descendants (distinct). */
+#define PG_TREE_OF(ids)                                                                     \
+	"WITH RECURSIVE tr(id, depth) AS (SELECT u.id, 0 FROM unnest(" ids ") AS u(id)"          \
+	" UNION ALL SELECT i.id, tr.depth + 1 FROM tr JOIN durq_instances i ON"                  \
+	" i.parent_id = tr.id WHERE tr.depth < " PG_TREE_DEPTH ")"                              \
+	" SELECT array_agg(DISTINCT tr.id) FROM tr"
+
+#define PG_LOCK_ALL(arr)                                                                    \
+	" PERFORM pg_advisory_xact_lock(" PG_LOCK_INSTANCE ", k.k) FROM (SELECT DISTINCT "       \
+	PG_LOCK_KEY("u.id") " AS k FROM unnest(" arr ") AS u(id) ORDER BY 1) k;\n"
+
+/* rc: 0 (t NULL, n1..n4 = instances, executions, events, messages), -5 no such instance
+ * (t), -15 not finished (t, n1 = status) or a child whose parent stays (t, n1 = -1). Every
+ * check before the first delete. */
+static const char fn_delete_many[] =
+	"CREATE OR REPLACE FUNCTION durq_instance_delete_many(p_ids text[], p_force bool)"
+	" RETURNS TABLE(rc int4, t text, n1 int8, n2 int8, n3 int8, n4 int8)"
+	" LANGUAGE plpgsql AS $f$\n"
+	"#variable_conflict use_column\n"
+	"DECLARE v_all text[]; v_bad text; v_st int4;\n"
+	"BEGIN\n"
+	" SELECT u.id INTO v_bad FROM unnest(p_ids) AS u(id) WHERE NOT EXISTS\n"
+	"  (SELECT 1 FROM durq_instances i WHERE i.id = u.id) LIMIT 1;\n"
+	" IF v_bad IS NOT NULL THEN RETURN QUERY SELECT -5, v_bad, 0::int8, 0::int8, 0::int8,\n"
+	"  0::int8; RETURN; END IF;\n"
+	" " PG_TREE_OF("p_ids") " INTO v_all;\n"
+	PG_LOCK_ALL("v_all")
+	" IF NOT p_force THEN\n"
+	"  SELECT i.id INTO v_bad FROM durq_instances i WHERE i.id = ANY (p_ids)\n"
+	"   AND i.parent_id IS NOT NULL AND NOT (i.parent_id = ANY (v_all))\n"
+	"   AND EXISTS (SELECT 1 FROM durq_instances p WHERE p.id = i.parent_id)\n"
+	"   ORDER BY i.id LIMIT 1;\n"
+	"  IF v_bad IS NOT NULL THEN RETURN QUERY SELECT -15, v_bad, -1::int8, 0::int8, 0::int8,\n"
+	"   0::int8; RETURN; END IF;\n"
+	"  SELECT i.id, i.status INTO v_bad, v_st FROM durq_instances i WHERE i.id = ANY (v_all)\n"
+	"   AND i.status NOT IN (2, 3, 5) ORDER BY i.id LIMIT 1;\n"
+	"  IF v_bad IS NOT NULL THEN RETURN QUERY SELECT -15, v_bad, v_st::int8, 0::int8,\n"
+	"   0::int8, 0::int8; RETURN; END IF;\n"
+	" END IF;\n"
+	" RETURN QUERY SELECT 0, NULL::text, d.n1, d.n2, d.n3, d.n4 FROM durq_delete_ids(v_all) d;\n"
+	"END $f$;\n";
+
+/* Up to p_limit finished top-level instances completed before p_before, oldest first, each
+ * with its descendants; a tree with an unfinished member is skipped. */
+static const char fn_purge[] =
+	"CREATE OR REPLACE FUNCTION durq_instance_purge(p_before int8, p_limit int8)"
+	" RETURNS TABLE(n1 int8, n2 int8, n3 int8, n4 int8) LANGUAGE plpgsql AS $f$\n"
+	"#variable_conflict use_column\n"
+	"DECLARE v_root text; v_tree text[]; v_all text[] := '{}';\n"
+	"BEGIN\n"
+	" FOR v_root IN SELECT i.id FROM durq_instances i WHERE i.completed_ms < p_before\n"
+	"  AND i.status IN (2, 3, 5) AND (i.parent_id IS NULL OR NOT EXISTS (SELECT 1\n"
+	"  FROM durq_instances p WHERE p.id = i.parent_id)) ORDER BY i.completed_ms, i.id\n"
+	"  LIMIT p_limit LOOP\n"
+	"  " PG_TREE_OF("ARRAY[v_root]") " INTO v_tree;\n"
+	"  CONTINUE WHEN EXISTS (SELECT 1 FROM durq_instances i WHERE i.id = ANY (v_tree)\n"
+	"   AND i.status NOT IN (2, 3, 5));\n"
+	"  v_all := v_all || v_tree;\n"
+	" END LOOP;\n"
+	PG_LOCK_ALL("v_all")
+	" RETURN QUERY SELECT d.n1, d.n2, d.n3, d.n4 FROM durq_delete_ids(v_all) d;\n"
+	"END $f$;\n";
+
+/* Executions pruned by keep-last and/or completed-before, never the current one; -5 when a
+ * named instance does not exist. p_id NULL = every instance. */
+static const char fn_prune_ex[] =
+	"CREATE OR REPLACE FUNCTION durq_execution_prune_ex(p_id text, p_keep int8, p_before int8)"
+	" RETURNS int8 LANGUAGE plpgsql AS $f$\n"
+	"DECLARE v_n int8;\n"
+	"BEGIN\n"
+	" IF p_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM durq_instances i WHERE i.id = p_id)\n"
+	" THEN RETURN -5; END IF;\n"
+	" WITH s AS (SELECT e.instance_id, e.execution_id FROM durq_executions e JOIN\n"
+	"  durq_instances i ON i.id = e.instance_id WHERE (p_id IS NULL OR e.instance_id = p_id)\n"
+	"  AND e.execution_id < i.execution_id AND (p_keep = 0 OR e.execution_id + p_keep <=\n"
+	"  i.execution_id) AND (p_before = 0 OR e.completed_ms < p_before)),\n"
+	" h AS (DELETE FROM durq_history h USING s WHERE h.instance_id = s.instance_id\n"
+	"  AND h.execution_id = s.execution_id),\n"
+	" d AS (DELETE FROM durq_executions e USING s WHERE e.instance_id = s.instance_id\n"
+	"  AND e.execution_id = s.execution_id RETURNING 1)\n"
+	" SELECT count(*) INTO v_n FROM d;\n"
+	" RETURN v_n;\n"
+	"END $f$;\n";
+
 static const char *const schema_parts[] = {
-	schema_tables, fn_orch_claim, fn_orch_ack, fn_orch_abandon, fn_instance_delete,
-	fn_execution_prune,
+	schema_tables, schema_v3, fn_orch_claim, fn_orch_ack, fn_orch_abandon,
+	fn_instance_delete, fn_execution_prune, fn_delete_ids, fn_delete_many, fn_purge,
+	fn_prune_ex,
 };
 
 /* ---- creation and migration ------------------------------------------------------------ */

@@ -40,8 +40,20 @@ enum sq_stmt_id {
 	SQ_HISTORY_READ, SQ_INSTANCE_GET, SQ_INSTANCE_LIST, SQ_INSTANCE_LIST_STATUS,
 	SQ_EXECUTION_LIST, SQ_DEAD_LIST,
 	SQ_DEPTHS, SQ_NEXT_DUE, SQ_DATA_VERSION, SQ_SYNC_OFF, SQ_SYNC_NORMAL, SQ_SYNC_FULL,
+	/* issue 10 (G5-G13): SQL text in sqlite_contract.c (sq_contract_sql) */
+	SQ_CONTRACT_FIRST,
+	SQ_POISON_OUTPUT = SQ_CONTRACT_FIRST, SQ_POISON_EXEC_OUTPUT, SQ_POISON_EVENT,
+	SQ_POISON_NOTIFY, SQ_TREE, SQ_CHILD_CHECK, SQ_PURGE_PICK, SQ_PRUNE_EX_HISTORY, SQ_PRUNE_EX_EXECUTIONS, SQ_CHILDREN, SQ_LIST_FILTER,
+	SQ_EXECUTION_GET, SQ_SYSTEM_COUNTS, SQ_CUSTOM_STATUS, SQ_EXECUTION_LIST_V2,
 	SQ__COUNT
 };
+
+/* SQL of SQ_CONTRACT_FIRST .. SQ__COUNT - 1 (sqlite_contract.c). */
+extern const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST];
+/* The schema migrations after version 1, in order (sqlite_contract.c): migrations[i]
+ * takes a database from version i + 1 to i + 2 and ends by setting user_version. */
+extern const char *const sq_migrations[];
+extern const int sq_n_migrations;
 
 typedef struct sq_conn {
 	durq_conn base;      /* first: the core sees a durq_conn */
@@ -86,6 +98,12 @@ char *sq_col_text(sq_conn *c, sqlite3_stmt *s, int col);
 void *sq_col_blob(sq_conn *c, sqlite3_stmt *s, int col, size_t *len);
 
 int sq_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx);
+/* sqlite_contract.c: the ops and reads of issue 10 */
+int sq_delete_many(sq_conn *c, durq_op *op, const durq_op_ctx *ctx);
+int sq_purge(sq_conn *c, durq_op *op, const durq_op_ctx *ctx);
+int sq_prune_ex(sq_conn *c, durq_op *op);
+int sq_poison_record(sq_conn *c, const char *id, int attempts, int max_attempts, int64_t now);
+int sq_query(durq_conn *conn, durq_query *q);
 
 int sq_history_read(durq_conn *conn, durq_event **events, size_t *n, const char *id, uint64_t exec);
 /* sq_history_read of an execution already known to exist (no instance lookup). */

@@ -3,6 +3,7 @@
  * transaction (and savepoint) the core opened, with prepared statements only. A failing op
  * returns its code and leaves rollback to the core.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,6 +194,8 @@ static int poison_instance(sq_conn *c, durq_turn *t, int64_t now, int max_attemp
 	TRY(exec_id(c, SQ_LOCK_DELETE, t->instance_id, "release lock"));
 	TRY(exec_id_now(c, SQ_EXECUTION_FAIL, t->instance_id, now, "fail execution"));
 	TRY(exec_id_now(c, SQ_INSTANCE_FAIL, t->instance_id, now, "fail instance"));
+	if (c->p->opts->poison_policy == DURQ_POISON_RECORD)
+		TRY(sq_poison_record(c, t->instance_id, t->attempt - 1, max_attempts, now));
 	durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POISON", "instance '%s' dead-lettered after %d "
 		      "attempts (max_attempts %d)", t->instance_id, t->attempt - 1, max_attempts);
 	return DURQ_OK;
@@ -217,6 +220,12 @@ static void turn_reset(durq_turn *t)
 	t->token = tok;
 }
 
+/* DURQ_POISON_DELIVER: the provider only counts, nothing is ever past the limit. */
+static int max_attempts(const sq_conn *c, const durq_op_ctx *ctx)
+{
+	return c->p->opts->poison_policy == DURQ_POISON_DELIVER ? INT_MAX : ctx->max_attempts;
+}
+
 static int orch_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	durq_turn *t = op->u.orch_claim.out;
@@ -234,7 +243,7 @@ static int orch_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 		sq_bind_int64(c, s, 3, t->lease_until_ms);
 		TRY(sq_exec(c, s, "lease instance"));
 		TRY(tag_messages(c, t, ctx->now_ms));
-		if (t->attempt <= ctx->max_attempts)
+		if (t->attempt <= max_attempts(c, ctx))
 			return read_turn(c, op);
 		TRY(poison_instance(c, t, ctx->now_ms, ctx->max_attempts));
 		int64_t until = t->lease_until_ms;
@@ -267,7 +276,9 @@ static int current_execution(sq_conn *c, const char *id, uint64_t *cur)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "read instance");
 }
 
-static int insert_execution(sq_conn *c, const char *id, uint64_t exec, int64_t now)
+/* A new execution named by the turn, or like the instance where the turn gives NULL. */
+static int insert_execution(sq_conn *c, const char *id, uint64_t exec, int64_t now,
+			    const durq_turn_result *r)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_INSERT);
 	if (!s)
@@ -275,6 +286,8 @@ static int insert_execution(sq_conn *c, const char *id, uint64_t exec, int64_t n
 	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
 	sq_bind_int64(c, s, 2, (sqlite3_int64)exec);
 	sq_bind_int64(c, s, 3, now);
+	sq_bind_text(c, s, 4, r->name, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 5, r->version_tag, -1, SQLITE_STATIC);
 	return sq_exec(c, s, "insert execution");
 }
 
@@ -299,7 +312,7 @@ static int upsert_instance(sq_conn *c, const char *id, const durq_turn_result *r
 		sq_bind_text(c, s, 4, r->parent_id, -1, SQLITE_STATIC);
 		sq_bind_int64(c, s, 5, now);
 		TRY(sq_exec(c, s, "create instance"));
-		return insert_execution(c, id, 1, now);
+		return insert_execution(c, id, 1, now, r);
 	}
 	if (*exec == cur)
 		return DURQ_OK;
@@ -315,11 +328,13 @@ static int upsert_instance(sq_conn *c, const char *id, const durq_turn_result *r
 	sq_bind_int64(c, s, 2, (sqlite3_int64)cur);
 	sq_bind_int64(c, s, 3, now);
 	TRY(sq_exec(c, s, "close execution"));
-	TRY(insert_execution(c, id, *exec, now));
+	TRY(insert_execution(c, id, *exec, now, r));
 	if (!(s = sq_stmt(c, SQ_INSTANCE_SET_EXECUTION)))
 		return DURQ_EIO;
 	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
 	sq_bind_int64(c, s, 2, (sqlite3_int64)*exec);
+	sq_bind_text(c, s, 3, r->name, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 4, r->version_tag, -1, SQLITE_STATIC);
 	return sq_exec(c, s, "continue as new");
 }
 
@@ -367,6 +382,8 @@ static int set_status(sq_conn *c, const char *id, uint64_t exec, const durq_turn
 	sq_bind_int(c, s, 3, status);
 	sq_bind_blob(c, s, 4, r->output, r->output_len);
 	sq_bind_int64(c, s, 5, now);
+	sq_bind_text(c, s, 6, r->name, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 7, r->version_tag, -1, SQLITE_STATIC);
 	return sq_exec(c, s, "update execution");
 }
 
@@ -393,6 +410,8 @@ static int orch_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	uint64_t exec;
 	TRY(lock_live(c, id, op->u.orch_ack.token, now));
 	TRY(delete_tagged(c, id, op->u.orch_ack.token));
+	if (r->flags & DURQ_TURN_DISCARD) /* G7: the messages go, nothing else changes */
+		return exec_id(c, SQ_LOCK_DELETE, id, "release lock");
 	TRY(upsert_instance(c, id, r, now, &exec));
 	TRY(append_history(c, id, exec, r));
 	TRY(set_status(c, id, exec, r, now));
@@ -508,7 +527,7 @@ static int sift_poison(sq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t *
 	*dropped = 0;
 	for (size_t i = 0; i < op->u.work_claim.n; i++) {
 		durq_work_item *it = &op->u.work_claim.items[i];
-		if (rc == DURQ_OK && it->attempt > ctx->max_attempts &&
+		if (rc == DURQ_OK && it->attempt > max_attempts(c, ctx) &&
 		    (rc = poison_item(c, it, ctx)) == DURQ_OK) {
 			durq_work_item_clear(it);
 			(*dropped)++;
@@ -667,6 +686,8 @@ static int instance_delete(sq_conn *c, durq_op *op)
 static int execution_prune(sq_conn *c, durq_op *op)
 {
 	const char *id = op->u.execution_prune.instance_id;
+	if (!id || op->u.execution_prune.keep_last || op->u.execution_prune.completed_before)
+		return sq_prune_ex(c, op);
 	uint64_t cur, before = op->u.execution_prune.before;
 	TRY(current_execution(c, id, &cur));
 	if (!cur)
@@ -709,6 +730,8 @@ int sq_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
 	case DURQ_OP_DEAD_REQUEUE: return dead_requeue(c, op, ctx);
 	case DURQ_OP_INSTANCE_DELETE: return instance_delete(c, op);
 	case DURQ_OP_EXECUTION_PRUNE: return execution_prune(c, op);
+	case DURQ_OP_INSTANCE_DELETE_MANY: return sq_delete_many(c, op, ctx);
+	case DURQ_OP_INSTANCE_PURGE: return sq_purge(c, op, ctx);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}

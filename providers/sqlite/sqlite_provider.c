@@ -25,7 +25,7 @@
 #include "sqlite_internal.h"
 #include "sqlite_provider.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 1 + sq_n_migrations (sqlite_contract.c) */
 #define SQ_ROW_HEADROOM 65536 /* ids, names and numbers beside the payloads of a row */
 
 /* Ready messages: visible, untagged, instance not under a live lease. The partial indexes
@@ -63,19 +63,27 @@ static const char *const sql_text[SQ__COUNT] = {
 			      "FROM orch_queue WHERE instance_id = ?1 AND lock_token = ?2 ORDER BY id",
 	[SQ_DELETE_TAGGED] = "DELETE FROM orch_queue WHERE instance_id = ?1 AND lock_token = ?2",
 	[SQ_LOCK_DELETE] = "DELETE FROM instance_locks WHERE instance_id = ?1",
-	[SQ_INSTANCE_FAIL] = "UPDATE instances SET status = 3, updated_ms = ?2 WHERE id = ?1",
-	[SQ_EXECUTION_FAIL] = "UPDATE executions SET status = 3, updated_ms = ?2 WHERE instance_id = ?1 "
+	[SQ_INSTANCE_FAIL] = "UPDATE instances SET status = 3, updated_ms = ?2, "
+			     "completed_ms = coalesce(completed_ms, ?2) WHERE id = ?1",
+	[SQ_EXECUTION_FAIL] = "UPDATE executions SET status = 3, updated_ms = ?2, "
+			      "completed_ms = coalesce(completed_ms, ?2) WHERE instance_id = ?1 "
 			      "AND execution_id = (SELECT execution_id FROM instances WHERE id = ?1)",
 	[SQ_LOCK_CHECK] = "SELECT 1 FROM instance_locks WHERE instance_id = ?1 AND token = ?2 "
 			  "AND locked_until > ?3",
 	[SQ_INSTANCE_INSERT] = "INSERT INTO instances(id, name, version, execution_id, status, "
 			       "custom_status_version, parent_id, created_ms, updated_ms) "
 			       "VALUES(?1, ?2, ?3, 1, 1, 0, ?4, ?5, ?5)",
+	/* a new execution's name and version: the turn's, else the instance's (= those of the
+	 * execution before it; G5) */
 	[SQ_EXECUTION_INSERT] = "INSERT OR IGNORE INTO executions(instance_id, execution_id, status, "
-				"created_ms, updated_ms) VALUES(?1, ?2, 1, ?3, ?3)",
-	[SQ_EXECUTION_CLOSE] = "UPDATE executions SET status = 4, updated_ms = ?3 "
+				"created_ms, updated_ms, name, version) VALUES(?1, ?2, 1, ?3, ?3, "
+				"coalesce(?4, (SELECT name FROM instances WHERE id = ?1)), "
+				"coalesce(?5, (SELECT version FROM instances WHERE id = ?1)))",
+	[SQ_EXECUTION_CLOSE] = "UPDATE executions SET status = 4, updated_ms = ?3, completed_ms = ?3 "
 			       "WHERE instance_id = ?1 AND execution_id = ?2",
-	[SQ_INSTANCE_SET_EXECUTION] = "UPDATE instances SET execution_id = ?2 WHERE id = ?1",
+	[SQ_INSTANCE_SET_EXECUTION] = "UPDATE instances SET execution_id = ?2, "
+				      "name = coalesce(?3, name), version = coalesce(?4, version), "
+				      "completed_ms = NULL WHERE id = ?1",
 	[SQ_HISTORY_INSERT] = "INSERT INTO history(instance_id, execution_id, event_id, payload) "
 			      "VALUES(?1, ?2, ?3, ?4)",
 	/* status 0 and no output: both stay as stored (a late turn of a finished instance) */
@@ -84,9 +92,14 @@ static const char *const sql_text[SQ__COUNT] = {
 			       "custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END, "
 			       "custom_status_version = custom_status_version + ?4, "
 			       "name = COALESCE(name, ?6), version = COALESCE(version, ?7), "
+			       "completed_ms = CASE WHEN ?2 IN (2, 3, 5) THEN coalesce(completed_ms, ?8) "
+			       "WHEN ?2 > 0 THEN NULL ELSE completed_ms END, "
 			       "updated_ms = ?8 WHERE id = ?1",
 	[SQ_EXECUTION_UPDATE] = "UPDATE executions SET status = CASE WHEN ?3 > 0 THEN ?3 ELSE status END, "
-				"output = CASE WHEN ?4 IS NOT NULL THEN ?4 ELSE output END, updated_ms = ?5 "
+				"output = CASE WHEN ?4 IS NOT NULL THEN ?4 ELSE output END, updated_ms = ?5, "
+				"name = coalesce(name, ?6), version = coalesce(version, ?7), "
+				"completed_ms = CASE WHEN ?3 IN (2, 3, 5) THEN coalesce(completed_ms, ?5) "
+				"WHEN ?3 > 0 THEN NULL ELSE completed_ms END "
 				"WHERE instance_id = ?1 AND execution_id = ?2",
 	[SQ_WORK_CANCEL] = "DELETE FROM work_queue WHERE instance_id = ?1 AND execution_id = ?2 "
 			   "AND activity_id = ?3",
@@ -245,7 +258,9 @@ sqlite3_stmt *sq_stmt(sq_conn *c, enum sq_stmt_id id)
 {
 	c->sticky_rc = SQLITE_OK;
 	if (!c->stmts[id]) {
-		int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+		const char *sql = id >= SQ_CONTRACT_FIRST ? sq_contract_sql[id - SQ_CONTRACT_FIRST]
+							  : sql_text[id];
+		int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 					    &c->stmts[id], NULL);
 		if (rc != SQLITE_OK) {
 			sq_error(c, rc, "prepare");
@@ -478,7 +493,7 @@ static int apply_profile(sq_conn *c)
 	return DURQ_OK;
 }
 
-static int check_schema_version(sq_conn *c)
+static int check_schema_version(sq_conn *c, int *version)
 {
 	sqlite3_stmt *s;
 	int v = 0, rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL);
@@ -490,21 +505,43 @@ static int check_schema_version(sq_conn *c)
 	if (v > SCHEMA_VERSION)
 		return durq_error_set(DURQ_ECORRUPT, "database schema version %d is newer than this "
 				      "durq (%d)", v, SCHEMA_VERSION);
+	if (version)
+		*version = v;
 	return DURQ_OK;
+}
+
+/* Version 1's tables, then each migration the database has not had yet (a new database
+ * gets them all): the reference schema of check_schema_objects is built the same way, so a
+ * migrated database and a new one hold the same SQL text. */
+static int schema_steps(sqlite3 *db, int from)
+{
+	int rc = SQLITE_OK;
+	if (from < 1)
+		rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+	for (int i = from < 1 ? 0 : from - 1; rc == SQLITE_OK && i < sq_n_migrations; i++)
+		rc = sqlite3_exec(db, sq_migrations[i], NULL, NULL, NULL);
+	return rc;
 }
 
 static int create_schema(sq_conn *c)
 {
-	int rc;
-	if ((rc = check_schema_version(c)) < 0)
+	int rc, v;
+	if ((rc = check_schema_version(c, NULL)) < 0)
 		return rc;
 	if ((rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
 		return sq_error(c, rc, "create schema");
-	if ((rc = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK) {
+	if ((rc = check_schema_version(c, &v)) < 0) { /* again, under the write lock */
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	if ((rc = schema_steps(c->db, v)) != SQLITE_OK) {
 		int out = sq_error(c, rc, "create schema");
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 		return out;
 	}
+	if (v < SCHEMA_VERSION)
+		durq_log_emit(c->p->opts, DURQ_LOG_INFO, "CONFIG", "sqlite: schema version %d (was "
+			      "%d)", SCHEMA_VERSION, v);
 	if ((rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
 		int out = sq_error(c, rc, "create schema");
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -554,7 +591,7 @@ static int check_schema_objects(sq_conn *c)
 	sqlite3 *ref = NULL;
 	sqlite3_stmt *s = NULL, *r = NULL;
 	int rc = sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK || sqlite3_exec(ref, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	if (rc != SQLITE_OK || schema_steps(ref, 0) != SQLITE_OK ||
 	    sqlite3_prepare_v2(ref, "SELECT type, tbl_name, sql FROM sqlite_schema WHERE name = ?1",
 			       -1, &r, NULL) != SQLITE_OK) {
 		rc = durq_error_set(DURQ_ENOMEM, "schema check: cannot build the reference schema");
@@ -1225,6 +1262,7 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 		.stats = sq_stats,
 		.free = sq_free,
 		.op_apply_batch = sq_op_apply_batch,
+		.query = sq_query,
 		.admin = &durq_sqlite_admin,
 	};
 	*out = &p->base;

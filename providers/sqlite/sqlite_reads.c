@@ -161,29 +161,40 @@ int sq_instance_list(durq_conn *conn, char ***ids, size_t *n, int status, const 
 int sq_execution_list(durq_conn *conn, durq_execution_info **out, size_t *n, const char *id)
 {
 	sq_conn *c = sq_conn_of(conn);
-	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_LIST);
+	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_LIST_V2);
 	size_t cap = 0;
 	int rc;
 	if (!s)
 		return DURQ_EIO;
 	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
-		if (grow((void **)out, &cap, *n, sizeof(**out)) < 0) {
-			sqlite3_reset(s);
-			durq_mem_free(*out);
-			*out = NULL;
-			*n = 0;
-			return DURQ_ENOMEM;
-		}
+		if (grow((void **)out, &cap, *n, sizeof(**out)) < 0)
+			break;
 		durq_execution_info *e = &(*out)[(*n)++];
 		e->execution_id = (uint64_t)sqlite3_column_int64(s, 0);
 		e->status = sqlite3_column_int(s, 1);
 		e->created_ms = sqlite3_column_int64(s, 2);
 		e->updated_ms = sqlite3_column_int64(s, 3);
 		e->n_events = (size_t)sqlite3_column_int64(s, 4);
+		e->completed_ms = sqlite3_column_int64(s, 5);
+		e->name = sq_col_text(c, s, 6);
+		e->version = sq_col_text(c, s, 7);
 	}
-	if ((rc = step_done(c, s, rc, "list executions")) < 0)
+	if (rc == SQLITE_ROW || (rc = step_done(c, s, rc, "list executions")) < 0 ||
+	    sq_check(c) != SQLITE_OK) {
+		if (rc == SQLITE_ROW || rc == DURQ_OK) {
+			step_done(c, s, SQLITE_DONE, "list executions");
+			rc = durq_error_set(DURQ_ENOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < *n; i++) {
+			durq_mem_free((*out)[i].name);
+			durq_mem_free((*out)[i].version);
+		}
+		durq_mem_free(*out);
+		*out = NULL;
+		*n = 0;
 		return rc;
+	}
 	return *n ? DURQ_OK : durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id);
 }
 

@@ -1,0 +1,549 @@
+/*
+ * sqlite_contract.c — the SQLite provider's part of issue 10: the schema migration to
+ * version 2 (per-execution name, version and completion time; completion time of
+ * instances; the parent index; dead-letter ids never reused), the provider-side poison
+ * record (G13), checked and cascading deletes (G8), retention (G9) and the reads of
+ * G8-G12. Every write runs inside the op's savepoint of the group-committed transaction,
+ * so a refused op leaves nothing behind.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_internal.h"
+
+#define TRY(expr)                      \
+	do {                           \
+		int try_rc_ = (expr);  \
+		if (try_rc_ < 0)       \
+			return try_rc_; \
+	} while (0)
+
+/* Descendants deeper than this are not followed (a parent_id cycle stays bounded). */
+#define TREE_DEPTH_MAX "1000"
+#define TERMINAL "(2, 3, 5)" /* COMPLETED, FAILED, TERMINATED */
+
+/* ---- schema ----------------------------------------------------------------------------- */
+
+static const char migration_v2[] =
+	"ALTER TABLE executions ADD COLUMN name TEXT;"
+	"ALTER TABLE executions ADD COLUMN version TEXT;"
+	"ALTER TABLE executions ADD COLUMN completed_ms INTEGER;"
+	"ALTER TABLE instances ADD COLUMN completed_ms INTEGER;"
+	"UPDATE executions SET name = (SELECT i.name FROM instances i WHERE i.id = instance_id),"
+	" version = (SELECT i.version FROM instances i WHERE i.id = instance_id);"
+	"UPDATE executions SET completed_ms = updated_ms WHERE status IN (2, 3, 4, 5);"
+	"UPDATE instances SET completed_ms = updated_ms WHERE status IN " TERMINAL ";"
+	"CREATE INDEX instances_parent ON instances(parent_id) WHERE parent_id IS NOT NULL;"
+	"CREATE INDEX instances_completed ON instances(completed_ms)"
+	" WHERE completed_ms IS NOT NULL;"
+	/* AUTOINCREMENT: a deleted (requeued) dead letter's id is never handed out again, so a
+	 * repeated durq_dead_requeue of it cannot move another item */
+	"CREATE TABLE dead_letters_v2("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, source INTEGER NOT NULL, queue TEXT,"
+	" instance_id TEXT, execution_id INTEGER, activity_id INTEGER, kind INTEGER,"
+	" priority INTEGER, payload BLOB, attempt INTEGER NOT NULL, dead_at INTEGER NOT NULL);"
+	"INSERT INTO dead_letters_v2 SELECT * FROM dead_letters;"
+	"DROP TABLE dead_letters;"
+	"ALTER TABLE dead_letters_v2 RENAME TO dead_letters;"
+	"PRAGMA user_version = 2;";
+
+const char *const sq_migrations[] = {migration_v2};
+const int sq_n_migrations = 1;
+
+/* The tree of ?1 (it first, then by depth, then id) with each instance's status. */
+#define TREE_SQL                                                                           \
+	"WITH RECURSIVE t(id, depth) AS (SELECT ?1, 0 UNION ALL SELECT i.id, t.depth + 1 "      \
+	"FROM t JOIN instances i ON i.parent_id = t.id WHERE t.depth < " TREE_DEPTH_MAX ") "   \
+	"SELECT t.id, i.status, min(t.depth) AS d FROM t JOIN instances i ON i.id = t.id "     \
+	"GROUP BY t.id ORDER BY d, t.id"
+
+/* Executions a prune takes: never the current one; ?2 keep_last, ?3 completed_before. */
+#define PRUNE_SET                                                                          \
+	"SELECT e.instance_id, e.execution_id FROM executions e JOIN instances i ON "          \
+	"i.id = e.instance_id WHERE (?1 IS NULL OR e.instance_id = ?1) AND "                   \
+	"e.execution_id < i.execution_id AND (?2 = 0 OR e.execution_id + ?2 <= i.execution_id) " \
+	"AND (?3 = 0 OR e.completed_ms < ?3)"
+
+const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST] = {
+	[SQ_POISON_OUTPUT - SQ_CONTRACT_FIRST] =
+		"UPDATE instances SET output = ?2 WHERE id = ?1",
+	[SQ_POISON_EVENT - SQ_CONTRACT_FIRST] =
+		"INSERT INTO history(instance_id, execution_id, event_id, payload) "
+		"SELECT ?1, i.execution_id, coalesce((SELECT max(h.event_id) FROM history h "
+		"WHERE h.instance_id = ?1 AND h.execution_id = i.execution_id), 0) + 1, ?2 "
+		"FROM instances i WHERE i.id = ?1",
+	[SQ_POISON_NOTIFY - SQ_CONTRACT_FIRST] =
+		"INSERT INTO orch_queue(instance_id, kind, payload, visible_at, attempt, created_ms) "
+		"SELECT i.parent_id, ?2, CAST(?1 AS BLOB), ?3, 0, ?3 FROM instances i "
+		"WHERE i.id = ?1 AND EXISTS (SELECT 1 FROM instances p WHERE p.id = i.parent_id)",
+	[SQ_TREE - SQ_CONTRACT_FIRST] = TREE_SQL,
+	[SQ_POISON_EXEC_OUTPUT - SQ_CONTRACT_FIRST] =
+		"UPDATE executions SET output = ?2 WHERE instance_id = ?1 AND execution_id = "
+		"(SELECT execution_id FROM instances WHERE id = ?1)",
+	[SQ_CHILD_CHECK - SQ_CONTRACT_FIRST] =
+		"SELECT i.status, i.parent_id IS NOT NULL AND EXISTS (SELECT 1 FROM instances p "
+		"WHERE p.id = i.parent_id), i.parent_id FROM instances i WHERE i.id = ?1",
+	[SQ_PURGE_PICK - SQ_CONTRACT_FIRST] =
+		"SELECT i.id FROM instances i WHERE i.completed_ms < ?1 AND i.status IN " TERMINAL
+		" AND (i.parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM instances p "
+		"WHERE p.id = i.parent_id)) ORDER BY i.completed_ms, i.id LIMIT ?2",
+	[SQ_PRUNE_EX_HISTORY - SQ_CONTRACT_FIRST] =
+		"DELETE FROM history WHERE (instance_id, execution_id) IN (" PRUNE_SET ")",
+	[SQ_PRUNE_EX_EXECUTIONS - SQ_CONTRACT_FIRST] =
+		"DELETE FROM executions WHERE (instance_id, execution_id) IN (" PRUNE_SET ")",
+	[SQ_CHILDREN - SQ_CONTRACT_FIRST] =
+		"SELECT id FROM instances WHERE parent_id = ?1 ORDER BY id",
+	[SQ_LIST_FILTER - SQ_CONTRACT_FIRST] =
+		"SELECT id FROM instances WHERE id > ?1 AND (?3 = 0 OR status = ?3) AND "
+		"(?4 IS NULL OR name = ?4) AND (?5 IS NULL OR version = ?5) AND created_ms >= ?6 AND "
+		"(?7 = 0 OR created_ms < ?7) AND (?8 = 0 OR completed_ms >= ?8) AND "
+		"(?9 = 0 OR completed_ms < ?9) ORDER BY id LIMIT ?2",
+	[SQ_EXECUTION_GET - SQ_CONTRACT_FIRST] =
+		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, (SELECT count(*) "
+		"FROM history h WHERE h.instance_id = e.instance_id AND h.execution_id = "
+		"e.execution_id), e.completed_ms, e.name, e.version, e.output FROM executions e "
+		"WHERE e.instance_id = ?1 AND e.execution_id = CASE WHEN ?2 = 0 THEN "
+		"(SELECT execution_id FROM instances WHERE id = ?1) ELSE ?2 END",
+	[SQ_SYSTEM_COUNTS - SQ_CONTRACT_FIRST] =
+		"SELECT (SELECT count(*) FROM instances), "
+		"(SELECT count(*) FROM instances WHERE status = 1), "
+		"(SELECT count(*) FROM instances WHERE status = 2), "
+		"(SELECT count(*) FROM instances WHERE status = 3), "
+		"(SELECT count(*) FROM instances WHERE status = 5), "
+		"(SELECT count(*) FROM executions), (SELECT count(*) FROM history)",
+	[SQ_CUSTOM_STATUS - SQ_CONTRACT_FIRST] =
+		"SELECT custom_status_version, CASE WHEN custom_status_version > ?2 THEN "
+		"custom_status END FROM instances WHERE id = ?1",
+	[SQ_EXECUTION_LIST_V2 - SQ_CONTRACT_FIRST] =
+		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, "
+		"(SELECT count(*) FROM history h WHERE h.instance_id = e.instance_id "
+		"AND h.execution_id = e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version "
+		"FROM executions e WHERE e.instance_id = ?1 ORDER BY e.execution_id",
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static int exec_text(sq_conn *c, enum sq_stmt_id id, const char *a, const void *b, size_t blen,
+		     const char *what)
+{
+	sqlite3_stmt *s = sq_stmt(c, id);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, a, -1, SQLITE_STATIC);
+	sq_bind_blob(c, s, 2, b, blen);
+	return sq_exec(c, s, what);
+}
+
+/* A growable list of owned strings. */
+typedef struct strlist {
+	char **v;
+	int *status;
+	size_t n, cap;
+} strlist;
+
+static void strlist_free(strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->status);
+	memset(l, 0, sizeof(*l));
+}
+
+static int strlist_has(const strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return 1;
+	return 0;
+}
+
+/* Takes s (owned); drops it if already there. */
+static int strlist_add(strlist *l, char *s, int status)
+{
+	if (!s)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	if (strlist_has(l, s)) {
+		free(s);
+		return DURQ_OK;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		char **v = realloc(l->v, cap * sizeof(*v));
+		int *st = v ? realloc(l->status, cap * sizeof(*st)) : NULL;
+		if (v)
+			l->v = v;
+		if (!v || !st) {
+			free(s);
+			return durq_error_set(DURQ_ENOMEM, "out of memory");
+		}
+		l->status = st;
+		l->cap = cap;
+	}
+	l->status[l->n] = status;
+	l->v[l->n++] = s;
+	return DURQ_OK;
+}
+
+/* Append the tree of id (it included) to l. */
+static int tree_rows(sq_conn *c, const char *id, strlist *l)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_TREE);
+	int rc, out = DURQ_OK;
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW)
+		if ((out = strlist_add(l, sq_col_text(c, s, 0), sqlite3_column_int(s, 1))) < 0)
+			break;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (out < 0)
+		return out;
+	return rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "read instance tree");
+}
+
+static int is_terminal(int status)
+{
+	return status == DURQ_STATUS_COMPLETED || status == DURQ_STATUS_FAILED ||
+	       status == DURQ_STATUS_TERMINATED;
+}
+
+/* ---- poison record (G13) ---------------------------------------------------------------- */
+
+int sq_poison_record(sq_conn *c, const char *id, int attempts, int max_attempts, int64_t now)
+{
+	char text[96];
+	int len = snprintf(text, sizeof(text), "durq:poison attempts=%d max_attempts=%d", attempts,
+			   max_attempts);
+	TRY(exec_text(c, SQ_POISON_OUTPUT, id, text, (size_t)len, "record poison output"));
+	TRY(exec_text(c, SQ_POISON_EXEC_OUTPUT, id, text, (size_t)len, "record poison output"));
+	TRY(exec_text(c, SQ_POISON_EVENT, id, text, (size_t)len, "record poison event"));
+	int kind = c->p->opts->poison_notify_kind;
+	if (!kind)
+		return DURQ_OK;
+	sqlite3_stmt *s = sq_stmt(c, SQ_POISON_NOTIFY);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	sq_bind_int(c, s, 2, kind);
+	sq_bind_int64(c, s, 3, now);
+	return sq_exec(c, s, "notify parent of poison");
+}
+
+/* ---- deletes (G8, G9) ------------------------------------------------------------------- */
+
+static int changes_into(sq_conn *c, enum sq_stmt_id id, const char *inst, uint64_t *counter)
+{
+	sqlite3_stmt *s = sq_stmt(c, id);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, inst, -1, SQLITE_STATIC);
+	TRY(sq_exec(c, s, "delete instance"));
+	*counter += (uint64_t)sqlite3_changes(c->db);
+	return DURQ_OK;
+}
+
+static int delete_one(sq_conn *c, const char *id, durq_delete_counts *k)
+{
+	uint64_t locks = 0;
+	TRY(changes_into(c, SQ_DEL_ORCH, id, &k->messages));
+	TRY(changes_into(c, SQ_DEL_WORK, id, &k->messages));
+	TRY(changes_into(c, SQ_DEL_LOCK, id, &locks));
+	TRY(changes_into(c, SQ_DEL_HISTORY, id, &k->events));
+	TRY(changes_into(c, SQ_DEL_EXECUTIONS, id, &k->executions));
+	return changes_into(c, SQ_DEL_INSTANCE, id, &k->instances);
+}
+
+/* Status and "a sub-orchestration whose parent exists" of one named instance; ENOTFOUND. */
+static int named_check(sq_conn *c, const char *id, int *status, int *child, char **parent)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_CHILD_CHECK);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
+	if (rc == SQLITE_ROW) {
+		*status = sqlite3_column_int(s, 0);
+		*child = sqlite3_column_int(s, 1);
+		*parent = sq_col_text(c, s, 2);
+		if (sq_check(c) != SQLITE_OK)
+			rc = SQLITE_NOMEM;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id);
+	return rc == SQLITE_ROW ? DURQ_OK : sq_error(c, rc, "read instance");
+}
+
+static int refuse_running(const strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!is_terminal(l->status[i]))
+			return durq_error_set(DURQ_ECONFLICT, "instance '%s' is not finished (status "
+					      "%d); nothing deleted (DURQ_DELETE_FORCE deletes it)",
+					      l->v[i], l->status[i]);
+	return DURQ_OK;
+}
+
+/* Every named instance exists; without force none is a child of a parent that stays. */
+static int collect(sq_conn *c, const durq_op *op, strlist *all)
+{
+	const char *const *ids = op->u.instance_delete_many.ids;
+	int force = op->u.instance_delete_many.flags & DURQ_DELETE_FORCE;
+	for (size_t i = 0; i < op->u.instance_delete_many.n; i++)
+		TRY(tree_rows(c, ids[i], all));
+	for (size_t i = 0; i < op->u.instance_delete_many.n; i++) {
+		int status = 0, child = 0;
+		char *parent = NULL;
+		TRY(named_check(c, ids[i], &status, &child, &parent));
+		int stays = child && parent && !strlist_has(all, parent);
+		free(parent);
+		if (stays && !force)
+			return durq_error_set(DURQ_ECONFLICT, "instance '%s' is a sub-orchestration "
+					      "of an instance that is not deleted with it; nothing "
+					      "deleted (DURQ_DELETE_FORCE deletes it)", ids[i]);
+	}
+	return force ? DURQ_OK : refuse_running(all);
+}
+
+int sq_delete_many(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+{
+	strlist all = {0};
+	durq_delete_counts *k = &op->u.instance_delete_many.counts;
+	(void)ctx;
+	memset(k, 0, sizeof(*k));
+	int rc = collect(c, op, &all);
+	for (size_t i = 0; rc == DURQ_OK && i < all.n; i++)
+		rc = delete_one(c, all.v[i], k);
+	strlist_free(&all);
+	return rc;
+}
+
+/* Roots finished before the bound, oldest first. */
+static int purge_roots(sq_conn *c, const durq_op *op, strlist *roots)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_PURGE_PICK);
+	int rc, out = DURQ_OK;
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_int64(c, s, 1, op->u.instance_delete_many.completed_before);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)op->u.instance_delete_many.limit);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW)
+		if ((out = strlist_add(roots, sq_col_text(c, s, 0), 0)) < 0)
+			break;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (out < 0)
+		return out;
+	return rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "pick instances to purge");
+}
+
+int sq_purge(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+{
+	strlist roots = {0};
+	durq_delete_counts *k = &op->u.instance_delete_many.counts;
+	(void)ctx;
+	memset(k, 0, sizeof(*k));
+	int rc = purge_roots(c, op, &roots);
+	for (size_t i = 0; rc == DURQ_OK && i < roots.n; i++) {
+		strlist tree = {0};
+		rc = tree_rows(c, roots.v[i], &tree);
+		if (rc == DURQ_OK && refuse_running(&tree) == DURQ_OK)
+			for (size_t j = 0; rc == DURQ_OK && j < tree.n; j++)
+				rc = delete_one(c, tree.v[j], k);
+		strlist_free(&tree);
+	}
+	strlist_free(&roots);
+	return rc;
+}
+
+static int instance_exists(sq_conn *c, const char *id)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_INSTANCE_HEAD);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_ROW)
+		return DURQ_OK;
+	return rc == SQLITE_DONE ? durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id)
+				 : sq_error(c, rc, "read instance");
+}
+
+int sq_prune_ex(sq_conn *c, durq_op *op)
+{
+	const char *id = op->u.execution_prune.instance_id;
+	uint64_t keep = op->u.execution_prune.keep_last;
+	int64_t before = op->u.execution_prune.completed_before;
+	if (id)
+		TRY(instance_exists(c, id));
+	enum sq_stmt_id ids[2] = {SQ_PRUNE_EX_HISTORY, SQ_PRUNE_EX_EXECUTIONS};
+	for (int i = 0; i < 2; i++) {
+		sqlite3_stmt *s = sq_stmt(c, ids[i]);
+		if (!s)
+			return DURQ_EIO;
+		sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 2, keep > INT64_MAX ? INT64_MAX : (sqlite3_int64)keep);
+		sq_bind_int64(c, s, 3, before);
+		TRY(sq_exec(c, s, "prune executions"));
+	}
+	op->u.execution_prune.pruned = (size_t)sqlite3_changes(c->db);
+	return DURQ_OK;
+}
+
+/* ---- reads (G8-G12) --------------------------------------------------------------------- */
+
+/* Rows of s (bound) as a list of ids in *ids / *n (durq_mem_*). */
+static int id_rows(sq_conn *c, sqlite3_stmt *s, char ***ids, size_t *n, const char *what)
+{
+	size_t cap = 0;
+	int rc;
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			char **v = durq_mem_realloc(*ids, ncap * sizeof(*v));
+			if (!v)
+				break;
+			*ids = v;
+			cap = ncap;
+		}
+		if (!((*ids)[*n] = sq_col_text(c, s, 0)))
+			break;
+		(*n)++;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_ROW)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	return rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, what);
+}
+
+static int q_children(sq_conn *c, durq_query *q)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_CHILDREN);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, q->u.ids.instance_id, -1, SQLITE_STATIC);
+	return id_rows(c, s, &q->u.ids.ids, &q->u.ids.n, "list children");
+}
+
+static int q_tree(sq_conn *c, durq_query *q)
+{
+	TRY(instance_exists(c, q->u.ids.instance_id));
+	sqlite3_stmt *s = sq_stmt(c, SQ_TREE);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, q->u.ids.instance_id, -1, SQLITE_STATIC);
+	return id_rows(c, s, &q->u.ids.ids, &q->u.ids.n, "read instance tree");
+}
+
+static int q_list(sq_conn *c, durq_query *q)
+{
+	const durq_instance_filter *f = q->u.list.f;
+	sqlite3_stmt *s = sq_stmt(c, SQ_LIST_FILTER);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, q->u.list.after_id ? q->u.list.after_id : "", -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)q->u.list.max);
+	sq_bind_int(c, s, 3, f->status);
+	sq_bind_text(c, s, 4, f->name, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 5, f->version_tag, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 6, f->created_from_ms);
+	sq_bind_int64(c, s, 7, f->created_before_ms);
+	sq_bind_int64(c, s, 8, f->completed_from_ms);
+	sq_bind_int64(c, s, 9, f->completed_before_ms);
+	return id_rows(c, s, &q->u.list.ids, &q->u.list.n, "list instances");
+}
+
+static int q_execution(sq_conn *c, durq_query *q)
+{
+	durq_execution_info *e = q->u.execution.out;
+	sqlite3_stmt *s = sq_stmt(c, SQ_EXECUTION_GET);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, q->u.execution.instance_id, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)q->u.execution.execution_id);
+	int rc = sq_step(c, s);
+	if (rc == SQLITE_ROW) {
+		e->execution_id = (uint64_t)sqlite3_column_int64(s, 0);
+		e->status = sqlite3_column_int(s, 1);
+		e->created_ms = sqlite3_column_int64(s, 2);
+		e->updated_ms = sqlite3_column_int64(s, 3);
+		e->n_events = (size_t)sqlite3_column_int64(s, 4);
+		e->completed_ms = sqlite3_column_int64(s, 5);
+		e->name = sq_col_text(c, s, 6);
+		e->version = sq_col_text(c, s, 7);
+		e->output = sq_col_blob(c, s, 8, &e->output_len);
+		if (sq_check(c) != SQLITE_OK)
+			rc = SQLITE_NOMEM;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' has no execution %llu",
+				      q->u.execution.instance_id,
+				      (unsigned long long)q->u.execution.execution_id);
+	return rc == SQLITE_ROW ? DURQ_OK : sq_error(c, rc, "read execution");
+}
+
+static int q_counts(sq_conn *c, durq_query *q)
+{
+	durq_system_counts *o = q->u.counts.out;
+	sqlite3_stmt *s = sq_stmt(c, SQ_SYSTEM_COUNTS);
+	if (!s)
+		return DURQ_EIO;
+	int rc = sq_step(c, s);
+	if (rc == SQLITE_ROW) {
+		uint64_t *v[7] = {&o->instances, &o->running, &o->completed, &o->failed,
+				  &o->terminated, &o->executions, &o->events};
+		for (int i = 0; i < 7; i++)
+			*v[i] = (uint64_t)sqlite3_column_int64(s, i);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? DURQ_OK : sq_error(c, rc, "count instances");
+}
+
+static int q_custom_status(sq_conn *c, durq_query *q)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_CUSTOM_STATUS);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, q->u.custom_status.instance_id, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, (sqlite3_int64)q->u.custom_status.last_seen);
+	int rc = sq_step(c, s), newer = 0;
+	if (rc == SQLITE_ROW) {
+		q->u.custom_status.version = (uint64_t)sqlite3_column_int64(s, 0);
+		newer = q->u.custom_status.version > q->u.custom_status.last_seen;
+		if (newer)
+			q->u.custom_status.value = sq_col_blob(c, s, 1, &q->u.custom_status.len);
+		if (sq_check(c) != SQLITE_OK)
+			rc = SQLITE_NOMEM;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found",
+				      q->u.custom_status.instance_id);
+	if (rc != SQLITE_ROW)
+		return sq_error(c, rc, "read custom status");
+	return newer ? DURQ_OK : durq_error_set(DURQ_EMPTY, "custom status unchanged");
+}
+
+int sq_query(durq_conn *conn, durq_query *q)
+{
+	sq_conn *c = sq_conn_of(conn);
+	switch (q->kind) {
+	case DURQ_QUERY_CHILDREN: return q_children(c, q);
+	case DURQ_QUERY_TREE: return q_tree(c, q);
+	case DURQ_QUERY_LIST_FILTER: return q_list(c, q);
+	case DURQ_QUERY_EXECUTION_GET: return q_execution(c, q);
+	case DURQ_QUERY_SYSTEM_COUNTS: return q_counts(c, q);
+	case DURQ_QUERY_CUSTOM_STATUS: return q_custom_status(c, q);
+	default: return durq_error_set(DURQ_EINVAL, "unknown query kind %d", q->kind);
+	}
+}
