@@ -113,16 +113,45 @@ static void turn_acked(void *ctx, const durq_completion *c)
 	free(d);
 }
 
-static void abandon_turn(rt *r, const durq_turn *turn)
+static int abandon_turn(rt *r, const durq_turn *turn, int sync)
 {
 	durq_async a = {0};
-	int rc = durq_orch_abandon_async(r->db, turn->instance_id, &turn->token,
-					 RT_ABANDON_DELAY_MS, 0, &a);
+	int rc = sync ? durq_orch_abandon(r->db, turn->instance_id, &turn->token,
+					  RT_ABANDON_DELAY_MS, 0)
+		      : durq_orch_abandon_async(r->db, turn->instance_id, &turn->token,
+						RT_ABANDON_DELAY_MS, 0, &a);
 	if (rc < 0)
 		log_error("turn abandon", turn->instance_id, rc, durq_error_last());
+	return rc;
 }
 
-static void run_turn(rt *r, const durq_turn *turn)
+/* Commit the turn: asynchronously from the orchestrator threads (the thread goes on with the
+ * next instance at once), synchronously from rt_turn_once. */
+static int ack_turn(rt *r, const durq_turn *turn, const rt_plan *plan, int sync)
+{
+	turn_done *d = calloc(1, sizeof *d);
+	if (!d)
+		return abandon_turn(r, turn, sync);
+	*d = (turn_done){.r = r, .finished = plan->finished};
+	snprintf(d->instance_id, sizeof d->instance_id, "%s", turn->instance_id);
+	if (sync) {
+		int rc = durq_orch_ack(r->db, turn->instance_id, &turn->token, &plan->result);
+		durq_completion c = {.rc = rc, .message = rc < 0 ? durq_error_last() : ""};
+		turn_acked(d, &c);
+		return rc;
+	}
+	durq_async a = {.done = turn_acked, .ctx = d};
+	/* inputs are copied at submit: the plan can go right away */
+	int rc = durq_orch_ack_async(r->db, turn->instance_id, &turn->token, &plan->result, &a);
+	if (rc < 0) {
+		count(&r->acks_failed);
+		log_error("turn ack submit", turn->instance_id, rc, durq_error_last());
+		free(d);
+	}
+	return rc;
+}
+
+static int run_turn(rt *r, const durq_turn *turn, int sync)
 {
 	rt_plan plan;
 	count(&r->turns);
@@ -130,30 +159,23 @@ static void run_turn(rt *r, const durq_turn *turn)
 		count(&r->turns_failed);
 		fprintf(stderr, "runtime: turn of %s cannot run (history not ours, or no memory)\n",
 			turn->instance_id);
-		abandon_turn(r, turn); /* after max_attempts, durq dead-letters it */
-		return;
+		return abandon_turn(r, turn, sync); /* after max_attempts, durq dead-letters it */
 	}
-	if (plan.action == RT_PLAN_ABANDON) {
-		abandon_turn(r, turn);
-	} else {
-		turn_done *d = calloc(1, sizeof *d);
-		if (!d) {
-			abandon_turn(r, turn);
-			rt_plan_free(&plan);
-			return;
-		}
-		*d = (turn_done){.r = r, .finished = plan.finished};
-		snprintf(d->instance_id, sizeof d->instance_id, "%s", turn->instance_id);
-		durq_async a = {.done = turn_acked, .ctx = d};
-		/* inputs are copied at submit: the plan can go right away */
-		int rc = durq_orch_ack_async(r->db, turn->instance_id, &turn->token, &plan.result, &a);
-		if (rc < 0) {
-			count(&r->acks_failed);
-			log_error("turn ack submit", turn->instance_id, rc, durq_error_last());
-			free(d);
-		}
-	}
+	int rc = plan.action == RT_PLAN_ABANDON ? abandon_turn(r, turn, sync)
+						: ack_turn(r, turn, &plan, sync);
 	rt_plan_free(&plan);
+	return rc;
+}
+
+int rt_turn_once(rt *r, int timeout_ms)
+{
+	durq_turn *turn;
+	int rc = durq_orch_fetch(r->db, &turn, r->cfg.orch_lease_ms, timeout_ms);
+	if (rc < 0)
+		return rc;
+	rc = run_turn(r, turn, 1);
+	durq_turn_free(turn);
+	return rc;
 }
 
 static void *orchestrator_main(void *arg)
@@ -171,7 +193,7 @@ static void *orchestrator_main(void *arg)
 			backoff();
 			continue;
 		}
-		run_turn(r, turn);
+		run_turn(r, turn, 0);
 		durq_turn_free(turn);
 	}
 	return NULL;

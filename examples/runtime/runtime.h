@@ -117,6 +117,9 @@ int rt_register_orchestration(rt *r, const char *name, rt_orchestration_fn fn);
 int rt_register_activity(rt *r, const char *name, rt_activity_fn fn);
 /* Start the threads. Register everything first. */
 int rt_start(rt *r);
+/* Without threads: fetch one turn (waiting up to timeout_ms), run it and ack it
+ * synchronously. DURQ_OK, DURQ_EMPTY if no instance had work, or the ack's error. */
+int rt_turn_once(rt *r, int timeout_ms);
 /* Stop the threads (each finishes what it holds) and wait for every async ack to commit. */
 void rt_stop(rt *r);
 void rt_counters_get(rt *r, rt_counters *out);

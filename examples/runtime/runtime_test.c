@@ -8,7 +8,8 @@
  *
  * pg cases read the server URL from the file DURQ_TEST_PG_URL_FILE names (CTest fixture
  * "pg") and run in a fresh schema. The test process starts no thread before its last child
- * has exited: it opens durq only to check.
+ * has exited: it opens durq only to check. The end-to-end cases then send a late event to a
+ * finished order and check that the turn consuming it changes nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -205,12 +206,53 @@ static void check_orders(const char *url, int n)
 
 /* ---- the cases -------------------------------------------------------------------------- */
 
+static size_t history_length(durq *db, const char *id)
+{
+	durq_event *ev;
+	size_t n;
+	assert_int_equal(durq_history_read(db, &ev, &n, id, 0), DURQ_OK);
+	durq_events_free(ev, n);
+	return n;
+}
+
+/* A message for a finished order (an approval raised again after the end) is consumed by a
+ * turn that changes nothing: status 0 keeps it COMPLETED, the history stays closed. */
+static void check_late_message(const char *url)
+{
+	durq *db;
+	rt *r;
+	durq_instance_info *before, *after;
+	durq_options opts = DURQ_OPTIONS_INIT;
+	char id[32];
+	order_id(id, sizeof id, 1);
+	if (durq_open(&db, url, &opts) < 0)
+		fail_msg("open: %s", durq_error_last());
+	assert_int_equal(durq_instance_get(db, &before, id), DURQ_OK);
+	size_t n_events = history_length(db, id);
+	assert_int_equal(rt_raise_event(db, id, ORDER_APPROVAL_EVENT, "late"), DURQ_OK);
+	assert_int_equal(rt_new(&r, db, NULL), DURQ_OK);
+	assert_int_equal(order_register(r), 0);
+	assert_int_equal(rt_turn_once(r, 10000), DURQ_OK);
+	assert_int_equal(rt_turn_once(r, 0), DURQ_EMPTY); /* the message is gone */
+	assert_int_equal(durq_instance_get(db, &after, id), DURQ_OK);
+	assert_int_equal(after->status, DURQ_STATUS_COMPLETED);
+	assert_int_equal(after->output_len, before->output_len);
+	assert_memory_equal(after->output, before->output, before->output_len);
+	assert_int_equal(after->custom_status_version, before->custom_status_version);
+	assert_int_equal(history_length(db, id), n_events);
+	durq_instance_info_free(before);
+	durq_instance_info_free(after);
+	rt_free(r);
+	durq_free(db);
+}
+
 static void end_to_end(const char *url, int n)
 {
 	int st = wait_child(spawn_demo(url, n, NULL, -1));
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	check_orders(url, n);
+	check_late_message(url);
 }
 
 /* Kill -9 once a quarter of the orders completed, restart with --resume, check. */
