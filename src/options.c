@@ -154,6 +154,9 @@ static int validate(const durq_options *o)
 	if (o->max_turn_entries < 1 || o->max_turn_entries > DURQ_MAX_TURN_ENTRIES_LIMIT)
 		return durq_error_set(DURQ_EINVAL, "max_turn_entries %zu: must be 1..%d",
 				      o->max_turn_entries, DURQ_MAX_TURN_ENTRIES_LIMIT);
+	if (o->poison_policy < DURQ_POISON_DEAD_LETTER || o->poison_policy > DURQ_POISON_RECORD)
+		return durq_error_set(DURQ_EINVAL, "poison_policy %d: must be DURQ_POISON_DEAD_LETTER, "
+				      "DURQ_POISON_DELIVER or DURQ_POISON_RECORD", o->poison_policy);
 	if (o->log_level < DURQ_LOG_ERROR || o->log_level > DURQ_LOG_DEBUG)
 		return durq_error_set(DURQ_EINVAL, "log_level %d: must be 1..4 (DURQ_LOG_ERROR..DURQ_LOG_DEBUG)", o->log_level);
 	return DURQ_OK;

@@ -279,6 +279,8 @@ static void fill_options(conf_ctx *c)
 {
 	durq_options o = DURQ_OPTIONS_INIT;
 	o.max_attempts = c->copts.max_attempts;
+	o.poison_policy = c->copts.poison_policy;
+	o.poison_notify_kind = c->copts.poison_notify_kind;
 	o.commit_mode = c->copts.commit_mode;
 	int run_mode;
 	if (o.commit_mode == DURQ_COMMIT_GROUP && commit_mode_of_run(&run_mode) == 0)

@@ -39,6 +39,8 @@ typedef struct conf_opts {
 	size_t max_payload;   /* 0 = library default */
 	int pool_size;        /* 0 = library default */
 	int poll_interval_ms; /* 0 = library default; CONF_NEVER_MS: no fallback poll in a test */
+	int poison_policy;    /* durq_options.poison_policy (0 = dead-letter) */
+	int poison_notify_kind;
 } conf_opts;
 
 typedef struct conf_ctx {
