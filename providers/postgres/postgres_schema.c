@@ -617,8 +617,8 @@ static const char fn_delete_ids[] =
 
 /* The tree of p_ids: every id and its descendants (distinct). */
 #define PG_TREE_OF(ids)                                                                     \
-	"WITH RECURSIVE tr(id, depth) AS (SELECT u.id, 0 FROM unnest(" ids ") AS u(id)"          \
-	" UNION ALL SELECT i.id, tr.depth + 1 FROM tr JOIN durq_instances i ON"                  \
+	"WITH RECURSIVE tr(id, depth) AS (SELECT u.id COLLATE \"C\", 0 FROM unnest(" ids ")"   \
+	" AS u(id) UNION ALL SELECT i.id, tr.depth + 1 FROM tr JOIN durq_instances i ON"         \
 	" i.parent_id = tr.id WHERE tr.depth < " PG_TREE_DEPTH ")"                              \
 	" SELECT array_agg(DISTINCT tr.id) FROM tr"
 
