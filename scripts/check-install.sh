@@ -4,6 +4,7 @@
 # with pkg-config (shared, and static with --static --libs). Also checks that the installed
 # package hands a consumer only durq's include directory: ck (Concurrency Kit) is a private
 # dependency, and its Cflags (-D__x86_64__, its include dir) must not reach a consumer.
+# Last, the installed `durq` command runs (--help and one verb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -80,6 +81,11 @@ cc -std=c11 examples/quickstart.c $(pkg-config --cflags durq) $static_libs -o "$
 cc -std=c11 -Wall -Wextra -Werror examples/counting_demo.c examples/counting_provider.c \
 	$(pkg-config --cflags --libs durq) -Wl,-rpath,"$tmp/prefix/lib" -o "$tmp/counting-demo"
 "$tmp/counting-demo" sqlite::memory: || fail "the out-of-tree counting provider did not work"
+# ---- the durq command, installed next to the library ----
+"$tmp/prefix/bin/durq" --help | grep -q '^exit codes:' || fail "installed 'durq --help' printed no exit codes"
+"$tmp/prefix/bin/durq" stats sqlite::memory: | grep -q '^provider *sqlite-memory' ||
+	fail "installed 'durq stats sqlite::memory:' did not run"
 echo "install check: find_package(durq) (shared + static) and pkg-config durq (shared + --static)" \
 	"build and run the quick start; consumers get only -I$prefix_inc, no ck flags;" \
-	"an out-of-tree provider builds against the installed headers and runs"
+	"an out-of-tree provider builds against the installed headers and runs;" \
+	"the installed durq command runs"
