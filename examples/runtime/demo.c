@@ -27,7 +27,7 @@
 #include "runtime.h"
 
 #define SCAN_INTERVAL_MS 50 /* the driver's look at the orders, when no order finishes */
-#define START_SPACING_MS 25 /* orders arrive over time: order n is visible after n x this */
+#define START_SPACING_MS 40 /* orders arrive over time: order n is visible after n x this */
 #define LEASE_MS 2000       /* short, so a restart gets a killed run's leases back soon */
 
 typedef struct driver {
@@ -253,8 +253,9 @@ static int run(driver *d)
 	printf("  completed %d, failed %d, verified %d of %d in %.2f s\n", d->completed, d->failed,
 	       good, d->n, (double)(mono_ms() - t0) / 1000.0);
 	printf("  this process: %" PRIu64 " turns, %" PRIu64 " activities run (%" PRIu64
-	       " failed, the first charge of each order), %" PRIu64 " acks failed\n",
-	       c.turns, c.activities_run, c.activities_failed, c.acks_failed);
+	       " redelivered after a lease expired), %" PRIu64 " reported a failure (the "
+	       "gateway fails each order's first charge), %" PRIu64 " acks failed\n",
+	       c.turns, c.activities_run, c.redelivered, c.activities_failed, c.acks_failed);
 	rt_free(r);
 	return done && good == d->n ? 0 : 1;
 }

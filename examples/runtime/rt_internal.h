@@ -28,7 +28,8 @@ struct rt {
 	pthread_t *threads;
 	size_t n_threads;
 	atomic_int stop;
-	_Atomic uint64_t turns, turns_failed, activities_run, activities_failed, acks_failed;
+	_Atomic uint64_t turns, turns_failed, activities_run, activities_failed, redelivered;
+	_Atomic uint64_t acks_failed;
 };
 
 rt_orchestration_fn rt_find_orchestration(const rt *r, const char *name);

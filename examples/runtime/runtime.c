@@ -257,6 +257,8 @@ static void run_activity(rt *r, const durq_work_item *item)
 			status = e->act(&a, sched.value, out, sizeof out);
 	}
 	count(&r->activities_run);
+	if (item->attempt > 1) /* at-least-once: an earlier delivery's lease expired */
+		count(&r->redelivered);
 	if (status != RT_ACTIVITY_OK)
 		count(&r->activities_failed);
 
@@ -363,6 +365,7 @@ void rt_counters_get(rt *r, rt_counters *out)
 	out->turns_failed = atomic_load(&r->turns_failed);
 	out->activities_run = atomic_load(&r->activities_run);
 	out->activities_failed = atomic_load(&r->activities_failed);
+	out->redelivered = atomic_load(&r->redelivered);
 	out->acks_failed = atomic_load(&r->acks_failed);
 }
 

@@ -109,7 +109,10 @@ typedef struct rt_config {
 
 /* Counters of this process (relaxed: for the summary). */
 typedef struct rt_counters {
-	uint64_t turns, turns_failed, activities_run, activities_failed, acks_failed;
+	uint64_t turns, turns_failed;
+	uint64_t activities_run, activities_failed;
+	uint64_t redelivered; /* activity items delivered again (a lease expired: a crash) */
+	uint64_t acks_failed;
 } rt_counters;
 
 int rt_new(rt **out, durq *db, const rt_config *cfg);
