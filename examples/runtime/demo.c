@@ -131,15 +131,14 @@ static int start_orders(driver *d)
 
 /* The human in the loop: approve each order that shows it waits for approval. Once per
  * process; a restarted driver may approve again, and the orchestration takes the first. */
-static void approve_waiting(driver *d, int n)
+static void approve_waiting(driver *d, const char *id)
 {
-	char id[32];
-	order_id(id, sizeof id, n);
-	if (d->approved[n])
+	int n;
+	if (sscanf(id, "order-%d", &n) != 1 || n < 1 || n > d->n || d->approved[n])
 		return;
 	durq_instance_info *info;
 	if (durq_instance_get(d->db, &info, id) < 0)
-		return; /* not started yet */
+		return;
 	int waiting = info->status == DURQ_STATUS_RUNNING && info->custom_status &&
 		      info->custom_status_len == strlen(ORDER_AWAITING_APPROVAL) &&
 		      memcmp(info->custom_status, ORDER_AWAITING_APPROVAL, info->custom_status_len) == 0;
@@ -148,22 +147,32 @@ static void approve_waiting(driver *d, int n)
 		d->approved[n] = 1;
 }
 
-/* Count the finished orders (and approve the waiting ones). 0, or a durq error. */
+/* How many instances have the status (the database holds the demo's orders only). */
+static int count_status(durq *db, int status, int *count)
+{
+	char **ids;
+	size_t n;
+	int rc = durq_instance_list(db, &ids, &n, status);
+	if (rc < 0)
+		return rc;
+	*count = (int)n;
+	durq_strings_free(ids, n);
+	return 0;
+}
+
+/* Count the finished orders and approve the running ones that wait. 0, or a durq error. */
 static int scan(driver *d)
 {
 	char **ids;
 	size_t n;
 	int rc;
-	if ((rc = durq_instance_list(d->db, &ids, &n, DURQ_STATUS_COMPLETED)) < 0)
+	if ((rc = count_status(d->db, DURQ_STATUS_COMPLETED, &d->completed)) < 0 ||
+	    (rc = count_status(d->db, DURQ_STATUS_FAILED, &d->failed)) < 0 ||
+	    (rc = durq_instance_list(d->db, &ids, &n, DURQ_STATUS_RUNNING)) < 0)
 		return rc;
-	d->completed = (int)n;
+	for (size_t i = 0; i < n; i++)
+		approve_waiting(d, ids[i]);
 	durq_strings_free(ids, n);
-	if ((rc = durq_instance_list(d->db, &ids, &n, DURQ_STATUS_FAILED)) < 0)
-		return rc;
-	d->failed = (int)n;
-	durq_strings_free(ids, n);
-	for (int i = 1; i <= d->n; i++)
-		approve_waiting(d, i);
 	return 0;
 }
 
