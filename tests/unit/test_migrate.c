@@ -1,0 +1,286 @@
+/*
+ * test_migrate.c — a database written by an older durq is migrated on open (issue 10):
+ * SQLite user_version 1 -> 2, PostgreSQL schema version 2 -> 3. The old rows keep their
+ * meaning (per-execution name and version from the instance, completion times from the
+ * finished rows' update time), the new calls work on them, and dead-letter ids stay above
+ * every id the old table handed out.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <durq.h>
+
+#ifdef DURQ_WITH_POSTGRES
+#include <libpq-fe.h>
+#endif
+
+/* The schema of durq 0.1 (SQLite user_version 1), as it wrote it. */
+static const char v1_schema[] =
+	"CREATE TABLE IF NOT EXISTS instances("
+	" id TEXT PRIMARY KEY, name TEXT, version TEXT, execution_id INTEGER NOT NULL,"
+	" status INTEGER NOT NULL, output BLOB, custom_status BLOB,"
+	" custom_status_version INTEGER NOT NULL DEFAULT 0, parent_id TEXT,"
+	" created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS instances_status ON instances(status);"
+	"CREATE TABLE IF NOT EXISTS executions("
+	" instance_id TEXT NOT NULL, execution_id INTEGER NOT NULL, status INTEGER NOT NULL,"
+	" output BLOB, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+	" PRIMARY KEY(instance_id, execution_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS history("
+	" instance_id TEXT NOT NULL, execution_id INTEGER NOT NULL, event_id INTEGER NOT NULL,"
+	" payload BLOB, PRIMARY KEY(instance_id, execution_id, event_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS orch_queue("
+	" id INTEGER PRIMARY KEY, instance_id TEXT NOT NULL, kind INTEGER NOT NULL, payload BLOB,"
+	" visible_at INTEGER NOT NULL, lock_token BLOB, attempt INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS orch_ready ON orch_queue(visible_at, id) WHERE lock_token IS NULL;"
+	"CREATE INDEX IF NOT EXISTS orch_instance ON orch_queue(instance_id, visible_at);"
+	"CREATE TABLE IF NOT EXISTS instance_locks("
+	" instance_id TEXT PRIMARY KEY, token BLOB NOT NULL, locked_until INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS instance_locks_until ON instance_locks(locked_until);"
+	"CREATE TABLE IF NOT EXISTS work_queue("
+	" id INTEGER PRIMARY KEY, queue TEXT NOT NULL, instance_id TEXT, execution_id INTEGER,"
+	" activity_id INTEGER, priority INTEGER NOT NULL, payload BLOB, visible_at INTEGER NOT NULL,"
+	" lock_token BLOB, locked_until INTEGER, attempt INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS work_ready ON work_queue(queue, priority DESC, id)"
+	" WHERE lock_token IS NULL;"
+	"CREATE INDEX IF NOT EXISTS work_leased ON work_queue(queue, locked_until)"
+	" WHERE lock_token IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS work_activity ON work_queue(instance_id, execution_id, activity_id)"
+	" WHERE instance_id IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS dead_letters("
+	" id INTEGER PRIMARY KEY, source INTEGER NOT NULL, queue TEXT, instance_id TEXT,"
+	" execution_id INTEGER, activity_id INTEGER, kind INTEGER, priority INTEGER, payload BLOB,"
+	" attempt INTEGER NOT NULL, dead_at INTEGER NOT NULL);"
+	"PRAGMA user_version = 1;";
+
+static const char v1_rows[] =
+	"INSERT INTO instances VALUES('i1', 'wf', 'v1', 2, 2, x'6f6b', NULL, 0, NULL, 1000, 3000);"
+	"INSERT INTO instances VALUES('i2', 'wf', 'v1', 1, 1, NULL, NULL, 0, NULL, 1000, 1000);"
+	"INSERT INTO executions VALUES('i1', 1, 4, NULL, 1000, 2000);"
+	"INSERT INTO executions VALUES('i1', 2, 2, x'6f6b', 2000, 3000);"
+	"INSERT INTO executions VALUES('i2', 1, 1, NULL, 1000, 1000);"
+	"INSERT INTO history VALUES('i1', 1, 1, x'61');"
+	"INSERT INTO history VALUES('i1', 2, 1, x'62');"
+	"INSERT INTO history VALUES('i2', 1, 1, x'63');"
+	"INSERT INTO dead_letters VALUES(5, 2, '', NULL, NULL, NULL, 0, 0, x'64', 3, 1500);";
+
+static void sql(sqlite3 *db, const char *s)
+{
+	char *err = NULL;
+	if (sqlite3_exec(db, s, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s", err);
+}
+
+static int user_version(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	int v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* What every migrated database must show (the rows of v1_rows or their PG twins). */
+static void check_migrated(durq *db)
+{
+	durq_execution_info *l = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_execution_list(db, &l, &n, "i1"), DURQ_OK);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(l[i].name, "wf");
+		assert_string_equal(l[i].version, "v1");
+	}
+	assert_int_equal(l[0].completed_ms, 2000); /* continued as new */
+	assert_int_equal(l[1].completed_ms, 3000);
+	durq_execution_list_free(l);
+	durq_execution_info *e = NULL;
+	assert_int_equal(durq_execution_get(db, &e, "i2", 0), DURQ_OK);
+	assert_int_equal(e->completed_ms, 0);
+	durq_execution_info_free(e);
+	/* the instance's completion time serves retention */
+	durq_instance_filter f = DURQ_INSTANCE_FILTER_INIT;
+	f.completed_before_ms = 3001;
+	char **ids;
+	assert_int_equal(durq_instance_list_filter(db, &ids, &n, &f, NULL, 0), DURQ_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "i1");
+	durq_strings_free(ids, n);
+	durq_system_counts k;
+	assert_int_equal(durq_system_counts_get(db, &k), DURQ_OK);
+	assert_int_equal(k.instances, 2);
+	assert_int_equal(k.executions, 3);
+	assert_int_equal(k.events, 3);
+	/* a new turn and a checked delete run on the migrated schema */
+	durq_message m = {.instance_id = "i2", .kind = 1, .payload = "x", .payload_len = 1};
+	assert_int_equal(durq_orch_enqueue(db, &m, 1), DURQ_OK);
+	durq_turn *t = NULL;
+	assert_int_equal(durq_orch_fetch(db, &t, 30000, 0), DURQ_OK);
+	assert_string_equal(t->version, "v1");
+	durq_turn_result r = DURQ_TURN_RESULT_INIT;
+	r.execution_id = 2;
+	r.version_tag = "v2";
+	assert_int_equal(durq_orch_ack(db, "i2", &t->token, &r), DURQ_OK);
+	durq_turn_free(t);
+	assert_int_equal(durq_execution_get(db, &e, "i2", 0), DURQ_OK);
+	assert_string_equal(e->version, "v2");
+	durq_execution_info_free(e);
+	durq_delete_counts dc;
+	const char *del[] = {"i1"};
+	assert_int_equal(durq_instance_delete_many(db, &dc, del, 1, 0), DURQ_OK);
+	assert_int_equal(dc.instances, 1);
+	assert_int_equal(dc.events, 2);
+}
+
+static void test_sqlite_v1_database_is_migrated(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/durq_migrate_XXXXXX", path[600], url[700];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/old.db", dir);
+	snprintf(url, sizeof(url), "sqlite:%s", path);
+	sqlite3 *raw;
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	sql(raw, "PRAGMA journal_mode=WAL");
+	sql(raw, v1_schema);
+	sql(raw, v1_rows);
+	sqlite3_close(raw);
+	assert_int_equal(user_version(path), 1);
+
+	durq *db = NULL;
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		fail_msg("open: %s", durq_error_last());
+	check_migrated(db);
+	/* dead letter 5 (the old table's highest id) requeued; a new one never takes its id */
+	assert_int_equal(durq_dead_requeue(db, 5), DURQ_OK);
+	durq_work_item *it = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 1, 30000, 0), DURQ_OK);
+	assert_int_equal(durq_work_abandon(db, it->id, &it->token, 0, 0), DURQ_OK);
+	durq_work_items_free(it, n);
+	durq_free(db);
+	assert_int_equal(user_version(path), 2);
+
+	durq_options o = DURQ_OPTIONS_INIT;
+	o.max_attempts = 1;
+	assert_int_equal(durq_open(&db, url, &o), DURQ_OK); /* version 2: opened as it is */
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 1, 30000, 0), DURQ_EMPTY);
+	durq_dead_letter *d = NULL;
+	assert_int_equal(durq_dead_list(db, &d, &n, 0), DURQ_OK);
+	assert_int_equal(n, 1);
+	assert_true(d[0].id > 5);
+	durq_dead_letters_free(d, n);
+	assert_int_equal(durq_dead_requeue(db, 5), DURQ_ENOTFOUND);
+	durq_free(db);
+
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+#ifdef DURQ_WITH_POSTGRES
+static const char *fixture_url(void)
+{
+	static char url[1024];
+	const char *file = getenv("DURQ_TEST_PG_URL_FILE");
+	FILE *f = file ? fopen(file, "r") : NULL;
+	if (!f || !fgets(url, sizeof(url), f))
+		fail_msg("DURQ_TEST_PG_URL_FILE is unset or unreadable: run through ctest (fixture pg)");
+	fclose(f);
+	url[strcspn(url, "\n")] = '\0';
+	return url;
+}
+
+static void url_with_db(char *out, size_t len, const char *base, const char *name)
+{
+	const char *host = strstr(base, "://");
+	const char *slash = strchr(host ? host + 3 : base, '/');
+	const char *query = strchr(base, '?');
+	size_t keep = slash ? (size_t)(slash - base) : strlen(base);
+	snprintf(out, len, "%.*s/%s%s", (int)keep, base, name, query ? query : "");
+}
+
+static void pg_sql(const char *url, const char *s)
+{
+	PGconn *c = PQconnectdb(url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, s);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", s, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* A version-2 database: what durq wrote before issue 10, rebuilt from today's schema by
+ * dropping what version 3 added and recording version 2. */
+static const char pg_to_v2[] =
+	"DROP FUNCTION durq_orch_claim(int8, bytea, int8, int4, bool, int4);"
+	"DROP FUNCTION durq_instance_delete_many(text[], bool);"
+	"DROP FUNCTION durq_instance_purge(int8, int8);"
+	"DROP FUNCTION durq_execution_prune_ex(text, int8, int8);"
+	"DROP FUNCTION durq_delete_ids(text[]);"
+	"DROP INDEX durq_instances_parent; DROP INDEX durq_instances_completed;"
+	"ALTER TABLE durq_executions DROP COLUMN name, DROP COLUMN version,"
+	" DROP COLUMN completed_ms;"
+	"ALTER TABLE durq_instances DROP COLUMN completed_ms;"
+	"UPDATE durq_meta SET value = 2 WHERE key = 'schema_version';"
+	"INSERT INTO durq_instances(id, name, version, execution_id, status, output,"
+	" custom_status_version, created_ms, updated_ms) VALUES"
+	" ('i1', 'wf', 'v1', 2, 2, 'ok', 0, 1000, 3000), ('i2', 'wf', 'v1', 1, 1, NULL, 0, 1000,"
+	" 1000);"
+	"INSERT INTO durq_executions(instance_id, execution_id, status, output, created_ms,"
+	" updated_ms) VALUES ('i1', 1, 4, NULL, 1000, 2000), ('i1', 2, 2, 'ok', 2000, 3000),"
+	" ('i2', 1, 1, NULL, 1000, 1000);"
+	"INSERT INTO durq_history VALUES ('i1', 1, 1, 'a'), ('i1', 2, 1, 'b'), ('i2', 1, 1, 'c');";
+
+static void test_postgres_v2_database_is_migrated(void **state)
+{
+	(void)state;
+	const char *base = fixture_url();
+	char name[64], sqlbuf[256], url[1100];
+	snprintf(name, sizeof(name), "durq_migrate_%d", (int)getpid());
+	snprintf(sqlbuf, sizeof(sqlbuf), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	pg_sql(base, sqlbuf);
+	snprintf(sqlbuf, sizeof(sqlbuf), "CREATE DATABASE %s", name);
+	pg_sql(base, sqlbuf);
+	url_with_db(url, sizeof(url), base, name);
+	durq *db = NULL;
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		fail_msg("open: %s", durq_error_last());
+	durq_free(db); /* today's schema, made on open */
+	pg_sql(url, pg_to_v2);
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		fail_msg("open: %s", durq_error_last());
+	check_migrated(db);
+	durq_free(db);
+	snprintf(sqlbuf, sizeof(sqlbuf), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	pg_sql(base, sqlbuf);
+}
+#endif
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sqlite_v1_database_is_migrated),
+#ifdef DURQ_WITH_POSTGRES
+		cmocka_unit_test(test_postgres_v2_database_is_migrated),
+#endif
+	};
+	return cmocka_run_group_tests_name("test_migrate", tests, NULL, NULL);
+}
