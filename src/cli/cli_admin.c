@@ -147,6 +147,8 @@ static const char *source_of(const setting *s, const char *url, int is_sqlite)
 		return "url";
 	if (s->env && secure_getenv(s->env))
 		return "environment";
+	if (!strcmp(s->name, "pool_size"))
+		return "option"; /* the command opens with the smallest pool (cli_open) */
 	return "default";
 }
 
@@ -209,14 +211,14 @@ int cli_config(cli *c, int argc, char **argv)
 	}
 	json_t *arr = c->json ? json_array() : NULL;
 	if (!c->json)
-		fprintf(c->out, "provider %s\n\n%-20s %-14s %s\n", prov, "SETTING", "VALUE", "SOURCE");
+		fprintf(c->out, "provider %s\n\n%-26s %-14s %s\n", prov, "SETTING", "VALUE", "SOURCE");
 	for (size_t k = 0; k < n; k++) {
 		const char *src = source_of(&s[k], url, is_sqlite);
 		if (arr)
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", s[k].name,
 							     "value", s[k].value, "source", src));
 		else
-			fprintf(c->out, "%-20s %-14s %s%s%s\n", s[k].name, s[k].value, src,
+			fprintf(c->out, "%-26s %-14s %s%s%s\n", s[k].name, s[k].value, src,
 				!strcmp(src, "environment") ? " " : "",
 				!strcmp(src, "environment") ? s[k].env : "");
 	}
@@ -230,7 +232,7 @@ int cli_config(cli *c, int argc, char **argv)
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", name, "value",
 							     v, "source", "durq profile"));
 		else
-			fprintf(c->out, "%-20s %-14s %s\n", name, v, "durq profile");
+			fprintf(c->out, "%-26s %-14s %s\n", name, v, "durq profile");
 	}
 	if (arr)
 		cli_json_print(c, json_pack("{s:s, s:o}", "provider", prov, "settings", arr));

@@ -10,7 +10,7 @@
 
 #define URL_HELP                                                                            \
 	"URL: sqlite:PATH (an existing file), sqlite::memory: (a private, empty database),\n"  \
-	"     postgresql://user@host:port/db[?options=-csearch_path%%3Dschema]\n"
+	"     postgresql://user@host:port/db[?options=-csearch_path%3Dschema]\n"
 
 const cli_verb cli_verbs[] = {
 	{"stats", NULL, cli_stats,

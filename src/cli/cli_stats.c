@@ -87,7 +87,7 @@ static void stats_text(cli *c, durq *db, const snapshot *s)
 	fprintf(f, "%-22s %d\n", "schema version", s->schema);
 	fprintf(f, "%-22s %s\n", "database size", db_b);
 	fprintf(f, "%-22s %s\n", "WAL size", wal_b);
-	count_or_dash(f, "commits (all procs)", s->act.commits);
+	count_or_dash(f, "commits (shared)", s->act.commits);
 	count_or_dash(f, "rows written", s->act.rows_written);
 	fprintf(f, "\n%-16s %10s %10s %10s\n", "queue", "ready", "delayed", "leased");
 	fprintf(f, "%-16s %10lld %10lld %10lld\n", "orchestrations", (long long)d->orch_ready,

@@ -208,7 +208,7 @@ verbs() {
 	ok "checkpoint" "$durq" checkpoint "$url"
 	ok "integrity" "$durq" integrity "$url" && [ "$(cat "$out")" = "ok" ] || fail "integrity: $(cat "$out")"
 	ok "vacuum" "$durq" vacuum "$url" && has "vacuum" "^vacuumed"
-	ok "config" "$durq" config "$url" && has "config" "^commit_mode +group +default$"
+	ok "config" "$durq" config "$url" && has "config" "^commit_mode +group +default$" && has "config" "^pool_size +5 +option$"
 	ok "config env" env DURQ_MAX_ATTEMPTS=7 "$durq" config "$url" &&
 		has "config env" "^max_attempts +7 +environment DURQ_MAX_ATTEMPTS$"
 	ok "config --json" "$durq" config "$url" --json &&
