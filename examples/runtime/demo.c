@@ -35,6 +35,7 @@ typedef struct driver {
 	const char *url;
 	int n, resume, progress_fd, orchestrators, workers, timeout_s;
 	char *approved;          /* approved[n]: this process raised order n's approval */
+	uint64_t *status_seen;   /* status_seen[n]: version of order n's custom status seen */
 	pthread_mutex_t mu;      /* guards `finished`, signalled by `cv` */
 	pthread_cond_t cv;
 	int finished;            /* orders finished since the last scan (a hint to scan now) */
@@ -134,15 +135,17 @@ static int start_orders(driver *d)
 static void approve_waiting(driver *d, const char *id)
 {
 	int n;
+	void *status;
+	size_t len;
 	if (sscanf(id, "order-%d", &n) != 1 || n < 1 || n > d->n || d->approved[n])
 		return;
-	durq_instance_info *info;
-	if (durq_instance_get(d->db, &info, id) < 0)
+	/* DURQ_EMPTY: no turn set it since the last look; nothing is copied */
+	if (durq_custom_status_get(d->db, &status, &len, &d->status_seen[n], id,
+				   d->status_seen[n]) != DURQ_OK)
 		return;
-	int waiting = info->status == DURQ_STATUS_RUNNING && info->custom_status &&
-		      info->custom_status_len == strlen(ORDER_AWAITING_APPROVAL) &&
-		      memcmp(info->custom_status, ORDER_AWAITING_APPROVAL, info->custom_status_len) == 0;
-	durq_instance_info_free(info);
+	int waiting = status && len == strlen(ORDER_AWAITING_APPROVAL) &&
+		      memcmp(status, ORDER_AWAITING_APPROVAL, len) == 0;
+	free(status);
 	if (waiting && rt_raise_event(d->db, id, ORDER_APPROVAL_EVENT, ORDER_APPROVAL_DATA) == 0)
 		d->approved[n] = 1;
 }
@@ -282,12 +285,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.approved = calloc((size_t)d.n + 1, 1);
+	d.status_seen = calloc((size_t)d.n + 1, sizeof *d.status_seen);
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
-	int status = d.approved ? run(&d) : 1;
+	int status = d.approved && d.status_seen ? run(&d) : 1;
 	durq_free(d.db);
 	pthread_cond_destroy(&d.cv);
 	pthread_mutex_destroy(&d.mu);
 	free(d.approved);
+	free(d.status_seen);
 	return status;
 }

@@ -382,8 +382,12 @@ int rt_replay_turn(rt *r, const durq_turn *turn, int64_t now_ms, rt_plan *plan)
 		if (absorb(&h, execution_id, &turn->messages[i]) < 0)
 			goto out;
 	long started = first_of(&h, RT_H_STARTED);
-	if (started < 0) { /* an event before the start: wait for the start */
-		plan->action = RT_PLAN_ABANDON;
+	if (started < 0) { /* events before the start: give them back a few times, then drop
+			    * them (DURQ_TURN_DISCARD: no instance is made of them) */
+		if (turn->attempt < RT_EARLY_MESSAGE_ATTEMPTS)
+			plan->action = RT_PLAN_ABANDON;
+		else
+			plan->result.flags = DURQ_TURN_DISCARD;
 		rc = 0;
 		goto out;
 	}

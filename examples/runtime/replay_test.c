@@ -262,15 +262,25 @@ static void test_finished_instance_unchanged(void **state)
 	tb_free(&b);
 }
 
-/* Events for an instance that has not started: given back, never an instance made of them. */
-static void test_event_before_start_abandoned(void **state)
+/* Events for an instance that has not started: given back (its start may come), then
+ * discarded; never an instance made of them. */
+static void test_event_before_start_abandoned_then_discarded(void **state)
 {
 	turn_builder b;
 	rt_plan p;
 	tb_init(&b, 0, 0);
 	tb_message(&b, 0, RT_H_EVENT, 0, "e", "early");
+	b.t.attempt = 1;
 	assert_int_equal(rt_replay_turn(*state, &b.t, NOW, &p), 0);
 	assert_int_equal(p.action, RT_PLAN_ABANDON);
+	rt_plan_free(&p);
+	b.t.attempt = RT_EARLY_MESSAGE_ATTEMPTS;
+	assert_int_equal(rt_replay_turn(*state, &b.t, NOW, &p), 0);
+	assert_int_equal(p.action, RT_PLAN_ACK);
+	assert_int_equal(p.result.flags, DURQ_TURN_DISCARD);
+	assert_null(p.result.name); /* a discard carries nothing else */
+	assert_int_equal(p.result.n_history + p.result.n_work + p.result.n_messages, 0);
+	assert_int_equal(p.result.status, 0);
 	rt_plan_free(&p);
 	tb_free(&b);
 }
@@ -315,7 +325,7 @@ int main(void)
 		cmocka_unit_test(test_stale_and_stray_dropped),
 		cmocka_unit_test(test_nondeterminism_fails),
 		cmocka_unit_test(test_finished_instance_unchanged),
-		cmocka_unit_test(test_event_before_start_abandoned),
+		cmocka_unit_test(test_event_before_start_abandoned_then_discarded),
 		cmocka_unit_test(test_event_ordinals),
 		cmocka_unit_test(test_unknown_orchestration_fails),
 	};

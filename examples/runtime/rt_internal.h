@@ -13,6 +13,9 @@
 
 /* The worker queue that carries every activity. */
 #define RT_QUEUE "activities"
+/* Messages for an instance that has not started are given back this many times (1 s apart:
+ * its start may still come), then discarded. */
+#define RT_EARLY_MESSAGE_ATTEMPTS 5
 
 typedef struct rt_entry {
 	char *name;
@@ -38,6 +41,7 @@ rt_orchestration_fn rt_find_orchestration(const rt *r, const char *name);
 enum rt_plan_action {
 	RT_PLAN_ACK,    /* durq_orch_ack(result) */
 	RT_PLAN_ABANDON /* durq_orch_abandon: the messages are not ours to handle yet */
+	/* (an ACK whose result has flags DURQ_TURN_DISCARD drops them) */
 };
 
 /* Everything a turn commits, with the buffers the durq_turn_result points into. */

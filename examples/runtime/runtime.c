@@ -10,6 +10,7 @@
  *   durq_orch_ack_async  one atomic turn: delete those messages, append the history delta,
  *                        create the activities' work items and the timers, set status/output
  *   durq_orch_abandon    give the messages back (visible again after a delay)
+ *   DURQ_TURN_DISCARD    an ack that only deletes the messages (never-started instance)
  *   durq_work_fetch      lease activity items
  *   durq_work_renew      keep a long activity's lease (rt_heartbeat)
  *   durq_work_ack_async  delete the item and send its result to the instance, atomically
@@ -161,6 +162,9 @@ static int run_turn(rt *r, const durq_turn *turn, int sync)
 			turn->instance_id);
 		return abandon_turn(r, turn, sync); /* after max_attempts, durq dead-letters it */
 	}
+	if (plan.result.flags & DURQ_TURN_DISCARD)
+		fprintf(stderr, "runtime: %s never started: %zu message(s) dropped\n",
+			turn->instance_id, turn->n_messages);
 	int rc = plan.action == RT_PLAN_ABANDON ? abandon_turn(r, turn, sync)
 						: ack_turn(r, turn, &plan, sync);
 	rt_plan_free(&plan);

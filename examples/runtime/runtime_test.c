@@ -34,6 +34,7 @@
 
 #include "history.h"
 #include "order.h"
+#include "rt_internal.h" /* RT_EARLY_MESSAGE_ATTEMPTS */
 
 #ifdef RT_TEST_PG
 #include <libpq-fe.h>
@@ -242,6 +243,18 @@ static void check_late_message(const char *url)
 	assert_int_equal(history_length(db, id), n_events);
 	durq_instance_info_free(before);
 	durq_instance_info_free(after);
+
+	/* An event for an instance that never starts: given back (1 s apart), then discarded
+	 * (DURQ_TURN_DISCARD): no instance is made of it, nothing stays queued. */
+	assert_int_equal(rt_raise_event(db, "order-never", ORDER_APPROVAL_EVENT, "x"), DURQ_OK);
+	for (int i = 0; i < RT_EARLY_MESSAGE_ATTEMPTS; i++)
+		assert_int_equal(rt_turn_once(r, 10000), DURQ_OK);
+	assert_int_equal(rt_turn_once(r, 0), DURQ_EMPTY);
+	assert_int_equal(durq_instance_get(db, &after, "order-never"), DURQ_ENOTFOUND);
+	durq_queue_depths dq;
+	assert_int_equal(durq_queue_depths_get(db, &dq, NULL), DURQ_OK);
+	assert_int_equal(dq.orch_ready + dq.orch_delayed + dq.orch_leased, 0);
+	assert_int_equal(dq.dead_letters, 0);
 	rt_free(r);
 	durq_free(db);
 }
