@@ -440,7 +440,32 @@ typedef struct durq_turn {
 	size_t n_messages; /**< length of messages */
 	durq_event *history;          /**< current execution, ordered by event id */
 	size_t n_history; /**< length of history */
+	struct durq_kv_entry *kv;     /**< the instance's key/value state as stored when the turn
+				       * was fetched, ordered by key (G3); none for a new one */
+	size_t n_kv; /**< length of kv */
 } durq_turn;
+
+/** Longest key of an instance's key/value state, in bytes (G3; longer: DURQ_EINVAL). */
+#define DURQ_KV_KEY_MAX 256
+/** Most keys one instance holds (G3): a turn that would leave more is refused with
+ * DURQ_ETOOBIG and keeps its lease. */
+#define DURQ_KV_MAX_KEYS 1000
+
+/** One key to set in a turn result (G3; the caller's memory). The key/value state belongs
+ * to the instance: it survives continue-as-new and execution pruning and is deleted with
+ * the instance. */
+typedef struct durq_kv {
+	const char *key;          /**< 1..DURQ_KV_KEY_MAX bytes */
+	const void *value;        /**< at most options.max_payload bytes; NULL with 0 = empty */
+	size_t value_len;         /**< value length */
+} durq_kv;
+
+/** One stored key (durq_turn.kv, durq_kv_list()); durq allocated it. */
+typedef struct durq_kv_entry {
+	char *key;                /**< the key */
+	void *value;              /**< the value (never NULL; an empty one has value_len 0) */
+	size_t value_len;         /**< value length */
+} durq_kv_entry;
 
 /** A cancelled activity of this instance. */
 typedef struct durq_activity_ref {
@@ -484,6 +509,14 @@ typedef struct durq_turn_result {
 	const durq_message *messages; /**< orchestrator items and timers (visible_at_ms) */
 	size_t n_messages; /**< length of messages */
 	unsigned int flags;           /**< enum durq_turn_flags */
+	/** The instance's key/value state changes with the turn, atomically (G3), in this
+	 * order: kv_clear_all, then the kv_clear keys, then kv_set (a key set twice keeps the
+	 * later value). Each array at most max_turn_entries. */
+	const durq_kv *kv_set;
+	size_t n_kv_set;              /**< length of kv_set */
+	const char *const *kv_clear;  /**< keys to remove (absent ones are ignored) */
+	size_t n_kv_clear;            /**< length of kv_clear */
+	int kv_clear_all;             /**< 1 = remove every key first */
 } durq_turn_result;
 
 /** Flags of durq_turn_result.flags. */
@@ -1219,6 +1252,40 @@ DURQ_EXTERN int durq_system_counts_get(durq *db, durq_system_counts *out);
  */
 DURQ_EXTERN int durq_custom_status_get(durq *db, void **value, size_t *len, uint64_t *version,
 				       const char *instance_id, uint64_t last_seen_version);
+
+/* ---- per-instance key/value state (issue 10: G3) ------------------------------------ */
+
+/**
+ * One key of an instance's key/value state (G3).
+ * @param db an open handle
+ * @param value set to a malloc'd copy of the value (free with free(); an empty value is a
+ *        buffer of 1 byte with *len 0)
+ * @param len set to the value's length
+ * @param instance_id the instance
+ * @param key the key (1..DURQ_KV_KEY_MAX bytes)
+ * @return DURQ_OK, DURQ_ENOTFOUND (no such instance or key); DURQ_EINVAL (a bad argument),
+ *         DURQ_ECLOSED, DURQ_EBUSY (no pool connection within pool_timeout_ms), DURQ_EIO,
+ *         DURQ_ENOMEM, DURQ_ECORRUPT
+ */
+DURQ_EXTERN int durq_kv_get(durq *db, void **value, size_t *len, const char *instance_id,
+			    const char *key);
+/**
+ * Every key of an instance, ordered by key (G3).
+ * @param db an open handle
+ * @param entries set to the keys (NULL when none); free with durq_kv_entries_free()
+ * @param n set to their number
+ * @param instance_id the instance
+ * @return DURQ_OK (also with n = 0), DURQ_ENOTFOUND (no such instance); DURQ_EINVAL (a bad
+ *         argument), DURQ_ECLOSED, DURQ_EBUSY (no pool connection within pool_timeout_ms),
+ *         DURQ_EIO, DURQ_ENOMEM, DURQ_ECORRUPT
+ */
+DURQ_EXTERN int durq_kv_list(durq *db, durq_kv_entry **entries, size_t *n,
+			     const char *instance_id);
+/** Free what durq_kv_list() returned.
+ * @param entries the array (may be NULL)
+ * @param n its length
+ */
+DURQ_EXTERN void durq_kv_entries_free(durq_kv_entry *entries, size_t n);
 
 /* ---- configuration read-back -------------------------------------------------------- */
 

@@ -138,6 +138,8 @@ static int check_result_size(durq *db, const durq_turn_result *r)
 		total += r->messages[i].payload_len;
 	for (size_t i = 0; i < r->n_work; i++)
 		total += r->work[i].payload_len;
+	for (size_t i = 0; i < r->n_kv_set; i++)
+		total += r->kv_set[i].value_len;
 	if (total > limit)
 		return durq_error_set(DURQ_ETOOBIG, "turn result of %llu payload bytes exceeds %llu "
 				      "(%d * max_payload)", (unsigned long long)total,
@@ -155,11 +157,48 @@ static int check_discard(const durq_turn_result *r)
 		return DURQ_OK;
 	if (r->execution_id || r->name || r->version_tag || r->parent_id || r->status ||
 	    r->output || r->set_custom_status || r->n_history || r->n_work || r->n_cancel ||
-	    r->n_messages)
+	    r->n_messages || r->n_kv_set || r->n_kv_clear || r->kv_clear_all)
 		return durq_error_set(DURQ_EINVAL, "a turn result with DURQ_TURN_DISCARD must "
 				      "carry nothing else (no execution id, name, version, parent, "
-				      "status, output, custom status, history, work, cancels or "
+				      "status, output, custom status, key/values, history, work, cancels or "
 				      "messages)");
+	return DURQ_OK;
+}
+
+static int check_kv_key(const char *key)
+{
+	if (!key)
+		return durq_error_set(DURQ_EINVAL, "key/value key is NULL");
+	size_t len = strnlen(key, DURQ_KV_KEY_MAX + 1);
+	if (len == 0 || len > DURQ_KV_KEY_MAX)
+		return durq_error_set(DURQ_EINVAL, "key/value key of %s bytes: must be 1..%d",
+				      len ? "more than 256" : "0", DURQ_KV_KEY_MAX);
+	return DURQ_OK;
+}
+
+/* The key/value changes of a turn (G3): counts, keys, values. */
+static int check_kv(durq *db, const durq_turn_result *r)
+{
+	int rc;
+	if ((rc = check_count(db, r->n_kv_set, "key/values to set")) < 0 ||
+	    (rc = check_count(db, r->n_kv_clear, "key/values to clear")) < 0 ||
+	    (rc = check_array(r->kv_set, r->n_kv_set, "kv_set")) < 0 ||
+	    (rc = check_array(r->kv_clear, r->n_kv_clear, "kv_clear")) < 0)
+		return rc;
+	if (r->kv_clear_all != 0 && r->kv_clear_all != 1)
+		return durq_error_set(DURQ_EINVAL, "kv_clear_all %d: must be 0 or 1",
+				      r->kv_clear_all);
+	if (r->n_kv_set > DURQ_KV_MAX_KEYS)
+		return durq_error_set(DURQ_ETOOBIG, "%zu keys to set exceed DURQ_KV_MAX_KEYS %d",
+				      r->n_kv_set, DURQ_KV_MAX_KEYS);
+	for (size_t i = 0; i < r->n_kv_set; i++)
+		if ((rc = check_kv_key(r->kv_set[i].key)) < 0 ||
+		    (rc = check_payload(db, r->kv_set[i].value, r->kv_set[i].value_len,
+					"key/value value")) < 0)
+			return rc;
+	for (size_t i = 0; i < r->n_kv_clear; i++)
+		if ((rc = check_kv_key(r->kv_clear[i])) < 0)
+			return rc;
 	return DURQ_OK;
 }
 
@@ -195,6 +234,8 @@ static int check_result(durq *db, const durq_turn_result *r)
 		if ((rc = check_payload(db, r->history[i].payload, r->history[i].payload_len,
 					"history payload")) < 0)
 			return rc;
+	if ((rc = check_kv(db, r)) < 0)
+		return rc;
 	return check_result_size(db, r);
 }
 
@@ -430,6 +471,7 @@ void durq_turn_clear(durq_turn *t)
 		free(t->messages[i].payload);
 	free(t->messages);
 	durq_events_free(t->history, t->n_history);
+	durq_kv_entries_free(t->kv, t->n_kv);
 	free(t->instance_id);
 	free(t->name);
 	free(t->version);

@@ -188,6 +188,22 @@ static const durq_event *take_events(arena *a, const durq_event *e, size_t n)
 	return out;
 }
 
+static const char *const *take_strs(arena *a, const char *const *s, size_t n);
+
+static const durq_kv *take_kvs(arena *a, const durq_kv *kv, size_t n)
+{
+	durq_kv *out = take(a, kv, n * sizeof(*kv));
+	for (size_t i = 0; i < n; i++) {
+		const char *k = take_str(a, kv[i].key);
+		const void *v = take_bytes(a, kv[i].value, kv[i].value_len);
+		if (out) {
+			out[i].key = k;
+			out[i].value = v;
+		}
+	}
+	return out;
+}
+
 static const durq_turn_result *take_result(arena *a, const durq_turn_result *r)
 {
 	durq_turn_result *out = take(a, r, sizeof(*r));
@@ -201,6 +217,8 @@ static const durq_turn_result *take_result(arena *a, const durq_turn_result *r)
 		.work = take_work(a, r->work, r->n_work),
 		.cancel = take(a, r->cancel, r->n_cancel * sizeof(*r->cancel)),
 		.messages = take_msgs(a, r->messages, r->n_messages),
+		.kv_set = take_kvs(a, r->kv_set, r->n_kv_set),
+		.kv_clear = take_strs(a, r->kv_clear, r->n_kv_clear),
 	};
 	if (out) {
 		out->name = c.name;
@@ -212,6 +230,8 @@ static const durq_turn_result *take_result(arena *a, const durq_turn_result *r)
 		out->work = c.work;
 		out->cancel = c.cancel;
 		out->messages = c.messages;
+		out->kv_set = c.kv_set;
+		out->kv_clear = c.kv_clear;
 	}
 	return out;
 }

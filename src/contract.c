@@ -1,10 +1,10 @@
 /*
  * contract.c — the public calls of issue 10 beyond the turn: hierarchy and checked deletes
  * (G8), retention (G9), per-execution and system reads and custom-status polling
- * (G10-G12). Writes are ops for durq_exec / durq_exec_async like those of api.c (one op,
- * one savepoint of a group-committed transaction); reads go through the provider's
- * optional query method on a pool connection. Does not own: SQL (providers), the turn's
- * own fields (api.c).
+ * (G10-G12), reads of an instance's key/value state (G3). Writes are ops for durq_exec /
+ * durq_exec_async like those of api.c (one op, one savepoint of a group-committed
+ * transaction); reads go through the provider's optional query method on a pool
+ * connection. Does not own: SQL (providers), the turn's own fields (api.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -327,4 +327,72 @@ int durq_custom_status_get(durq *db, void **value, size_t *len, uint64_t *versio
 	if (rc == DURQ_OK || rc == DURQ_EMPTY)
 		*version = q.u.custom_status.version;
 	return leave(db, rc);
+}
+
+/* ---- key/value state (G3) ----------------------------------------------------------- */
+
+static int check_key(const char *key)
+{
+	if (!key)
+		return durq_error_set(DURQ_EINVAL, "key is NULL");
+	size_t len = strnlen(key, DURQ_KV_KEY_MAX + 1);
+	if (len == 0 || len > DURQ_KV_KEY_MAX)
+		return durq_error_set(DURQ_EINVAL, "key must be 1..%d bytes", DURQ_KV_KEY_MAX);
+	return DURQ_OK;
+}
+
+int durq_kv_get(durq *db, void **value, size_t *len, const char *instance_id, const char *key)
+{
+	int rc = DURQ_OK;
+	ENTER(db);
+	if (!value || !len)
+		rc = durq_error_set(DURQ_EINVAL, "durq_kv_get: value/len is NULL");
+	else if ((rc = check_id(instance_id, "instance_id")) == DURQ_OK)
+		rc = check_key(key);
+	if (rc < 0)
+		return leave(db, rc);
+	*value = NULL;
+	*len = 0;
+	durq_query q = {.kind = DURQ_QUERY_KV_GET,
+			.u.kv = {.instance_id = instance_id, .key = key}};
+	if ((rc = query(db, &q)) == DURQ_OK) {
+		*value = q.u.kv.value;
+		*len = q.u.kv.len;
+	} else {
+		free(q.u.kv.value);
+	}
+	return leave(db, rc);
+}
+
+int durq_kv_list(durq *db, durq_kv_entry **entries, size_t *n, const char *instance_id)
+{
+	int rc = DURQ_OK;
+	ENTER(db);
+	if (!entries || !n)
+		rc = durq_error_set(DURQ_EINVAL, "durq_kv_list: entries/n is NULL");
+	else
+		rc = check_id(instance_id, "instance_id");
+	if (rc < 0)
+		return leave(db, rc);
+	*entries = NULL;
+	*n = 0;
+	durq_query q = {.kind = DURQ_QUERY_KV_LIST, .u.kv = {.instance_id = instance_id}};
+	if ((rc = query(db, &q)) == DURQ_OK) {
+		*entries = q.u.kv.entries;
+		*n = q.u.kv.n;
+	} else {
+		durq_kv_entries_free(q.u.kv.entries, q.u.kv.n);
+	}
+	return leave(db, rc);
+}
+
+void durq_kv_entries_free(durq_kv_entry *e, size_t n)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].key);
+		free(e[i].value);
+	}
+	free(e);
 }

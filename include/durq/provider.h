@@ -164,7 +164,9 @@ enum durq_query_kind {
 	DURQ_QUERY_LIST_FILTER,       /**< u.list */
 	DURQ_QUERY_EXECUTION_GET,     /**< u.execution */
 	DURQ_QUERY_SYSTEM_COUNTS,     /**< u.counts */
-	DURQ_QUERY_CUSTOM_STATUS      /**< u.custom_status: DURQ_EMPTY when not newer */
+	DURQ_QUERY_CUSTOM_STATUS,     /**< u.custom_status: DURQ_EMPTY when not newer */
+	DURQ_QUERY_KV_GET,            /**< u.kv: one key (DURQ_ENOTFOUND: no instance or key) */
+	DURQ_QUERY_KV_LIST            /**< u.kv: every key by key (DURQ_ENOTFOUND: no instance) */
 };
 
 /** One read of the issue-10 family (durq_query_kind): inputs and outputs of durq_provider.query. */
@@ -192,6 +194,14 @@ typedef struct durq_query {
 			size_t len;
 			uint64_t version;
 		} custom_status;
+		struct {
+			const char *instance_id;
+			const char *key;               /**< KV_GET only */
+			void *value;                   /**< KV_GET out, durq_mem_* (never NULL) */
+			size_t len;
+			durq_kv_entry *entries;        /**< KV_LIST out, durq_mem_* */
+			size_t n;
+		} kv;
 	} u; /**< the inputs and outputs of kind */
 } durq_query;
 

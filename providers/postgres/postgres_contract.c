@@ -151,6 +151,50 @@ static int q_custom_status(pg_conn *c, durq_query *q)
 	return newer ? DURQ_OK : durq_error_set(DURQ_EMPTY, "custom status unchanged");
 }
 
+/* One key, or every key of an instance (a row with a NULL key: it has none). */
+static int q_kv(pg_conn *c, durq_query *q)
+{
+	pg_params p;
+	PGresult *r;
+	int oom = 0, list = q->kind == DURQ_QUERY_KV_LIST;
+	pg_params_init(&p);
+	pg_param_text(&p, q->u.kv.instance_id);
+	if (!list)
+		pg_param_text(&p, q->u.kv.key);
+	int rc = run(c, list ? PG_KV_LIST : PG_KV_GET, &p, "read key/values", &r);
+	if (rc < 0)
+		return rc;
+	int rows = PQntuples(r);
+	if (rows == 0) {
+		PQclear(r);
+		return list ? durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found",
+					     q->u.kv.instance_id)
+			    : durq_error_set(DURQ_ENOTFOUND, "instance '%s' has no key '%s'",
+					     q->u.kv.instance_id, q->u.kv.key);
+	}
+	if (!list) {
+		q->u.kv.value = pg_bytes(r, 0, 0, &q->u.kv.len, &oom);
+		if (!q->u.kv.value && !oom)
+			q->u.kv.value = durq_mem_calloc(1, 1);
+		PQclear(r);
+		return q->u.kv.value ? DURQ_OK : durq_error_set(DURQ_ENOMEM, "out of memory");
+	}
+	if (!pg_isnull(r, 0, 0) && !(q->u.kv.entries = durq_mem_calloc((size_t)rows,
+								       sizeof(durq_kv_entry))))
+		oom = 1;
+	for (int i = 0; !oom && q->u.kv.entries && i < rows; i++) {
+		durq_kv_entry *e = &q->u.kv.entries[q->u.kv.n++];
+		e->key = pg_text(r, i, 0, &oom);
+		e->value = pg_bytes(r, i, 1, &e->value_len, &oom);
+		if (!e->value && !oom)
+			e->value = durq_mem_calloc(1, 1);
+		if (!e->key || !e->value)
+			oom = 1;
+	}
+	PQclear(r);
+	return oom ? durq_error_set(DURQ_ENOMEM, "postgresql: out of memory") : DURQ_OK;
+}
+
 int pg_query(durq_conn *conn, durq_query *q)
 {
 	pg_conn *c = pg_conn_of(conn);
@@ -161,6 +205,8 @@ int pg_query(durq_conn *conn, durq_query *q)
 	case DURQ_QUERY_EXECUTION_GET: return q_execution(c, q);
 	case DURQ_QUERY_SYSTEM_COUNTS: return q_counts(c, q);
 	case DURQ_QUERY_CUSTOM_STATUS: return q_custom_status(c, q);
+	case DURQ_QUERY_KV_GET:
+	case DURQ_QUERY_KV_LIST: return q_kv(c, q);
 	default: return durq_error_set(DURQ_EINVAL, "unknown query kind %d", q->kind);
 	}
 }

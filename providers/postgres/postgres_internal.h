@@ -19,10 +19,11 @@
 
 #include "durq/provider.h"
 
-#define PG_SCHEMA_VERSION 3 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
-			     * (execution name/version/completion, deletes, retention) */
+#define PG_SCHEMA_VERSION 4 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
+			     * (execution name/version/completion, deletes, retention); 4: the
+			     * per-instance key/value state (durq_kv, durq_orch_ack's kv arrays) */
 #define PG_NOTIFY_CHANNEL "durq"
-#define PG_MAX_PARAMS 28
+#define PG_MAX_PARAMS 32 /* durq_orch_ack takes 30 */
 #define PG_PREFIX_MAX 6
 /* The largest message libpq and the server exchange is 1 GiB - 1 (the server's
  * PQ_LARGE_MESSAGE_LIMIT): one statement's parameters must fit, with room to spare. */
@@ -55,7 +56,8 @@ enum pg_stmt_id {
 	PG_EXECUTION_LIST, PG_DEAD_LIST, PG_DEPTHS, PG_NEXT_DUE, PG_DB_SIZE, PG_SETTING,
 	/* issue 10 (postgres_contract.c) */
 	PG_ORCH_DISCARD, PG_DELETE_MANY, PG_PURGE, PG_PRUNE_EX, PG_CHILDREN, PG_TREE,
-	PG_LIST_FILTER, PG_EXECUTION_GET, PG_SYSTEM_COUNTS, PG_CUSTOM_STATUS,
+	PG_LIST_FILTER, PG_EXECUTION_GET, PG_SYSTEM_COUNTS, PG_CUSTOM_STATUS, PG_KV_GET,
+	PG_KV_LIST,
 	PG__COUNT
 };
 

@@ -281,6 +281,17 @@ static void turn_message(durq_turn *t, const PGresult *r, int row, int *oom)
 		t->attempt = m->attempt;
 }
 
+static void turn_kv(durq_turn *t, const PGresult *r, int row, int *oom)
+{
+	durq_kv_entry *e = &t->kv[t->n_kv++];
+	e->key = pg_text(r, row, 4, oom);
+	e->value = pg_bytes(r, row, 7, &e->value_len, oom);
+	if (!e->value && !*oom) /* an empty value: a 1-byte buffer, never NULL */
+		e->value = durq_mem_calloc(1, 1);
+	if (!e->key || !e->value)
+		*oom = 1;
+}
+
 static void turn_event(durq_turn *t, const PGresult *r, int row, int *oom)
 {
 	durq_event *e = &t->history[t->n_history++];
@@ -299,7 +310,8 @@ static int fill_turn(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, const PGre
 	t->lease_until_ms = ctx->now_ms + op->u.orch_claim.lease_ms;
 	t->messages = durq_mem_calloc((size_t)rows + 1, sizeof(*t->messages));
 	t->history = durq_mem_calloc((size_t)rows + 1, sizeof(*t->history));
-	if (!t->messages || !t->history)
+	t->kv = durq_mem_calloc((size_t)rows + 1, sizeof(*t->kv));
+	if (!t->messages || !t->history || !t->kv)
 		return durq_error_set(DURQ_ENOMEM, "postgresql: out of memory reading a turn");
 	for (int i = 0; i < rows; i++) {
 		switch (pg_i32(r, i, 0)) {
@@ -307,6 +319,7 @@ static int fill_turn(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, const PGre
 		case 1: turn_message(t, r, i, &oom); break;
 		case 2: turn_event(t, r, i, &oom); break;
 		case 3: log_orch_poison(c, r, i, ctx->max_attempts); break;
+		case 4: turn_kv(t, r, i, &oom); break;
 		default: break;
 		}
 	}
@@ -334,8 +347,10 @@ static int recv_orch_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int 
 		durq_turn *t = op->u.orch_claim.out;
 		durq_mem_free(t->messages);
 		durq_mem_free(t->history);
+		durq_mem_free(t->kv);
 		t->messages = NULL;
 		t->history = NULL;
+		t->kv = NULL;
 	}
 	return rc;
 }
@@ -409,6 +424,25 @@ static void ack_messages(pg_params *p, const durq_turn_result *r, int64_t now)
 	pg_param_arr(p, &vis);
 }
 
+/* The key/value changes (G3): keys and values to set, keys to clear, clear-all. */
+static void ack_kv(pg_params *p, const durq_turn_result *r)
+{
+	pg_arr keys, values, clear;
+	pg_arr_init(&keys, PG_OID_TEXT);
+	pg_arr_init(&values, PG_OID_BYTEA);
+	pg_arr_init(&clear, PG_OID_TEXT);
+	for (size_t i = 0; i < r->n_kv_set; i++) {
+		pg_arr_text(&keys, r->kv_set[i].key);
+		pg_arr_bytes(&values, bytes_or_empty(r->kv_set[i].value), r->kv_set[i].value_len);
+	}
+	for (size_t i = 0; i < r->n_kv_clear; i++)
+		pg_arr_text(&clear, r->kv_clear[i]);
+	pg_param_arr(p, &keys);
+	pg_param_arr(p, &values);
+	pg_param_arr(p, &clear);
+	pg_param_bool(p, r->kv_clear_all != 0);
+}
+
 static int send_orch_ack(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
 {
 	const durq_turn_result *r = op->u.orch_ack.result;
@@ -431,6 +465,7 @@ static int send_orch_ack(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_ops
 	ack_work(&p, r, ctx->now_ms);
 	ack_cancels(&p, r);
 	ack_messages(&p, r, ctx->now_ms);
+	ack_kv(&p, r);
 	return send1(c, PG_ORCH_ACK, &p, st);
 }
 
@@ -447,6 +482,9 @@ static int ack_refused(const char *id, int code, uint64_t a, uint64_t b)
 	if (code == DURQ_EDUP)
 		return durq_error_set(DURQ_EDUP, "instance '%s' execution %llu: event id %llu "
 				      "already in history", id, x, y);
+	if (code == DURQ_ETOOBIG)
+		return durq_error_set(DURQ_ETOOBIG, "instance '%s' would hold %llu keys, more than "
+				      "DURQ_KV_MAX_KEYS %d", id, x, DURQ_KV_MAX_KEYS);
 	if (x == 0)
 		return durq_error_set(DURQ_EINVAL, "instance '%s' does not exist: its first turn "
 				      "must use execution 1, not %llu", id, y);
@@ -472,7 +510,8 @@ static int recv_orch_ack(pg_conn *c, durq_op *op, int *local)
 	PQclear(r);
 	if (code == DURQ_OK)
 		return DURQ_OK;
-	if (code != DURQ_ELOCKLOST && code != DURQ_EDUP && code != DURQ_EINVAL)
+	if (code != DURQ_ELOCKLOST && code != DURQ_EDUP && code != DURQ_EINVAL &&
+	    code != DURQ_ETOOBIG)
 		return durq_error_set(DURQ_EIO, "postgresql: ack turn: unexpected answer %d", code);
 	return ack_refused(op->u.orch_ack.instance_id, code, a, b);
 }

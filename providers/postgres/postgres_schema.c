@@ -49,6 +49,8 @@
 #define PG_LOCK_KEY(id) "hashtext(current_schema() || '/' || " id ")"
 /* Descendants deeper than this are not followed (a parent_id cycle stays bounded). */
 #define PG_TREE_DEPTH "1000"
+#define PG_KV_MAX "1000"
+_Static_assert(DURQ_KV_MAX_KEYS == 1000, "PG_KV_MAX must equal DURQ_KV_MAX_KEYS");
 
 static const char *const stmt_sql[PG__COUNT] = {
 	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -83,7 +85,8 @@ static const char *const stmt_sql[PG__COUNT] = {
 			"$5::text, $6::text, $7::text, $8::int4, $9::bytea, $10::bool, $11::bytea, "
 			"$12::int8[], $13::bytea[], $14::text[], $15::text[], $16::int8[], $17::int8[], "
 			"$18::int4[], $19::bytea[], $20::int8[], $21::int8[], $22::int8[], $23::text[], "
-			"$24::int4[], $25::bytea[], $26::int8[])",
+			"$24::int4[], $25::bytea[], $26::int8[], $27::text[], $28::bytea[], $29::text[], "
+			"$30::bool)",
 	[PG_ORCH_ABANDON] = "SELECT durq_orch_abandon($1::text, $2::bytea, $3::int8, $4::int8, "
 			    "$5::bool)",
 	[PG_ORCH_RENEW] = "UPDATE durq_instance_locks SET locked_until = $4::int8 "
@@ -262,6 +265,11 @@ static const char *const stmt_sql[PG__COUNT] = {
 	[PG_CUSTOM_STATUS] =
 		"SELECT custom_status_version, CASE WHEN custom_status_version > $2::int8 THEN "
 		"custom_status END FROM durq_instances WHERE id = $1::text",
+	/* no row: no such instance; a row with a NULL key: an instance without keys */
+	[PG_KV_GET] = "SELECT k.value FROM durq_kv k WHERE k.instance_id = $1::text AND "
+		      "k.key = $2::text",
+	[PG_KV_LIST] = "SELECT k.key, k.value FROM durq_instances i LEFT JOIN durq_kv k ON "
+		       "k.instance_id = i.id WHERE i.id = $1::text ORDER BY k.key",
 };
 
 static const char *const stmt_names[PG__COUNT] = {
@@ -276,7 +284,7 @@ static const char *const stmt_names[PG__COUNT] = {
 	"durq_next_due", "durq_db_size", "durq_setting",
 	"durq_orch_discard", "durq_delete_many", "durq_purge", "durq_prune_ex", "durq_children",
 	"durq_tree", "durq_list_filter", "durq_execution_get", "durq_system_counts",
-	"durq_custom_status",
+	"durq_custom_status", "durq_kv_get", "durq_kv_list",
 };
 
 const char *pg_stmt_sql(enum pg_stmt_id id)
@@ -438,6 +446,8 @@ static const char fn_orch_claim[] =
 	"   RETURN QUERY SELECT 2, h.event_id, 0::int8, 0, NULL::text, NULL::text, NULL::text,\n"
 	"    h.payload FROM durq_history h\n"
 	"    WHERE h.instance_id = v_id AND h.execution_id = v_exec ORDER BY h.event_id;\n"
+	"   RETURN QUERY SELECT 4, 0::int8, 0::int8, 0, k.key, NULL::text, NULL::text, k.value\n"
+	"    FROM durq_kv k WHERE k.instance_id = v_id ORDER BY k.key;\n"
 	"  END IF;\n"
 	"  RETURN;\n"
 	" END LOOP;\n"
@@ -452,10 +462,11 @@ static const char fn_orch_ack[] =
 	" p_set_cs bool, p_cs bytea, h_ids int8[], h_payloads bytea[], w_queues text[],"
 	" w_insts text[], w_execs int8[], w_acts int8[], w_prios int4[], w_payloads bytea[],"
 	" w_vis int8[], c_execs int8[], c_acts int8[], m_insts text[], m_kinds int4[],"
-	" m_payloads bytea[], m_vis int8[]) RETURNS TABLE(rc int4, a int8, b int8)"
+	" m_payloads bytea[], m_vis int8[], k_keys text[], k_values bytea[], k_clear text[],"
+	" k_clear_all bool) RETURNS TABLE(rc int4, a int8, b int8)"
 	" LANGUAGE plpgsql AS $f$\n"
 	"#variable_conflict use_column\n"
-	"DECLARE v_cur int8; v_ex int8; v_dup int8;\n"
+	"DECLARE v_cur int8; v_ex int8; v_dup int8; v_kv int8;\n"
 	"BEGIN\n"
 	" PERFORM 1 FROM durq_instance_locks l WHERE l.instance_id = p_id AND l.token = p_token\n"
 	"  AND l.locked_until > p_now FOR UPDATE;\n"
@@ -472,6 +483,12 @@ static const char fn_orch_ack[] =
 	"   AND h.execution_id = v_ex AND h.event_id = ANY (h_ids) ORDER BY h.event_id LIMIT 1;\n"
 	" END IF;\n"
 	" IF v_dup IS NOT NULL THEN RETURN QUERY SELECT -4, v_ex, v_dup; RETURN; END IF;\n"
+	" IF cardinality(k_keys) > 0 THEN\n"
+	"  SELECT count(*) INTO v_kv FROM (SELECT k.key FROM durq_kv k WHERE k.instance_id = p_id\n"
+	"   AND NOT k_clear_all AND k.key <> ALL (k_clear) UNION SELECT u.k FROM unnest(k_keys)\n"
+	"   AS u(k)) s;\n"
+	"  IF v_kv > " PG_KV_MAX " THEN RETURN QUERY SELECT -7, v_kv, 0::int8; RETURN; END IF;\n"
+	" END IF;\n"
 	" DELETE FROM durq_orch_queue q WHERE q.instance_id = p_id AND q.lock_token = p_token;\n"
 	" IF v_cur = 0 THEN\n"
 	"  INSERT INTO durq_instances(id, name, version, execution_id, status,\n"
@@ -519,6 +536,12 @@ static const char fn_orch_ack[] =
 	"  SELECT u.i, u.k, u.p, u.v, 0, p_now\n"
 	"  FROM unnest(m_insts, m_kinds, m_payloads, m_vis) WITH ORDINALITY AS u(i, k, p, v, o)\n"
 	"  ORDER BY u.o;\n"
+	" IF k_clear_all THEN DELETE FROM durq_kv k WHERE k.instance_id = p_id; END IF;\n"
+	" DELETE FROM durq_kv k WHERE k.instance_id = p_id AND k.key = ANY (k_clear);\n"
+	" INSERT INTO durq_kv AS k (instance_id, key, value)\n"
+	"  SELECT DISTINCT ON (u.k) p_id, u.k, u.v FROM unnest(k_keys, k_values)\n"
+	"   WITH ORDINALITY AS u(k, v, o) ORDER BY u.k, u.o DESC\n"
+	"  ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value;\n"
 	" DELETE FROM durq_instance_locks l WHERE l.instance_id = p_id;\n"
 	" RETURN QUERY SELECT 0, v_ex, 0::int8;\n"
 	"END $f$;\n";
@@ -553,6 +576,7 @@ static const char fn_instance_delete[] =
 	" DELETE FROM durq_work_queue w WHERE w.instance_id = p_id;\n"
 	" DELETE FROM durq_history h WHERE h.instance_id = p_id;\n"
 	" DELETE FROM durq_executions e WHERE e.instance_id = p_id;\n"
+	" DELETE FROM durq_kv k WHERE k.instance_id = p_id;\n"
 	" DELETE FROM durq_instances i WHERE i.id = p_id;\n"
 	" RETURN 0;\n"
 	"END $f$;\n";
@@ -610,6 +634,7 @@ static const char fn_delete_ids[] =
 	" GET DIAGNOSTICS v3 = ROW_COUNT;\n"
 	" DELETE FROM durq_executions e WHERE e.instance_id = ANY (p_all);\n"
 	" GET DIAGNOSTICS v2 = ROW_COUNT;\n"
+	" DELETE FROM durq_kv k WHERE k.instance_id = ANY (p_all);\n"
 	" DELETE FROM durq_instances i WHERE i.id = ANY (p_all);\n"
 	" GET DIAGNOSTICS v1 = ROW_COUNT;\n"
 	" RETURN QUERY SELECT v1, v2, v3, v4 + vx;\n"
@@ -699,8 +724,16 @@ static const char fn_prune_ex[] =
 	" RETURN v_n;\n"
 	"END $f$;\n";
 
+/* Version 4: the per-instance key/value state (G3); durq_orch_ack gained its kv arrays. */
+static const char schema_v4[] =
+	"CREATE TABLE IF NOT EXISTS durq_kv(instance_id text COLLATE \"C\" NOT NULL,"
+	" key text COLLATE \"C\" NOT NULL, value bytea NOT NULL, PRIMARY KEY(instance_id, key));"
+	"DROP FUNCTION IF EXISTS durq_orch_ack(text, bytea, int8, int8, text, text, text, int4,"
+	" bytea, bool, bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[],"
+	" int8[], int8[], int8[], text[], int4[], bytea[], int8[]);";
+
 static const char *const schema_parts[] = {
-	schema_tables, schema_v3, fn_orch_claim, fn_orch_ack, fn_orch_abandon,
+	schema_tables, schema_v3, schema_v4, fn_orch_claim, fn_orch_ack, fn_orch_abandon,
 	fn_instance_delete, fn_execution_prune, fn_delete_ids, fn_delete_many, fn_purge,
 	fn_prune_ex,
 };

@@ -48,8 +48,14 @@ static const char migration_v2[] =
 	"ALTER TABLE dead_letters_v2 RENAME TO dead_letters;"
 	"PRAGMA user_version = 2;";
 
-const char *const sq_migrations[] = {migration_v2};
-const int sq_n_migrations = 1;
+/* Version 3: the per-instance key/value state (G3). */
+static const char migration_v3[] =
+	"CREATE TABLE kv(instance_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,"
+	" PRIMARY KEY(instance_id, key)) WITHOUT ROWID;"
+	"PRAGMA user_version = 3;";
+
+const char *const sq_migrations[] = {migration_v2, migration_v3};
+const int sq_n_migrations = 2;
 
 /* The tree of ?1 (it first, then by depth, then id) with each instance's status. */
 #define TREE_SQL                                                                           \
@@ -120,6 +126,15 @@ const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST] = {
 		"(SELECT count(*) FROM history h WHERE h.instance_id = e.instance_id "
 		"AND h.execution_id = e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version "
 		"FROM executions e WHERE e.instance_id = ?1 ORDER BY e.execution_id",
+	[SQ_KV_CLEAR_ALL - SQ_CONTRACT_FIRST] = "DELETE FROM kv WHERE instance_id = ?1",
+	[SQ_KV_CLEAR - SQ_CONTRACT_FIRST] = "DELETE FROM kv WHERE instance_id = ?1 AND key = ?2",
+	[SQ_KV_SET - SQ_CONTRACT_FIRST] =
+		"INSERT INTO kv(instance_id, key, value) VALUES(?1, ?2, ?3) "
+		"ON CONFLICT(instance_id, key) DO UPDATE SET value = excluded.value",
+	[SQ_KV_COUNT - SQ_CONTRACT_FIRST] = "SELECT count(*) FROM kv WHERE instance_id = ?1",
+	[SQ_KV_LIST - SQ_CONTRACT_FIRST] =
+		"SELECT key, value FROM kv WHERE instance_id = ?1 ORDER BY key",
+	[SQ_KV_GET - SQ_CONTRACT_FIRST] = "SELECT value FROM kv WHERE instance_id = ?1 AND key = ?2",
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -248,6 +263,7 @@ static int changes_into(sq_conn *c, enum sq_stmt_id id, const char *inst, uint64
 static int delete_one(sq_conn *c, const char *id, durq_delete_counts *k)
 {
 	uint64_t locks = 0;
+	TRY(changes_into(c, SQ_KV_CLEAR_ALL, id, &locks));
 	TRY(changes_into(c, SQ_DEL_ORCH, id, &k->messages));
 	TRY(changes_into(c, SQ_DEL_WORK, id, &k->messages));
 	TRY(changes_into(c, SQ_DEL_LOCK, id, &locks));
@@ -534,6 +550,111 @@ static int q_custom_status(sq_conn *c, durq_query *q)
 	return newer ? DURQ_OK : durq_error_set(DURQ_EMPTY, "custom status unchanged");
 }
 
+/* ---- key/value state (G3) ----------------------------------------------------------- */
+
+static int kv_exec(sq_conn *c, enum sq_stmt_id id, const char *inst, const char *key,
+		   const void *v, size_t len)
+{
+	sqlite3_stmt *s = sq_stmt(c, id);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, inst, -1, SQLITE_STATIC);
+	if (key)
+		sq_bind_text(c, s, 2, key, -1, SQLITE_STATIC);
+	if (id == SQ_KV_SET)
+		sq_bind_blob(c, s, 3, v ? v : "", len);
+	return sq_exec(c, s, "change key/value state");
+}
+
+int sq_kv_apply(sq_conn *c, const char *id, const durq_turn_result *r)
+{
+	if (!r->kv_clear_all && !r->n_kv_clear && !r->n_kv_set)
+		return DURQ_OK;
+	if (r->kv_clear_all)
+		TRY(kv_exec(c, SQ_KV_CLEAR_ALL, id, NULL, NULL, 0));
+	for (size_t i = 0; i < r->n_kv_clear; i++)
+		TRY(kv_exec(c, SQ_KV_CLEAR, id, r->kv_clear[i], NULL, 0));
+	for (size_t i = 0; i < r->n_kv_set; i++)
+		TRY(kv_exec(c, SQ_KV_SET, id, r->kv_set[i].key, r->kv_set[i].value,
+			    r->kv_set[i].value_len));
+	if (!r->n_kv_set)
+		return DURQ_OK;
+	sqlite3_stmt *s = sq_stmt(c, SQ_KV_COUNT);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
+	int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return sq_error(c, rc, "count keys");
+	if (n > DURQ_KV_MAX_KEYS) /* the core rolls the op back: nothing of the turn stays */
+		return durq_error_set(DURQ_ETOOBIG, "instance '%s' would hold %lld keys, more "
+				      "than DURQ_KV_MAX_KEYS %d", id, (long long)n,
+				      DURQ_KV_MAX_KEYS);
+	return DURQ_OK;
+}
+
+int sq_kv_rows(sq_conn *c, const char *id, durq_kv_entry **out, size_t *n)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_KV_LIST);
+	size_t cap = 0;
+	int rc;
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			durq_kv_entry *v = durq_mem_realloc(*out, ncap * sizeof(*v));
+			if (!v)
+				break;
+			*out = v;
+			cap = ncap;
+		}
+		durq_kv_entry *e = &(*out)[(*n)++];
+		e->key = sq_col_text(c, s, 0);
+		e->value = sq_col_blob(c, s, 1, &e->value_len);
+		if (!e->value && sq_check(c) == SQLITE_OK) /* an empty value: a 1-byte buffer */
+			e->value = durq_mem_calloc(1, 1);
+		if (!e->key || !e->value)
+			break;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_ROW) {
+		sq_check(c);
+		return durq_error_set(DURQ_ENOMEM, "out of memory reading key/values");
+	}
+	return rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, "read key/values");
+}
+
+static int q_kv(sq_conn *c, durq_query *q)
+{
+	TRY(instance_exists(c, q->u.kv.instance_id));
+	if (q->kind == DURQ_QUERY_KV_LIST)
+		return sq_kv_rows(c, q->u.kv.instance_id, &q->u.kv.entries, &q->u.kv.n);
+	sqlite3_stmt *s = sq_stmt(c, SQ_KV_GET);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, q->u.kv.instance_id, -1, SQLITE_STATIC);
+	sq_bind_text(c, s, 2, q->u.kv.key, -1, SQLITE_STATIC);
+	int rc = sq_step(c, s);
+	if (rc == SQLITE_ROW) {
+		q->u.kv.value = sq_col_blob(c, s, 0, &q->u.kv.len);
+		if (!q->u.kv.value && sq_check(c) == SQLITE_OK)
+			q->u.kv.value = durq_mem_calloc(1, 1);
+		if (!q->u.kv.value)
+			rc = SQLITE_NOMEM;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' has no key '%s'",
+				      q->u.kv.instance_id, q->u.kv.key);
+	return rc == SQLITE_ROW ? DURQ_OK : sq_error(c, rc, "read key/value");
+}
+
 int sq_query(durq_conn *conn, durq_query *q)
 {
 	sq_conn *c = sq_conn_of(conn);
@@ -544,6 +665,8 @@ int sq_query(durq_conn *conn, durq_query *q)
 	case DURQ_QUERY_EXECUTION_GET: return q_execution(c, q);
 	case DURQ_QUERY_SYSTEM_COUNTS: return q_counts(c, q);
 	case DURQ_QUERY_CUSTOM_STATUS: return q_custom_status(c, q);
+	case DURQ_QUERY_KV_GET:
+	case DURQ_QUERY_KV_LIST: return q_kv(c, q);
 	default: return durq_error_set(DURQ_EINVAL, "unknown query kind %d", q->kind);
 	}
 }

@@ -45,6 +45,7 @@ enum sq_stmt_id {
 	SQ_POISON_OUTPUT = SQ_CONTRACT_FIRST, SQ_POISON_EXEC_OUTPUT, SQ_POISON_EVENT,
 	SQ_POISON_NOTIFY, SQ_TREE, SQ_CHILD_CHECK, SQ_PURGE_PICK, SQ_PRUNE_EX_HISTORY, SQ_PRUNE_EX_EXECUTIONS, SQ_CHILDREN, SQ_LIST_FILTER,
 	SQ_EXECUTION_GET, SQ_SYSTEM_COUNTS, SQ_CUSTOM_STATUS, SQ_EXECUTION_LIST_V2,
+	SQ_KV_CLEAR_ALL, SQ_KV_CLEAR, SQ_KV_SET, SQ_KV_COUNT, SQ_KV_LIST, SQ_KV_GET,
 	SQ__COUNT
 };
 
@@ -104,6 +105,10 @@ int sq_purge(sq_conn *c, durq_op *op, const durq_op_ctx *ctx);
 int sq_prune_ex(sq_conn *c, durq_op *op);
 int sq_poison_record(sq_conn *c, const char *id, int attempts, int max_attempts, int64_t now);
 int sq_query(durq_conn *conn, durq_query *q);
+/* A turn's key/value changes (G3), in the ack's savepoint: DURQ_ETOOBIG past the limit. */
+int sq_kv_apply(sq_conn *c, const char *id, const durq_turn_result *r);
+/* The instance's keys into *out / *n (durq_mem_*), ordered by key. */
+int sq_kv_rows(sq_conn *c, const char *id, durq_kv_entry **out, size_t *n);
 
 int sq_history_read(durq_conn *conn, durq_event **events, size_t *n, const char *id, uint64_t exec);
 /* sq_history_read of an execution already known to exist (no instance lookup). */

@@ -207,8 +207,10 @@ static int read_turn(sq_conn *c, durq_op *op)
 {
 	durq_turn *t = op->u.orch_claim.out;
 	TRY(read_head(c, t));
-	if (t->exists)
+	if (t->exists) {
 		TRY(sq_history_rows(c, &t->history, &t->n_history, t->instance_id, t->execution_id));
+		TRY(sq_kv_rows(c, t->instance_id, &t->kv, &t->n_kv));
+	}
 	op->u.orch_claim.history_loaded = 1;
 	return DURQ_OK;
 }
@@ -415,6 +417,7 @@ static int orch_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	TRY(upsert_instance(c, id, r, now, &exec));
 	TRY(append_history(c, id, exec, r));
 	TRY(set_status(c, id, exec, r, now));
+	TRY(sq_kv_apply(c, id, r));
 	for (size_t i = 0; i < r->n_work; i++) {
 		durq_work w = r->work[i];
 		if (!w.instance_id)
@@ -677,7 +680,8 @@ static int instance_delete(sq_conn *c, durq_op *op)
 	if (!cur && !has_msgs)
 		return durq_error_set(DURQ_ENOTFOUND, "instance '%s' not found", id);
 	static const enum sq_stmt_id dels[] = {SQ_DEL_ORCH, SQ_DEL_WORK, SQ_DEL_LOCK,
-					       SQ_DEL_HISTORY, SQ_DEL_EXECUTIONS, SQ_DEL_INSTANCE};
+					       SQ_DEL_HISTORY, SQ_DEL_EXECUTIONS, SQ_KV_CLEAR_ALL,
+					       SQ_DEL_INSTANCE};
 	for (size_t i = 0; i < sizeof(dels) / sizeof(dels[0]); i++)
 		TRY(exec_id(c, dels[i], id, "delete instance"));
 	return DURQ_OK;

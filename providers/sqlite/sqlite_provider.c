@@ -25,7 +25,7 @@
 #include "sqlite_internal.h"
 #include "sqlite_provider.h"
 
-#define SCHEMA_VERSION 2 /* 1 + sq_n_migrations (sqlite_contract.c) */
+#define SCHEMA_VERSION 3 /* 1 + sq_n_migrations (sqlite_contract.c) */
 #define SQ_ROW_HEADROOM 65536 /* ids, names and numbers beside the payloads of a row */
 
 /* Ready messages: visible, untagged, instance not under a live lease. The partial indexes

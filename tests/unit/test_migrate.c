@@ -1,9 +1,9 @@
 /*
  * test_migrate.c — a database written by an older durq is migrated on open (issue 10):
- * SQLite user_version 1 -> 2, PostgreSQL schema version 2 -> 3. The old rows keep their
+ * SQLite user_version 1 -> 3, PostgreSQL schema version 2 -> 4. The old rows keep their
  * meaning (per-execution name and version from the instance, completion times from the
  * finished rows' update time), the new calls work on them, and dead-letter ids stay above
- * every id the old table handed out.
+ * every id the old table handed out; the key/value state (version 3 / 4) works.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,11 +136,19 @@ static void check_migrated(durq *db)
 	durq_turn_result r = DURQ_TURN_RESULT_INIT;
 	r.execution_id = 2;
 	r.version_tag = "v2";
+	durq_kv kv = {"k", "v", 1};
+	r.kv_set = &kv;
+	r.n_kv_set = 1;
 	assert_int_equal(durq_orch_ack(db, "i2", &t->token, &r), DURQ_OK);
 	durq_turn_free(t);
 	assert_int_equal(durq_execution_get(db, &e, "i2", 0), DURQ_OK);
 	assert_string_equal(e->version, "v2");
 	durq_execution_info_free(e);
+	void *v = NULL;
+	size_t vlen = 0;
+	assert_int_equal(durq_kv_get(db, &v, &vlen, "i2", "k"), DURQ_OK);
+	assert_int_equal(vlen, 1);
+	free(v);
 	durq_delete_counts dc;
 	const char *del[] = {"i1"};
 	assert_int_equal(durq_instance_delete_many(db, &dc, del, 1, 0), DURQ_OK);
@@ -175,11 +183,11 @@ static void test_sqlite_v1_database_is_migrated(void **state)
 	assert_int_equal(durq_work_abandon(db, it->id, &it->token, 0, 0), DURQ_OK);
 	durq_work_items_free(it, n);
 	durq_free(db);
-	assert_int_equal(user_version(path), 2);
+	assert_int_equal(user_version(path), 3);
 
 	durq_options o = DURQ_OPTIONS_INIT;
 	o.max_attempts = 1;
-	assert_int_equal(durq_open(&db, url, &o), DURQ_OK); /* version 2: opened as it is */
+	assert_int_equal(durq_open(&db, url, &o), DURQ_OK); /* current: opened as it is */
 	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 1, 30000, 0), DURQ_EMPTY);
 	durq_dead_letter *d = NULL;
 	assert_int_equal(durq_dead_list(db, &d, &n, 0), DURQ_OK);
@@ -228,9 +236,13 @@ static void pg_sql(const char *url, const char *s)
 }
 
 /* A version-2 database: what durq wrote before issue 10, rebuilt from today's schema by
- * dropping what version 3 added and recording version 2. */
+ * dropping what versions 3 and 4 added and recording version 2. */
 static const char pg_to_v2[] =
 	"DROP FUNCTION durq_orch_claim(int8, bytea, int8, int4, bool, int4);"
+	"DROP FUNCTION durq_orch_ack(text, bytea, int8, int8, text, text, text, int4, bytea, bool,"
+	" bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[], int8[], int8[],"
+	" int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool);"
+	"DROP TABLE durq_kv;"
 	"DROP FUNCTION durq_instance_delete_many(text[], bool);"
 	"DROP FUNCTION durq_instance_purge(int8, int8);"
 	"DROP FUNCTION durq_execution_prune_ex(text, int8, int8);"
