@@ -62,6 +62,7 @@ typedef struct sq_conn {
 	sq_provider *p;
 	int role;
 	unsigned long commits;
+	unsigned long next_check; /* commit count of the next checkpoint-policy check */
 	int sync_now;        /* the synchronous level currently set on this connection */
 	uint64_t busy_since; /* start of the current busy episode (mono ns) */
 	int busy_cap_ms;     /* > 0: a smaller budget than busy_timeout (the WAL restart) */

@@ -390,34 +390,56 @@ static const char *sync_name(int s)
 	return s == DURQ_SYNC_OFF ? "OFF" : s == DURQ_SYNC_NORMAL ? "NORMAL" : "FULL";
 }
 
-/* Checkpoint policy: SQLite's wal_autocheckpoint runs PASSIVE checkpoints, which cannot
- * reset the WAL while readers hold old snapshots. Every 256 commits the writer looks at the
- * WAL; past 8000 frames it runs a RESTART checkpoint (waits briefly for readers; our reads
- * are short), after which journal_size_limit truncates the file: the WAL stays bounded. */
 /*
- * Every 256 commits: a PASSIVE checkpoint, and past 8000 frames a RESTART so the WAL starts
- * over. RESTART waits for readers while it holds the write lock, and under overlapping
- * readers (new ones keep joining the newest read mark) it can wait out any budget: with the
- * full busy_timeout every writer of every process stalled that long (5 s) and some failed
- * with DURQ_EBUSY (found by the soak test). So it waits RESTART_BUDGET_MS at most (a reader
- * that started before the backfill finishes within its own read; 20 ms was too short for
- * readers holding snapshots for 0.5 s: the restart never happened and the WAL grew past
- * 300 MB) and tries again 256 commits later; the PASSIVE part copies what readers allow.
+ * Checkpoint policy. SQLite's wal_autocheckpoint runs PASSIVE checkpoints, which copy only
+ * what the oldest reader's snapshot allows and never reset the WAL while readers use it, so
+ * under overlapping readers the WAL only grows. Every CHECK_EVERY commits the writer looks at
+ * the WAL (a PASSIVE checkpoint reports its frames); past RESTART_FRAMES it runs a RESTART
+ * so the next commit writes from the start (journal_size_limit then truncates the file).
+ *
+ * RESTART holds the write lock while it waits, in two phases: for readers of snapshots older
+ * than the end of the WAL (then it copies everything), then for readers that began during
+ * that wait (they read the WAL's last snapshot); readers that begin after the copy read the
+ * database file only. So it needs up to twice the longest read, and every writer of every
+ * process waits with it. Hence two tiers:
+ *  - past RESTART_FRAMES it waits RESTART_BUDGET_MS at most (the full busy_timeout made
+ *    every writer stall 5 s under the soak's overlapping readers, and some failed with
+ *    DURQ_EBUSY; 20 ms never succeeded against 0.5 s snapshots: the WAL passed 300 MB), and
+ *    a failed one is tried again RETRY_EVERY commits later;
+ *  - past FORCE_FRAMES (47 MiB at a 4 KiB page, under the 64 MiB journal_size_limit) it
+ *    waits FORCE_BUDGET_MS (or busy_timeout if smaller): reads of up to 1.5 s cannot keep
+ *    it from succeeding, at the price of a longer writer stall. The soak
+ *    found the one-tier policy unbounded: with 0.5-0.7 s snapshots and a loaded machine the
+ *    two waits passed 1 s, restarts failed, and the WAL reached 56-66 MB of its 64 MiB
+ *    bound (one run in ~6 passed it).
  */
+#define CHECK_EVERY 256
+#define RETRY_EVERY 32
+#define RESTART_FRAMES 8000
+#define FORCE_FRAMES 12000
 #define RESTART_BUDGET_MS 1000
+#define FORCE_BUDGET_MS 3000
 
 static void checkpoint_policy(sq_conn *c)
 {
 	int log = 0, ckpt = 0;
-	if (++c->commits % 256 != 0)
+	if (++c->commits < c->next_check)
 		return;
+	c->next_check = c->commits + CHECK_EVERY;
 	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt) !=
 		    SQLITE_OK ||
-	    log <= 8000)
+	    log <= RESTART_FRAMES)
 		return;
-	c->busy_cap_ms = RESTART_BUDGET_MS;
-	sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
+	int force = log > FORCE_FRAMES;
+	if (force)
+		durq_log_emit(c->p->opts, DURQ_LOG_WARN, "CHECKPOINT", "the WAL holds %d frames "
+			      "(readers kept it from restarting): waiting up to %d ms for them",
+			      log, FORCE_BUDGET_MS);
+	c->busy_cap_ms = force ? FORCE_BUDGET_MS : RESTART_BUDGET_MS;
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
 	c->busy_cap_ms = 0;
+	if (rc != SQLITE_OK || log != ckpt)
+		c->next_check = c->commits + RETRY_EVERY; /* readers won: soon again */
 }
 
 /*
