@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <ck_pr.h>
+
 #include "sqlite_internal.h"
 #include "sqlite_provider.h"
 
@@ -371,7 +373,7 @@ static int sq_activity(durq_conn *conn, durq_db_activity *out)
 	for (int i = 0; i < 100; i++) {
 		uint32_t a, b;
 		memcpy(&a, (const char *)map + 8, 4);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		ck_pr_fence_load(); /* the two copies of the header, in order */
 		memcpy(&b, (const char *)map + 48 + 8, 4);
 		if (a == b) {
 			out->commits = a;
