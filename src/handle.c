@@ -19,7 +19,8 @@ int durq_provider_check(const durq_provider *p)
 	if (p->version != DURQ_PROVIDER_VERSION)
 		return durq_error_set(DURQ_EINVAL, "provider '%s' has version %u; this durq speaks "
 				      "version %d only (versions 1 and 2 had connections without a "
-				      "provider: rebuild against durq/provider.h)",
+				      "provider, version 3 ends before admin and query: rebuild "
+				      "against durq/provider.h)",
 				      p->name ? p->name : "?", p->version, DURQ_PROVIDER_VERSION);
 #define REQUIRE(m)                                                                          \
 	if (!p->m)                                                                          \

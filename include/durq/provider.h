@@ -36,9 +36,12 @@ extern "C" {
 
 /**
  * 3: connections start with durq_conn; op_apply_batch, change_wait, flags; the registry.
- * Versions 1 and 2 are refused with a message (their connections carry no provider).
+ * 4: the struct ends with admin (durq/admin.h) and query (the reads of durq.h's instance
+ * tree, retention and counts).
+ * Older versions are refused with a message: 1 and 2 had connections without a provider,
+ * and a version-3 struct ends before admin and query, which the core reads.
  */
-#define DURQ_PROVIDER_VERSION 3
+#define DURQ_PROVIDER_VERSION 4
 /** Initialiser of durq_provider: version set, every method NULL. */
 #define DURQ_PROVIDER_INIT {.version = DURQ_PROVIDER_VERSION}
 

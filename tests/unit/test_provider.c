@@ -31,6 +31,9 @@ static void test_check_refuses_null_and_bad_versions(void **state)
 	p.version = 2; /* connections without a provider: refused, with the reason */
 	assert_int_equal(durq_provider_check(&p), DURQ_EINVAL);
 	assert_non_null(strstr(durq_error_last(), "rebuild against durq/provider.h"));
+	p.version = 3; /* a struct that ends before admin and query */
+	assert_int_equal(durq_provider_check(&p), DURQ_EINVAL);
+	assert_non_null(strstr(durq_error_last(), "version 3 ends before admin and query"));
 	p.version = DURQ_PROVIDER_VERSION + 1;
 	assert_int_equal(durq_provider_check(&p), DURQ_EINVAL);
 }
