@@ -349,6 +349,49 @@ typedef struct durq_work_item {
  */
 DURQ_EXTERN int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *queue,
 				size_t max, int64_t lease_ms, int timeout_ms);
+/** Which queues a durq_queue_set names (G2). */
+enum durq_queue_select {
+	DURQ_QUEUES_ONLY = 0,        /**< only the named queues (at least one) */
+	DURQ_QUEUES_DEFAULT_AND = 1, /**< the default queue "" and the named ones (maybe none) */
+	DURQ_QUEUES_ANY = 2          /**< every queue (no names); this fetch reads the ready
+				      * items of all queues to order them, so name the queues
+				      * where backlogs are large */
+};
+/** Most names in one durq_queue_set (more: DURQ_ETOOBIG). */
+#define DURQ_QUEUE_SET_MAX 16
+
+/** Several worker queues fetched as one (G2). */
+typedef struct durq_queue_set {
+	unsigned int version;        /**< DURQ_QUEUE_SET_VERSION */
+	int select;                  /**< enum durq_queue_select */
+	const char *const *names;    /**< queue names (NULL or "" = the default queue) */
+	size_t n;                    /**< length of names, 0..DURQ_QUEUE_SET_MAX */
+} durq_queue_set;
+/** Current version of durq_queue_set. */
+#define DURQ_QUEUE_SET_VERSION 1
+/** Initializer of a durq_queue_set (DURQ_QUEUES_ONLY, no names yet). */
+#define DURQ_QUEUE_SET_INIT {.version = DURQ_QUEUE_SET_VERSION}
+
+/**
+ * Like durq_work_fetch(), over several queues in one long poll (G2): up to max items of
+ * the queues the set names, ordered across them as within one queue (higher priority
+ * first, then FIFO by enqueue order), each leased like durq_work_fetch() leases. A commit
+ * to any queue wakes the wait. A provider without queue sets (flag
+ * DURQ_PROVIDER_QUEUE_SETS) refuses with DURQ_EINVAL.
+ * @param db an open handle
+ * @param items set to a new array of *n items (free with durq_work_items_free())
+ * @param n set to the number leased
+ * @param queues the queue set (version, select and names checked: DURQ_EINVAL; more than
+ *        DURQ_QUEUE_SET_MAX names: DURQ_ETOOBIG)
+ * @param max most items (capped at 1024)
+ * @param lease_ms lease length, > 0
+ * @param timeout_ms how long to wait for one (0 = do not wait)
+ * @return DURQ_OK, DURQ_EMPTY; DURQ_EINVAL, DURQ_ETOOBIG, DURQ_ECLOSED, DURQ_EBUSY, DURQ_EIO,
+ *         DURQ_EFULL, DURQ_ENOMEM, DURQ_ECORRUPT
+ */
+DURQ_EXTERN int durq_work_fetch_set(durq *db, durq_work_item **items, size_t *n,
+				    const durq_queue_set *queues, size_t max, int64_t lease_ms,
+				    int timeout_ms);
 /** Free what durq_work_fetch() returned.
  * @param items the array (may be NULL)
  * @param n its length

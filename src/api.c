@@ -388,6 +388,80 @@ int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *que
 	return DURQ_OK;
 }
 
+/* A queue set's names as the provider gets them (NULL -> "", DEFAULT_AND adds "") into
+ * names[DURQ_QUEUE_SET_MAX + 1]; *any = DURQ_QUEUES_ANY. */
+static int queue_set_names(const durq_queue_set *qs, const char **names, size_t *n, int *any)
+{
+	int rc;
+	if (!qs || qs->version != DURQ_QUEUE_SET_VERSION)
+		return durq_error_set(DURQ_EINVAL, "queue set NULL or version unsupported (use "
+				      "DURQ_QUEUE_SET_INIT)");
+	if (qs->select < DURQ_QUEUES_ONLY || qs->select > DURQ_QUEUES_ANY)
+		return durq_error_set(DURQ_EINVAL, "queue set select %d unknown", qs->select);
+	if (qs->n > DURQ_QUEUE_SET_MAX)
+		return durq_error_set(DURQ_ETOOBIG, "queue set of %zu names exceeds "
+				      "DURQ_QUEUE_SET_MAX %d", qs->n, DURQ_QUEUE_SET_MAX);
+	if ((rc = check_array(qs->names, qs->n, "queue set names")) < 0)
+		return rc;
+	if (qs->select == DURQ_QUEUES_ONLY && qs->n == 0)
+		return durq_error_set(DURQ_EINVAL, "queue set DURQ_QUEUES_ONLY names no queue");
+	if (qs->select == DURQ_QUEUES_ANY && qs->n != 0)
+		return durq_error_set(DURQ_EINVAL, "queue set DURQ_QUEUES_ANY takes no names");
+	*n = 0;
+	for (size_t i = 0; i <= qs->n; i++) { /* the last round: DEFAULT_AND's "" */
+		if (i == qs->n && qs->select != DURQ_QUEUES_DEFAULT_AND)
+			break;
+		if (i < qs->n && (rc = check_queue(qs->names[i])) < 0)
+			return rc;
+		const char *name = i < qs->n && qs->names[i] ? qs->names[i] : "";
+		size_t k = 0;
+		while (k < *n && strcmp(names[k], name) != 0) /* a name given twice counts once */
+			k++;
+		if (k == *n)
+			names[(*n)++] = name;
+	}
+	*any = qs->select == DURQ_QUEUES_ANY;
+	return DURQ_OK;
+}
+
+int durq_work_fetch_set(durq *db, durq_work_item **items, size_t *n, const durq_queue_set *qs,
+			size_t max, int64_t lease_ms, int timeout_ms)
+{
+	const char *names[DURQ_QUEUE_SET_MAX + 1];
+	size_t n_names = 0;
+	int rc, any = 0;
+	ENTER(db);
+	if (!items || !n || max == 0)
+		rc = durq_error_set(DURQ_EINVAL, "durq_work_fetch_set: items/n NULL or max 0");
+	else if (!(db->provider->flags & DURQ_PROVIDER_QUEUE_SETS))
+		rc = durq_error_set(DURQ_EINVAL, "queue sets not supported by provider %s",
+				    db->provider->name);
+	else if ((rc = queue_set_names(qs, names, &n_names, &any)) == DURQ_OK)
+		rc = check_fetch_args(lease_ms, timeout_ms);
+	if (rc < 0)
+		return leave(db, rc);
+	*items = NULL;
+	*n = 0;
+	if (max > 1024)
+		max = 1024;
+	durq_work_item *arr = calloc(max, sizeof(*arr));
+	if (!arr)
+		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
+	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
+		      .u.work_claim = {.queue = "", .max = max, .lease_ms = lease_ms,
+				       .items = arr, .queues = any ? NULL : names,
+				       .n_queues = any ? 0 : n_names, .any_queue = any}};
+	rc = claim_loop(db, &op, timeout_ms);
+	durq_api_leave(db);
+	if (rc < 0 || op.u.work_claim.n == 0) {
+		free(arr);
+		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
+	}
+	*items = arr;
+	*n = op.u.work_claim.n;
+	return DURQ_OK;
+}
+
 void durq_work_item_clear(durq_work_item *it)
 {
 	free(it->queue);

@@ -64,7 +64,8 @@ enum durq_conn_role { DURQ_CONN_WRITE = 0, DURQ_CONN_READ = 1, DURQ_CONN_WATCH =
 
 /** durq_provider.flags */
 enum durq_provider_flags {
-	DURQ_PROVIDER_VOLATILE = 1u /**< not durable (in-memory): synchronous defaults to OFF */
+	DURQ_PROVIDER_VOLATILE = 1u, /**< not durable (in-memory): synchronous defaults to OFF */
+	DURQ_PROVIDER_QUEUE_SETS = 2u /**< claims work from queue sets (durq_op.u.work_claim) */
 };
 
 /**
@@ -119,6 +120,12 @@ typedef struct durq_op {
 						  * provider fills n entries (their strings and
 						  * payloads are the core's, durq_mem_*) */
 			size_t n;
+			/** A queue set (G2; only to a provider with DURQ_PROVIDER_QUEUE_SETS):
+			 * any_queue = every queue, else the n_queues names of queues (queue
+			 * is then unused). Both 0 / NULL: the one queue of queue. */
+			const char *const *queues;
+			size_t n_queues;
+			int any_queue;
 		} work_claim;
 		struct {
 			int64_t id;

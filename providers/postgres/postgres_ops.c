@@ -570,13 +570,25 @@ static int send_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_o
 {
 	pg_params p;
 	pg_params_init(&p);
+	enum pg_stmt_id id = op->u.work_claim.any_queue    ? PG_WORK_CLAIM_ANY
+			     : op->u.work_claim.n_queues > 0 ? PG_WORK_CLAIM_SET
+							     : PG_WORK_CLAIM;
 	pg_param_token(&p, &op->token);
 	pg_param_i64(&p, ctx->now_ms + op->u.work_claim.lease_ms);
-	pg_param_text(&p, op->u.work_claim.queue ? op->u.work_claim.queue : "");
+	if (id == PG_WORK_CLAIM_SET) { /* G2: the set's names */
+		pg_arr names;
+		pg_arr_init(&names, PG_OID_TEXT);
+		for (size_t i = 0; i < op->u.work_claim.n_queues; i++)
+			pg_arr_text(&names, op->u.work_claim.queues[i]);
+		pg_param_arr(&p, &names);
+	} else {
+		pg_param_text(&p, id == PG_WORK_CLAIM_ANY ? NULL
+			      : op->u.work_claim.queue ? op->u.work_claim.queue : "");
+	}
 	pg_param_i64(&p, ctx->now_ms);
 	pg_param_i64(&p, (int64_t)(op->u.work_claim.max - op->u.work_claim.n));
 	pg_param_i32(&p, max_attempts(c, ctx));
-	return send1(c, PG_WORK_CLAIM, &p, st);
+	return send1(c, id, &p, st);
 }
 
 static int cmp_item(const void *a, const void *b)

@@ -52,6 +52,25 @@
 #define PG_KV_MAX "1000"
 _Static_assert(DURQ_KV_MAX_KEYS == 1000, "PG_KV_MAX must equal DURQ_KV_MAX_KEYS");
 
+/* The part of a work claim after its candidates (cand: id, priority, attempt): pick the
+ * first $5 in priority/FIFO order, lease those under max_attempts ($6), dead-letter the
+ * others. */
+#define WORK_CLAIM_TAIL                                                                     \
+	"pick AS (SELECT id, attempt FROM cand ORDER BY priority DESC, id LIMIT $5::int8),"\
+		"cl AS (UPDATE durq_work_queue w SET lock_token = $1::bytea, locked_until = $2::int8,"\
+		" attempt = w.attempt + 1 WHERE w.id = ANY (ARRAY(SELECT id FROM pick"\
+		" WHERE attempt < $6::int4)) RETURNING w.id, w.queue, w.instance_id, w.execution_id,"\
+		" w.activity_id, w.priority, w.attempt, w.payload),"\
+		"dead AS (DELETE FROM durq_work_queue w WHERE w.id = ANY (ARRAY(SELECT id FROM pick"\
+		" WHERE attempt >= $6::int4)) RETURNING w.*),"\
+		"dl AS (INSERT INTO durq_dead_letters(source, queue, instance_id, execution_id,"\
+		" activity_id, kind, priority, payload, attempt, dead_at) SELECT 2, queue, instance_id,"\
+		" execution_id, activity_id, 0, priority, payload, attempt, $4::int8 FROM dead"\
+		" ORDER BY id) "\
+		"SELECT 0 AS dead, id, queue, instance_id, execution_id, activity_id, priority, attempt,"\
+		" payload FROM cl UNION ALL SELECT 1, id, NULL, NULL, NULL, NULL, priority, attempt,"\
+		" NULL FROM dead"
+
 static const char *const stmt_sql[PG__COUNT] = {
 	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
 	/* claims-only transactions: no WAL flush at commit (DURQ_TXN_NO_FLUSH), and no bitmap
@@ -103,20 +122,32 @@ static const char *const stmt_sql[PG__COUNT] = {
 		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
 		"  WHERE queue = $3::text AND lock_token IS NOT NULL AND locked_until <= $4::int8"
 		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) expired),"
-		"pick AS (SELECT id, attempt FROM cand ORDER BY priority DESC, id LIMIT $5::int8),"
-		"cl AS (UPDATE durq_work_queue w SET lock_token = $1::bytea, locked_until = $2::int8,"
-		" attempt = w.attempt + 1 WHERE w.id = ANY (ARRAY(SELECT id FROM pick"
-		" WHERE attempt < $6::int4)) RETURNING w.id, w.queue, w.instance_id, w.execution_id,"
-		" w.activity_id, w.priority, w.attempt, w.payload),"
-		"dead AS (DELETE FROM durq_work_queue w WHERE w.id = ANY (ARRAY(SELECT id FROM pick"
-		" WHERE attempt >= $6::int4)) RETURNING w.*),"
-		"dl AS (INSERT INTO durq_dead_letters(source, queue, instance_id, execution_id,"
-		" activity_id, kind, priority, payload, attempt, dead_at) SELECT 2, queue, instance_id,"
-		" execution_id, activity_id, 0, priority, payload, attempt, $4::int8 FROM dead"
-		" ORDER BY id) "
-		"SELECT 0 AS dead, id, queue, instance_id, execution_id, activity_id, priority, attempt,"
-		" payload FROM cl UNION ALL SELECT 1, id, NULL, NULL, NULL, NULL, priority, attempt,"
-		" NULL FROM dead",
+		WORK_CLAIM_TAIL,
+	/* G2: the same over a queue set ($3 = the names), each queue's two branches bounded
+	 * by LIMIT on its partial index (LATERAL per name) */
+	[PG_WORK_CLAIM_SET] =
+		"WITH cand AS ("
+		" SELECT r.id, r.priority, r.attempt FROM unnest($3::text[]) AS qn(name), LATERAL"
+		"  (SELECT id, priority, attempt FROM durq_work_queue WHERE queue = qn.name AND"
+		"  lock_token IS NULL AND visible_at <= $4::int8 ORDER BY priority DESC, id"
+		"  LIMIT $5::int8 FOR UPDATE SKIP LOCKED) r"
+		" UNION ALL"
+		" SELECT r.id, r.priority, r.attempt FROM unnest($3::text[]) AS qn(name), LATERAL"
+		"  (SELECT id, priority, attempt FROM durq_work_queue WHERE queue = qn.name AND"
+		"  lock_token IS NOT NULL AND locked_until <= $4::int8 ORDER BY priority DESC, id"
+		"  LIMIT $5::int8 FOR UPDATE SKIP LOCKED) r),"
+		WORK_CLAIM_TAIL,
+	/* every queue ($3 unused): no index orders all queues, so this reads every ready row */
+	[PG_WORK_CLAIM_ANY] =
+		"WITH cand AS ("
+		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
+		"  WHERE $3::text IS NULL AND lock_token IS NULL AND visible_at <= $4::int8"
+		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) ready"
+		" UNION ALL"
+		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
+		"  WHERE lock_token IS NOT NULL AND locked_until <= $4::int8"
+		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) expired),"
+		WORK_CLAIM_TAIL,
 	/* Acks, abandons and renews of a run (postgres_ops.c: distinct items, so the order
 	 * within it changes nothing) in one statement each: parallel arrays, one element per op;
 	 * RETURNING names the items that were live under their token, the others are refused.
@@ -284,7 +315,8 @@ static const char *const stmt_names[PG__COUNT] = {
 	"durq_next_due", "durq_db_size", "durq_setting",
 	"durq_orch_discard", "durq_delete_many", "durq_purge", "durq_prune_ex", "durq_children",
 	"durq_tree", "durq_list_filter", "durq_execution_get", "durq_system_counts",
-	"durq_custom_status", "durq_kv_get", "durq_kv_list",
+	"durq_custom_status", "durq_kv_get", "durq_kv_list", "durq_work_claim_set",
+	"durq_work_claim_any",
 };
 
 const char *pg_stmt_sql(enum pg_stmt_id id)

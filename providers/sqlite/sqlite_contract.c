@@ -71,7 +71,35 @@ const int sq_n_migrations = 2;
 	"e.execution_id < i.execution_id AND (?2 = 0 OR e.execution_id + ?2 <= i.execution_id) " \
 	"AND (?3 = 0 OR e.completed_ms < ?3)"
 
+/* Work claims over a queue set (G2): per queue, the ready and the expired rows, each bounded
+ * by LIMIT on its partial index (as SQ_WORK_CLAIM), merged in priority/FIFO order. The set's
+ * names are ?10..?26 (unused slots NULL: their branches find nothing). */
+#define SET_BRANCH(k)                                                                       \
+	" SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?" #k                \
+	" AND lock_token IS NULL AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5)"     \
+	" UNION ALL SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?" #k      \
+	" AND lock_token IS NOT NULL AND locked_until <= ?4 ORDER BY priority DESC, id LIMIT ?5)"
+#define CLAIM_HEAD                                                                          \
+	"UPDATE work_queue SET lock_token = ?1, locked_until = ?2, attempt = attempt + 1 "     \
+	"WHERE id IN (SELECT id FROM ("
+#define CLAIM_TAIL                                                                          \
+	") ORDER BY priority DESC, id LIMIT ?5) RETURNING id, queue, instance_id, "            \
+	"execution_id, activity_id, priority, attempt, payload"
+
 const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST] = {
+	[SQ_WORK_CLAIM_SET - SQ_CONTRACT_FIRST] =
+		CLAIM_HEAD SET_BRANCH(10) " UNION ALL" SET_BRANCH(11) " UNION ALL" SET_BRANCH(12)
+		" UNION ALL" SET_BRANCH(13) " UNION ALL" SET_BRANCH(14) " UNION ALL" SET_BRANCH(15)
+		" UNION ALL" SET_BRANCH(16) " UNION ALL" SET_BRANCH(17) " UNION ALL" SET_BRANCH(18)
+		" UNION ALL" SET_BRANCH(19) " UNION ALL" SET_BRANCH(20) " UNION ALL" SET_BRANCH(21)
+		" UNION ALL" SET_BRANCH(22) " UNION ALL" SET_BRANCH(23) " UNION ALL" SET_BRANCH(24)
+		" UNION ALL" SET_BRANCH(25) " UNION ALL" SET_BRANCH(26) CLAIM_TAIL,
+	/* every queue: no index orders all queues' ready rows, so this reads them all */
+	[SQ_WORK_CLAIM_ANY - SQ_CONTRACT_FIRST] =
+		CLAIM_HEAD " SELECT * FROM (SELECT id, priority FROM work_queue WHERE lock_token IS "
+		"NULL AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5) UNION ALL SELECT * "
+		"FROM (SELECT id, priority FROM work_queue WHERE lock_token IS NOT NULL AND "
+		"locked_until <= ?4 ORDER BY priority DESC, id LIMIT ?5)" CLAIM_TAIL,
 	[SQ_POISON_OUTPUT - SQ_CONTRACT_FIRST] =
 		"UPDATE instances SET output = ?2 WHERE id = ?1",
 	[SQ_POISON_EVENT - SQ_CONTRACT_FIRST] =

@@ -475,9 +475,12 @@ static int claim_rows(sq_conn *c, enum sq_stmt_id id, durq_op *op, int64_t now, 
 		return DURQ_EIO;
 	sq_bind_token(c, s, 1, &op->token);
 	sq_bind_int64(c, s, 2, now + op->u.work_claim.lease_ms);
-	sq_bind_text(c, s, 3, op->u.work_claim.queue, -1, SQLITE_STATIC);
+	if (id == SQ_WORK_CLAIM)
+		sq_bind_text(c, s, 3, op->u.work_claim.queue, -1, SQLITE_STATIC);
 	sq_bind_int64(c, s, 4, now);
 	sq_bind_int64(c, s, 5, (sqlite3_int64)room);
+	for (size_t k = 0; id == SQ_WORK_CLAIM_SET && k < op->u.work_claim.n_queues; k++)
+		sq_bind_text(c, s, 10 + (int)k, op->u.work_claim.queues[k], -1, SQLITE_STATIC);
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		durq_work_item *it = &op->u.work_claim.items[op->u.work_claim.n++];
 		it->id = sqlite3_column_int64(s, 0);
@@ -545,8 +548,14 @@ static int sift_poison(sq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t *
 static int work_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	size_t max = op->u.work_claim.max, dropped;
+	enum sq_stmt_id id = op->u.work_claim.any_queue    ? SQ_WORK_CLAIM_ANY
+			     : op->u.work_claim.n_queues > 0 ? SQ_WORK_CLAIM_SET
+							     : SQ_WORK_CLAIM;
+	if (op->u.work_claim.n_queues > DURQ_QUEUE_SET_MAX + 1)
+		return durq_error_set(DURQ_EINVAL, "queue set of %zu names: at most %d",
+				      op->u.work_claim.n_queues, DURQ_QUEUE_SET_MAX + 1);
 	do { /* each round with poison dead-letters it: ends when a round finds none */
-		TRY(claim_rows(c, SQ_WORK_CLAIM, op, ctx->now_ms, max - op->u.work_claim.n));
+		TRY(claim_rows(c, id, op, ctx->now_ms, max - op->u.work_claim.n));
 		TRY(sift_poison(c, op, ctx, &dropped));
 	} while (dropped > 0 && op->u.work_claim.n < max);
 	qsort(op->u.work_claim.items, op->u.work_claim.n, sizeof(durq_work_item), cmp_item);

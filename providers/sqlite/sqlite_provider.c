@@ -1261,7 +1261,7 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 	p->base = (durq_provider){
 		.version = DURQ_PROVIDER_VERSION,
 		.name = p->is_memory ? "sqlite-memory" : "sqlite-file",
-		.flags = p->is_memory ? DURQ_PROVIDER_VOLATILE : 0,
+		.flags = (p->is_memory ? DURQ_PROVIDER_VOLATILE : 0) | DURQ_PROVIDER_QUEUE_SETS,
 		.settings = &p->resolved,
 		.conn_open = sq_conn_open,
 		.conn_close = sq_conn_close,
