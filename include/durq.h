@@ -486,6 +486,8 @@ typedef struct durq_turn {
 	struct durq_kv_entry *kv;     /**< the instance's key/value state as stored when the turn
 				       * was fetched, ordered by key (G3); none for a new one */
 	size_t n_kv; /**< length of kv */
+	int64_t runtime_version;      /**< the runtime version the current execution is pinned
+				       * to (G4); 0 = not pinned */
 } durq_turn;
 
 /** Longest key of an instance's key/value state, in bytes (G3; longer: DURQ_EINVAL). */
@@ -560,6 +562,12 @@ typedef struct durq_turn_result {
 	const char *const *kv_clear;  /**< keys to remove (absent ones are ignored) */
 	size_t n_kv_clear;            /**< length of kv_clear */
 	int kv_clear_all;             /**< 1 = remove every key first */
+	/** Pin the execution to the runtime version that ran this turn (G4): an execution's
+	 * first ack giving one (> 0) pins it (a continue-as-new ack pins the new execution);
+	 * once pinned it does not change. 0 = pin nothing; negative: DURQ_EINVAL. The
+	 * encoding is the runtime's (e.g. major * 10^6 + minor * 10^3 + patch); durq only
+	 * compares. */
+	int64_t runtime_version;
 } durq_turn_result;
 
 /** Flags of durq_turn_result.flags. */
@@ -590,6 +598,34 @@ enum durq_turn_flags {
  *         DURQ_ENOMEM, DURQ_ECORRUPT
  */
 DURQ_EXTERN int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms);
+
+/** Which turns a filtered fetch may lease (G4). */
+typedef struct durq_turn_filter {
+	unsigned int version;        /**< DURQ_TURN_FILTER_VERSION */
+	int64_t min_runtime_version; /**< lowest pinned runtime version accepted (>= 0) */
+	int64_t max_runtime_version; /**< highest accepted (>= min) */
+} durq_turn_filter;
+/** Current version of durq_turn_filter. */
+#define DURQ_TURN_FILTER_VERSION 1
+/** Initialiser of durq_turn_filter (fill in the range). */
+#define DURQ_TURN_FILTER_INIT {.version = DURQ_TURN_FILTER_VERSION}
+
+/**
+ * Like durq_orch_fetch(), but only for instances whose current execution is not pinned or
+ * is pinned to a runtime version in [min_runtime_version, max_runtime_version] (G4). Other
+ * instances are skipped without being leased (their attempts do not grow); another fetcher
+ * whose range covers them gets them. Instances not yet created always match. A provider
+ * without the flag DURQ_PROVIDER_VERSION_FILTER refuses with DURQ_EINVAL.
+ * @param db an open handle
+ * @param out set to the leased turn (free with durq_turn_free()), NULL if none
+ * @param lease_ms lease length in ms (> 0)
+ * @param timeout_ms how long to wait, 0 = not at all
+ * @param filter the range (NULL, an unknown version, a negative bound or max < min:
+ *        DURQ_EINVAL)
+ * @return as durq_orch_fetch()
+ */
+DURQ_EXTERN int durq_orch_fetch_filtered(durq *db, durq_turn **out, int64_t lease_ms,
+					 int timeout_ms, const durq_turn_filter *filter);
 /** Free a turn returned by durq_orch_fetch().
  * @param turn the turn (may be NULL)
  */
@@ -899,6 +935,7 @@ typedef struct durq_execution_info {
 	char *version; /**< see name */
 	void *output;             /**< durq_execution_get only (NULL in durq_execution_list) */
 	size_t output_len; /**< output length in bytes */
+	int64_t runtime_version;  /**< runtime version it is pinned to (G4); 0 = not pinned */
 } durq_execution_info;
 
 /** A dead letter: an item or message delivered more than max_attempts times. Owned by the caller after durq_dead_list(). */

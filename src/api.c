@@ -157,7 +157,7 @@ static int check_discard(const durq_turn_result *r)
 		return DURQ_OK;
 	if (r->execution_id || r->name || r->version_tag || r->parent_id || r->status ||
 	    r->output || r->set_custom_status || r->n_history || r->n_work || r->n_cancel ||
-	    r->n_messages || r->n_kv_set || r->n_kv_clear || r->kv_clear_all)
+	    r->n_messages || r->n_kv_set || r->n_kv_clear || r->kv_clear_all || r->runtime_version)
 		return durq_error_set(DURQ_EINVAL, "a turn result with DURQ_TURN_DISCARD must "
 				      "carry nothing else (no execution id, name, version, parent, "
 				      "status, output, custom status, key/values, history, work, cancels or "
@@ -185,6 +185,9 @@ static int check_kv(durq *db, const durq_turn_result *r)
 	    (rc = check_array(r->kv_set, r->n_kv_set, "kv_set")) < 0 ||
 	    (rc = check_array(r->kv_clear, r->n_kv_clear, "kv_clear")) < 0)
 		return rc;
+	if (r->runtime_version < 0)
+		return durq_error_set(DURQ_EINVAL, "turn result runtime_version %lld < 0",
+				      (long long)r->runtime_version);
 	if (r->kv_clear_all != 0 && r->kv_clear_all != 1)
 		return durq_error_set(DURQ_EINVAL, "kv_clear_all %d: must be 0 or 1",
 				      r->kv_clear_all);
@@ -495,7 +498,41 @@ static int load_history(durq *db, durq_turn *t)
 	return rc;
 }
 
+static int check_turn_filter(durq *db, const durq_turn_filter *f)
+{
+	if (!f || f->version != DURQ_TURN_FILTER_VERSION)
+		return durq_error_set(DURQ_EINVAL, "turn filter NULL or version unsupported (use "
+				      "DURQ_TURN_FILTER_INIT)");
+	if (f->min_runtime_version < 0 || f->max_runtime_version < f->min_runtime_version)
+		return durq_error_set(DURQ_EINVAL, "turn filter range %lld..%lld makes no sense "
+				      "(need 0 <= min <= max)", (long long)f->min_runtime_version,
+				      (long long)f->max_runtime_version);
+	if (!(db->provider->flags & DURQ_PROVIDER_VERSION_FILTER))
+		return durq_error_set(DURQ_EINVAL, "runtime version filters not supported by "
+				      "provider %s", db->provider->name);
+	return DURQ_OK;
+}
+
+static int orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms,
+		      const durq_turn_filter *f);
+
 int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms)
+{
+	return orch_fetch(db, out, lease_ms, timeout_ms, NULL);
+}
+
+int durq_orch_fetch_filtered(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms,
+			     const durq_turn_filter *filter)
+{
+	int rc;
+	ENTER(db);
+	rc = check_turn_filter(db, filter);
+	durq_api_leave(db);
+	return rc < 0 ? rc : orch_fetch(db, out, lease_ms, timeout_ms, filter);
+}
+
+static int orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms,
+		      const durq_turn_filter *f)
 {
 	int rc;
 	ENTER(db);
@@ -510,7 +547,9 @@ int durq_orch_fetch(durq *db, durq_turn **out, int64_t lease_ms, int timeout_ms)
 	if (!t)
 		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_ORCH_CLAIM,
-		      .u.orch_claim = {.lease_ms = lease_ms, .out = t}};
+		      .u.orch_claim = {.lease_ms = lease_ms, .out = t, .filtered = f != NULL,
+				       .min_version = f ? f->min_runtime_version : 0,
+				       .max_version = f ? f->max_runtime_version : 0}};
 	rc = claim_loop(db, &op, timeout_ms);
 	if (rc == DURQ_OK && !op.u.orch_claim.history_loaded && (rc = load_history(db, t)) < 0) {
 		/* give the turn back untouched rather than hold a lease nobody works on */

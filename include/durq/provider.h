@@ -65,7 +65,8 @@ enum durq_conn_role { DURQ_CONN_WRITE = 0, DURQ_CONN_READ = 1, DURQ_CONN_WATCH =
 /** durq_provider.flags */
 enum durq_provider_flags {
 	DURQ_PROVIDER_VOLATILE = 1u, /**< not durable (in-memory): synchronous defaults to OFF */
-	DURQ_PROVIDER_QUEUE_SETS = 2u /**< claims work from queue sets (durq_op.u.work_claim) */
+	DURQ_PROVIDER_QUEUE_SETS = 2u, /**< claims work from queue sets (durq_op.u.work_claim) */
+	DURQ_PROVIDER_VERSION_FILTER = 4u /**< filters turns by runtime version (u.orch_claim) */
 };
 
 /**
@@ -94,6 +95,13 @@ typedef struct durq_op {
 						  * by the core, freed with durq_turn_clear)... */
 			int history_loaded;      /**< ...or history too, and sets this to 1:
 						  * the core then makes no second read */
+			/** G4 (only to a provider with DURQ_PROVIDER_VERSION_FILTER): 1 = claim
+			 * only instances whose current execution is unpinned or pinned to a
+			 * runtime version in [min_version, max_version]; others are skipped
+			 * without taking their lease */
+			int filtered;
+			int64_t min_version;
+			int64_t max_version;
 		} orch_claim;
 		struct {
 			const char *instance_id;

@@ -105,6 +105,7 @@ static int q_execution(pg_conn *c, durq_query *q)
 	e->name = pg_text(r, 0, 6, &oom);
 	e->version = pg_text(r, 0, 7, &oom);
 	e->output = pg_bytes(r, 0, 8, &e->output_len, &oom);
+	e->runtime_version = pg_i64(r, 0, 9);
 	PQclear(r);
 	return oom ? durq_error_set(DURQ_ENOMEM, "postgresql: out of memory") : DURQ_OK;
 }

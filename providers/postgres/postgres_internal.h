@@ -19,11 +19,12 @@
 
 #include "durq/provider.h"
 
-#define PG_SCHEMA_VERSION 4 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
+#define PG_SCHEMA_VERSION 5 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
 			     * (execution name/version/completion, deletes, retention); 4: the
-			     * per-instance key/value state (durq_kv, durq_orch_ack's kv arrays) */
+			     * per-instance key/value state (durq_kv, durq_orch_ack's kv arrays);
+			     * 5: runtime version pins and the claim's version range */
 #define PG_NOTIFY_CHANNEL "durq"
-#define PG_MAX_PARAMS 32 /* durq_orch_ack takes 30 */
+#define PG_MAX_PARAMS 32 /* durq_orch_ack takes 31 */
 #define PG_PREFIX_MAX 6
 /* The largest message libpq and the server exchange is 1 GiB - 1 (the server's
  * PQ_LARGE_MESSAGE_LIMIT): one statement's parameters must fit, with room to spare. */

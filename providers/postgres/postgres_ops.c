@@ -248,6 +248,13 @@ static int send_orch_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_o
 	pg_param_i32(&p, max_attempts(c, ctx));
 	pg_param_bool(&p, c->p->opts->poison_policy == DURQ_POISON_RECORD);
 	pg_param_i32(&p, c->p->opts->poison_notify_kind);
+	if (op->u.orch_claim.filtered) { /* G4: the range; NULL bounds filter nothing */
+		pg_param_i64(&p, op->u.orch_claim.min_version);
+		pg_param_i64(&p, op->u.orch_claim.max_version);
+	} else {
+		pg_param_null(&p);
+		pg_param_null(&p);
+	}
 	return send1(c, PG_ORCH_CLAIM, &p, st);
 }
 
@@ -320,6 +327,7 @@ static int fill_turn(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, const PGre
 		case 2: turn_event(t, r, i, &oom); break;
 		case 3: log_orch_poison(c, r, i, ctx->max_attempts); break;
 		case 4: turn_kv(t, r, i, &oom); break;
+		case 5: t->runtime_version = pg_i64(r, i, 1); break;
 		default: break;
 		}
 	}
@@ -466,6 +474,10 @@ static int send_orch_ack(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_ops
 	ack_cancels(&p, r);
 	ack_messages(&p, r, ctx->now_ms);
 	ack_kv(&p, r);
+	if (r->runtime_version)
+		pg_param_i64(&p, r->runtime_version);
+	else
+		pg_param_null(&p); /* pin nothing */
 	return send1(c, PG_ORCH_ACK, &p, st);
 }
 

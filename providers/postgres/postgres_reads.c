@@ -167,6 +167,7 @@ int pg_execution_list(durq_conn *conn, durq_execution_info **out, size_t *n, con
 		e[i].completed_ms = pg_i64(r, i, 5);
 		e[i].name = pg_text(r, i, 6, &oom);
 		e[i].version = pg_text(r, i, 7, &oom);
+		e[i].runtime_version = pg_i64(r, i, 8);
 	}
 	PQclear(r);
 	if (e && oom) {

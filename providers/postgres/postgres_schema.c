@@ -99,13 +99,13 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"$7::int8[]) WITH ORDINALITY AS u(q, i, e, a, pr, p, v, o) ORDER BY o",
 	[PG_ORCH_CLAIM] = "SELECT r, id, n1, n2, t1, t2, t3, b FROM "
 			  "durq_orch_claim($1::int8, $2::bytea, $3::int8, $4::int4, $5::bool, "
-			  "$6::int4)",
+			  "$6::int4, $7::int8, $8::int8)",
 	[PG_ORCH_ACK] = "SELECT rc, a, b FROM durq_orch_ack($1::text, $2::bytea, $3::int8, $4::int8, "
 			"$5::text, $6::text, $7::text, $8::int4, $9::bytea, $10::bool, $11::bytea, "
 			"$12::int8[], $13::bytea[], $14::text[], $15::text[], $16::int8[], $17::int8[], "
 			"$18::int4[], $19::bytea[], $20::int8[], $21::int8[], $22::int8[], $23::text[], "
 			"$24::int4[], $25::bytea[], $26::int8[], $27::text[], $28::bytea[], $29::text[], "
-			"$30::bool)",
+			"$30::bool, $31::int8)",
 	[PG_ORCH_ABANDON] = "SELECT durq_orch_abandon($1::text, $2::bytea, $3::int8, $4::int8, "
 			    "$5::bool)",
 	[PG_ORCH_RENEW] = "UPDATE durq_instance_locks SET locked_until = $4::int8 "
@@ -223,8 +223,9 @@ static const char *const stmt_sql[PG__COUNT] = {
 	[PG_EXECUTION_LIST] =
 		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, (SELECT count(*) "
 		"FROM durq_history h WHERE h.instance_id = e.instance_id AND h.execution_id = "
-		"e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version "
-		"FROM durq_executions e WHERE e.instance_id = $1::text ORDER BY e.execution_id",
+		"e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version, "
+		"coalesce(e.runtime_version, 0) FROM durq_executions e WHERE e.instance_id = $1::text "
+		"ORDER BY e.execution_id",
 	[PG_DEAD_LIST] = "SELECT id, source, queue, instance_id, execution_id, activity_id, kind, "
 			 "attempt, payload, dead_at FROM durq_dead_letters ORDER BY id LIMIT $1::int8",
 	[PG_DEPTHS] =
@@ -282,8 +283,8 @@ static const char *const stmt_sql[PG__COUNT] = {
 	[PG_EXECUTION_GET] =
 		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, (SELECT count(*) FROM "
 		"durq_history h WHERE h.instance_id = e.instance_id AND h.execution_id = "
-		"e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version, e.output FROM "
-		"durq_executions e WHERE e.instance_id = $1::text AND e.execution_id = CASE WHEN "
+		"e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version, e.output, "
+		"coalesce(e.runtime_version, 0) FROM durq_executions e WHERE e.instance_id = $1::text AND e.execution_id = CASE WHEN "
 		"$2::int8 = 0 THEN (SELECT i.execution_id FROM durq_instances i WHERE i.id = "
 		"$1::text) ELSE $2::int8 END",
 	[PG_SYSTEM_COUNTS] =
@@ -396,7 +397,7 @@ static const char schema_tables[] =
  * instance dead-lettered on the way (t1, n1 = attempts). No r=0 row: nothing to claim. */
 static const char fn_orch_claim[] =
 	"CREATE OR REPLACE FUNCTION durq_orch_claim(p_now int8, p_token bytea, p_until int8,"
-	" p_max int4, p_record bool, p_notify int4) RETURNS TABLE(r int4, id int8, n1 int8, n2 int4, t1 text, t2 text, t3 text,"
+	" p_max int4, p_record bool, p_notify int4, p_vmin int8, p_vmax int8) RETURNS TABLE(r int4, id int8, n1 int8, n2 int4, t1 text, t2 text, t3 text,"
 	" b bytea) LANGUAGE plpgsql AS $f$\n"
 	"#variable_conflict use_column\n"
 	"DECLARE v_id text; v_skip text[] := '{}'; v_att int4; v_n int8; v_exec int8;\n"
@@ -408,12 +409,16 @@ static const char fn_orch_claim[] =
 	"   WHERE l.locked_until <= p_now AND l.instance_id <> ALL (v_skip)\n"
 	"     AND EXISTS (SELECT 1 FROM durq_orch_queue q WHERE q.instance_id = l.instance_id\n"
 	"                 AND q.visible_at <= p_now)\n"
+	"     AND NOT EXISTS (SELECT 1 FROM durq_instances i WHERE i.id = l.instance_id\n"
+	"                 AND (i.runtime_version < p_vmin OR i.runtime_version > p_vmax))\n"
 	"   ORDER BY l.locked_until LIMIT 1;\n"
 	"  IF v_id IS NULL THEN\n"
 	"   SELECT q.instance_id INTO v_id FROM durq_orch_queue q\n"
 	"    WHERE q.lock_token IS NULL AND q.visible_at <= p_now AND q.instance_id <> ALL (v_skip)\n"
 	"      AND NOT EXISTS (SELECT 1 FROM durq_instance_locks l\n"
 	"                      WHERE l.instance_id = q.instance_id AND l.locked_until > p_now)\n"
+	"      AND NOT EXISTS (SELECT 1 FROM durq_instances i WHERE i.id = q.instance_id\n"
+	"                  AND (i.runtime_version < p_vmin OR i.runtime_version > p_vmax))\n"
 	"    ORDER BY q.visible_at, q.id LIMIT 1;\n"
 	"  END IF;\n"
 	"  IF v_id IS NULL THEN RETURN; END IF;\n"
@@ -480,6 +485,9 @@ static const char fn_orch_claim[] =
 	"    WHERE h.instance_id = v_id AND h.execution_id = v_exec ORDER BY h.event_id;\n"
 	"   RETURN QUERY SELECT 4, 0::int8, 0::int8, 0, k.key, NULL::text, NULL::text, k.value\n"
 	"    FROM durq_kv k WHERE k.instance_id = v_id ORDER BY k.key;\n"
+	"   RETURN QUERY SELECT 5, i.runtime_version, 0::int8, 0, NULL::text, NULL::text,\n"
+	"    NULL::text, NULL::bytea FROM durq_instances i WHERE i.id = v_id\n"
+	"    AND i.runtime_version IS NOT NULL;\n"
 	"  END IF;\n"
 	"  RETURN;\n"
 	" END LOOP;\n"
@@ -495,7 +503,7 @@ static const char fn_orch_ack[] =
 	" w_insts text[], w_execs int8[], w_acts int8[], w_prios int4[], w_payloads bytea[],"
 	" w_vis int8[], c_execs int8[], c_acts int8[], m_insts text[], m_kinds int4[],"
 	" m_payloads bytea[], m_vis int8[], k_keys text[], k_values bytea[], k_clear text[],"
-	" k_clear_all bool) RETURNS TABLE(rc int4, a int8, b int8)"
+	" k_clear_all bool, p_rtv int8) RETURNS TABLE(rc int4, a int8, b int8)"
 	" LANGUAGE plpgsql AS $f$\n"
 	"#variable_conflict use_column\n"
 	"DECLARE v_cur int8; v_ex int8; v_dup int8; v_kv int8;\n"
@@ -574,6 +582,15 @@ static const char fn_orch_ack[] =
 	"  SELECT DISTINCT ON (u.k) p_id, u.k, u.v FROM unnest(k_keys, k_values)\n"
 	"   WITH ORDINALITY AS u(k, v, o) ORDER BY u.k, u.o DESC\n"
 	"  ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value;\n"
+	" IF p_rtv IS NOT NULL THEN\n"
+	"  UPDATE durq_executions e SET runtime_version = p_rtv WHERE e.instance_id = p_id\n"
+	"   AND e.execution_id = v_ex AND e.runtime_version IS NULL;\n"
+	" END IF;\n"
+	" IF p_rtv IS NOT NULL OR v_ex <> v_cur THEN\n"
+	"  UPDATE durq_instances i SET runtime_version = (SELECT e.runtime_version FROM\n"
+	"   durq_executions e WHERE e.instance_id = p_id AND e.execution_id = v_ex)\n"
+	"   WHERE i.id = p_id;\n"
+	" END IF;\n"
 	" DELETE FROM durq_instance_locks l WHERE l.instance_id = p_id;\n"
 	" RETURN QUERY SELECT 0, v_ex, 0::int8;\n"
 	"END $f$;\n";
@@ -764,8 +781,18 @@ static const char schema_v4[] =
 	" bytea, bool, bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[],"
 	" int8[], int8[], int8[], text[], int4[], bytea[], int8[]);";
 
+/* Version 5: runtime version pins (G4) on executions, mirrored on instances for the claim's
+ * range; the claim and the ack gained parameters (old signatures dropped). */
+static const char schema_v5[] =
+	"ALTER TABLE durq_executions ADD COLUMN IF NOT EXISTS runtime_version int8;"
+	"ALTER TABLE durq_instances ADD COLUMN IF NOT EXISTS runtime_version int8;"
+	"DROP FUNCTION IF EXISTS durq_orch_claim(int8, bytea, int8, int4, bool, int4);"
+	"DROP FUNCTION IF EXISTS durq_orch_ack(text, bytea, int8, int8, text, text, text, int4,"
+	" bytea, bool, bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[],"
+	" int8[], int8[], int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool);";
+
 static const char *const schema_parts[] = {
-	schema_tables, schema_v3, schema_v4, fn_orch_claim, fn_orch_ack, fn_orch_abandon,
+	schema_tables, schema_v3, schema_v4, schema_v5, fn_orch_claim, fn_orch_ack, fn_orch_abandon,
 	fn_instance_delete, fn_execution_prune, fn_delete_ids, fn_delete_many, fn_purge,
 	fn_prune_ex,
 };

@@ -54,8 +54,15 @@ static const char migration_v3[] =
 	" PRIMARY KEY(instance_id, key)) WITHOUT ROWID;"
 	"PRAGMA user_version = 3;";
 
-const char *const sq_migrations[] = {migration_v2, migration_v3};
-const int sq_n_migrations = 2;
+/* Version 4: the runtime version an execution is pinned to (G4), mirrored on the instance
+ * for its current execution so a filtered claim reads one row per candidate. */
+static const char migration_v4[] =
+	"ALTER TABLE executions ADD COLUMN runtime_version INTEGER;"
+	"ALTER TABLE instances ADD COLUMN runtime_version INTEGER;"
+	"PRAGMA user_version = 4;";
+
+const char *const sq_migrations[] = {migration_v2, migration_v3, migration_v4};
+const int sq_n_migrations = 3;
 
 /* The tree of ?1 (it first, then by depth, then id) with each instance's status. */
 #define TREE_SQL                                                                           \
@@ -86,7 +93,28 @@ const int sq_n_migrations = 2;
 	") ORDER BY priority DESC, id LIMIT ?5) RETURNING id, queue, instance_id, "            \
 	"execution_id, activity_id, priority, attempt, payload"
 
+/* G4: an instance a filtered claim may take: not created yet, unpinned, or in [?2, ?3]. */
+#define IN_RANGE(inst)                                                                      \
+	" AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = " inst " AND"                  \
+	" (i.runtime_version < ?2 OR i.runtime_version > ?3))"
+
 const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST] = {
+	/* SQ_CLAIM_EXPIRED_INSTANCE / SQ_CLAIM_READY_INSTANCE with the range */
+	[SQ_CLAIM_EXPIRED_FILTERED - SQ_CONTRACT_FIRST] =
+		"SELECT l.instance_id FROM instance_locks l WHERE l.locked_until <= ?1 AND EXISTS "
+		"(SELECT 1 FROM orch_queue q WHERE q.instance_id = l.instance_id AND q.visible_at "
+		"<= ?1)" IN_RANGE("l.instance_id") " ORDER BY l.locked_until LIMIT 1",
+	[SQ_CLAIM_READY_FILTERED - SQ_CONTRACT_FIRST] =
+		"SELECT q.instance_id FROM orch_queue q WHERE q.lock_token IS NULL AND q.visible_at "
+		"<= ?1 AND NOT EXISTS (SELECT 1 FROM instance_locks l WHERE l.instance_id = "
+		"q.instance_id AND l.locked_until > ?1)" IN_RANGE("q.instance_id")
+		" ORDER BY q.visible_at, q.id LIMIT 1",
+	[SQ_PIN_EXECUTION - SQ_CONTRACT_FIRST] =
+		"UPDATE executions SET runtime_version = ?3 WHERE instance_id = ?1 AND "
+		"execution_id = ?2 AND runtime_version IS NULL",
+	[SQ_PIN_SYNC - SQ_CONTRACT_FIRST] =
+		"UPDATE instances SET runtime_version = (SELECT e.runtime_version FROM executions e "
+		"WHERE e.instance_id = ?1 AND e.execution_id = ?2) WHERE id = ?1",
 	[SQ_WORK_CLAIM_SET - SQ_CONTRACT_FIRST] =
 		CLAIM_HEAD SET_BRANCH(10) " UNION ALL" SET_BRANCH(11) " UNION ALL" SET_BRANCH(12)
 		" UNION ALL" SET_BRANCH(13) " UNION ALL" SET_BRANCH(14) " UNION ALL" SET_BRANCH(15)
@@ -136,7 +164,8 @@ const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST] = {
 	[SQ_EXECUTION_GET - SQ_CONTRACT_FIRST] =
 		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, (SELECT count(*) "
 		"FROM history h WHERE h.instance_id = e.instance_id AND h.execution_id = "
-		"e.execution_id), e.completed_ms, e.name, e.version, e.output FROM executions e "
+		"e.execution_id), e.completed_ms, e.name, e.version, e.output, "
+		"coalesce(e.runtime_version, 0) FROM executions e "
 		"WHERE e.instance_id = ?1 AND e.execution_id = CASE WHEN ?2 = 0 THEN "
 		"(SELECT execution_id FROM instances WHERE id = ?1) ELSE ?2 END",
 	[SQ_SYSTEM_COUNTS - SQ_CONTRACT_FIRST] =
@@ -152,8 +181,9 @@ const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST] = {
 	[SQ_EXECUTION_LIST_V2 - SQ_CONTRACT_FIRST] =
 		"SELECT e.execution_id, e.status, e.created_ms, e.updated_ms, "
 		"(SELECT count(*) FROM history h WHERE h.instance_id = e.instance_id "
-		"AND h.execution_id = e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version "
-		"FROM executions e WHERE e.instance_id = ?1 ORDER BY e.execution_id",
+		"AND h.execution_id = e.execution_id), coalesce(e.completed_ms, 0), e.name, e.version, "
+		"coalesce(e.runtime_version, 0) FROM executions e WHERE e.instance_id = ?1 "
+		"ORDER BY e.execution_id",
 	[SQ_KV_CLEAR_ALL - SQ_CONTRACT_FIRST] = "DELETE FROM kv WHERE instance_id = ?1",
 	[SQ_KV_CLEAR - SQ_CONTRACT_FIRST] = "DELETE FROM kv WHERE instance_id = ?1 AND key = ?2",
 	[SQ_KV_SET - SQ_CONTRACT_FIRST] =
@@ -523,6 +553,7 @@ static int q_execution(sq_conn *c, durq_query *q)
 		e->name = sq_col_text(c, s, 6);
 		e->version = sq_col_text(c, s, 7);
 		e->output = sq_col_blob(c, s, 8, &e->output_len);
+		e->runtime_version = sqlite3_column_int64(s, 9);
 		if (sq_check(c) != SQLITE_OK)
 			rc = SQLITE_NOMEM;
 	}
@@ -576,6 +607,24 @@ static int q_custom_status(sq_conn *c, durq_query *q)
 	if (rc != SQLITE_ROW)
 		return sq_error(c, rc, "read custom status");
 	return newer ? DURQ_OK : durq_error_set(DURQ_EMPTY, "custom status unchanged");
+}
+
+/* ---- runtime version pin (G4) ------------------------------------------------------ */
+
+int sq_pin(sq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r)
+{
+	enum sq_stmt_id ids[2] = {SQ_PIN_EXECUTION, SQ_PIN_SYNC};
+	for (int i = r->runtime_version ? 0 : 1; i < 2; i++) {
+		sqlite3_stmt *s = sq_stmt(c, ids[i]);
+		if (!s)
+			return DURQ_EIO;
+		sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 2, (sqlite3_int64)exec);
+		if (i == 0)
+			sq_bind_int64(c, s, 3, r->runtime_version);
+		TRY(sq_exec(c, s, "pin runtime version"));
+	}
+	return DURQ_OK;
 }
 
 /* ---- key/value state (G3) ----------------------------------------------------------- */

@@ -46,7 +46,8 @@ enum sq_stmt_id {
 	SQ_POISON_NOTIFY, SQ_TREE, SQ_CHILD_CHECK, SQ_PURGE_PICK, SQ_PRUNE_EX_HISTORY, SQ_PRUNE_EX_EXECUTIONS, SQ_CHILDREN, SQ_LIST_FILTER,
 	SQ_EXECUTION_GET, SQ_SYSTEM_COUNTS, SQ_CUSTOM_STATUS, SQ_EXECUTION_LIST_V2,
 	SQ_KV_CLEAR_ALL, SQ_KV_CLEAR, SQ_KV_SET, SQ_KV_COUNT, SQ_KV_LIST, SQ_KV_GET,
-	SQ_WORK_CLAIM_SET, SQ_WORK_CLAIM_ANY,
+	SQ_WORK_CLAIM_SET, SQ_WORK_CLAIM_ANY, SQ_CLAIM_EXPIRED_FILTERED, SQ_CLAIM_READY_FILTERED,
+	SQ_PIN_EXECUTION, SQ_PIN_SYNC,
 	SQ__COUNT
 };
 
@@ -111,6 +112,8 @@ int sq_query(durq_conn *conn, durq_query *q);
 int sq_kv_apply(sq_conn *c, const char *id, const durq_turn_result *r);
 /* The instance's keys into *out / *n (durq_mem_*), ordered by key. */
 int sq_kv_rows(sq_conn *c, const char *id, durq_kv_entry **out, size_t *n);
+/* G4: pin execution exec to the turn's runtime version and mirror it on the instance. */
+int sq_pin(sq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r);
 
 int sq_history_read(durq_conn *conn, durq_event **events, size_t *n, const char *id, uint64_t exec);
 /* sq_history_read of an execution already known to exist (no instance lookup). */

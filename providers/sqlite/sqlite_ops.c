@@ -99,15 +99,24 @@ static int exec_id_now(sq_conn *c, enum sq_stmt_id id, const char *key, int64_t 
 
 /* ---- orchestration claim ------------------------------------------------------------ */
 
-static int pick_instance(sq_conn *c, int64_t now, char **out)
+/* The next instance to lease: an expired lease first, then the oldest ready message; with
+ * a filter (G4) only instances in the claim's runtime-version range, the others skipped
+ * without a lease. */
+static int pick_instance(sq_conn *c, const durq_op *op, int64_t now, char **out)
 {
-	enum sq_stmt_id order[2] = {SQ_CLAIM_EXPIRED_INSTANCE, SQ_CLAIM_READY_INSTANCE};
+	int f = op->u.orch_claim.filtered;
+	enum sq_stmt_id order[2] = {f ? SQ_CLAIM_EXPIRED_FILTERED : SQ_CLAIM_EXPIRED_INSTANCE,
+				    f ? SQ_CLAIM_READY_FILTERED : SQ_CLAIM_READY_INSTANCE};
 	*out = NULL;
 	for (int i = 0; i < 2 && !*out; i++) {
 		sqlite3_stmt *s = sq_stmt(c, order[i]);
 		if (!s)
 			return DURQ_EIO;
 		sq_bind_int64(c, s, 1, now);
+		if (f) {
+			sq_bind_int64(c, s, 2, op->u.orch_claim.min_version);
+			sq_bind_int64(c, s, 3, op->u.orch_claim.max_version);
+		}
 		int rc = sq_step(c, s);
 		if (rc == SQLITE_ROW && !(*out = sq_col_text(c, s, 0)))
 			rc = sq_check(c) != SQLITE_OK ? SQLITE_NOMEM : SQLITE_CORRUPT;
@@ -173,6 +182,7 @@ static int read_head(sq_conn *c, durq_turn *t)
 		t->status = sqlite3_column_int(s, 1);
 		t->name = sq_col_text(c, s, 2);
 		t->version = sq_col_text(c, s, 3);
+		t->runtime_version = sqlite3_column_int64(s, 4);
 		if (sq_check(c) != SQLITE_OK)
 			rc = SQLITE_NOMEM;
 	}
@@ -236,7 +246,7 @@ static int orch_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	/* every poisoned round dead-letters its instance's messages, so this ends: with a turn,
 	 * or with EMPTY when nothing ready is left (never EMPTY with work pending) */
 	for (;;) {
-		TRY(pick_instance(c, ctx->now_ms, &t->instance_id));
+		TRY(pick_instance(c, op, ctx->now_ms, &t->instance_id));
 		sqlite3_stmt *s = sq_stmt(c, SQ_LOCK_UPSERT);
 		if (!s)
 			return DURQ_EIO;
@@ -418,6 +428,8 @@ static int orch_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	TRY(append_history(c, id, exec, r));
 	TRY(set_status(c, id, exec, r, now));
 	TRY(sq_kv_apply(c, id, r));
+	if (r->runtime_version || r->execution_id) /* a pin, or maybe a new execution */
+		TRY(sq_pin(c, id, exec, r));
 	for (size_t i = 0; i < r->n_work; i++) {
 		durq_work w = r->work[i];
 		if (!w.instance_id)

@@ -25,7 +25,7 @@
 #include "sqlite_internal.h"
 #include "sqlite_provider.h"
 
-#define SCHEMA_VERSION 3 /* 1 + sq_n_migrations (sqlite_contract.c) */
+#define SCHEMA_VERSION 4 /* 1 + sq_n_migrations (sqlite_contract.c) */
 #define SQ_ROW_HEADROOM 65536 /* ids, names and numbers beside the payloads of a row */
 
 /* Ready messages: visible, untagged, instance not under a live lease. The partial indexes
@@ -56,7 +56,8 @@ static const char *const sql_text[SQ__COUNT] = {
 	[SQ_TAG_MESSAGES] = "UPDATE orch_queue SET lock_token = ?2, attempt = attempt + 1 "
 			    "WHERE instance_id = ?1 AND visible_at <= ?3 "
 			    "RETURNING id, kind, payload, attempt",
-	[SQ_INSTANCE_HEAD] = "SELECT execution_id, status, name, version FROM instances WHERE id = ?1",
+	[SQ_INSTANCE_HEAD] = "SELECT execution_id, status, name, version, "
+			     "coalesce(runtime_version, 0) FROM instances WHERE id = ?1",
 	[SQ_DEAD_FROM_ORCH] = "INSERT INTO dead_letters(source, queue, instance_id, execution_id, "
 			      "activity_id, kind, priority, payload, attempt, dead_at) "
 			      "SELECT 1, NULL, instance_id, NULL, NULL, kind, 0, payload, attempt - 1, ?3 "
@@ -1261,7 +1262,8 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 	p->base = (durq_provider){
 		.version = DURQ_PROVIDER_VERSION,
 		.name = p->is_memory ? "sqlite-memory" : "sqlite-file",
-		.flags = (p->is_memory ? DURQ_PROVIDER_VOLATILE : 0) | DURQ_PROVIDER_QUEUE_SETS,
+		.flags = (p->is_memory ? DURQ_PROVIDER_VOLATILE : 0) | DURQ_PROVIDER_QUEUE_SETS |
+			 DURQ_PROVIDER_VERSION_FILTER,
 		.settings = &p->resolved,
 		.conn_open = sq_conn_open,
 		.conn_close = sq_conn_close,

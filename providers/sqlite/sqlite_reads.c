@@ -179,6 +179,7 @@ int sq_execution_list(durq_conn *conn, durq_execution_info **out, size_t *n, con
 		e->completed_ms = sqlite3_column_int64(s, 5);
 		e->name = sq_col_text(c, s, 6);
 		e->version = sq_col_text(c, s, 7);
+		e->runtime_version = sqlite3_column_int64(s, 8);
 	}
 	if (rc == SQLITE_ROW || (rc = step_done(c, s, rc, "list executions")) < 0 ||
 	    sq_check(c) != SQLITE_OK) {

@@ -1,9 +1,9 @@
 /*
  * test_migrate.c — a database written by an older durq is migrated on open (issue 10):
- * SQLite user_version 1 -> 3, PostgreSQL schema version 2 -> 4. The old rows keep their
+ * SQLite user_version 1 -> 4, PostgreSQL schema version 2 -> 5. The old rows keep their
  * meaning (per-execution name and version from the instance, completion times from the
  * finished rows' update time), the new calls work on them, and dead-letter ids stay above
- * every id the old table handed out; the key/value state (version 3 / 4) works.
+ * every id the old table handed out; the key/value state and runtime pins work.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,10 +139,12 @@ static void check_migrated(durq *db)
 	durq_kv kv = {"k", "v", 1};
 	r.kv_set = &kv;
 	r.n_kv_set = 1;
+	r.runtime_version = 9;
 	assert_int_equal(durq_orch_ack(db, "i2", &t->token, &r), DURQ_OK);
 	durq_turn_free(t);
 	assert_int_equal(durq_execution_get(db, &e, "i2", 0), DURQ_OK);
 	assert_string_equal(e->version, "v2");
+	assert_int_equal(e->runtime_version, 9);
 	durq_execution_info_free(e);
 	void *v = NULL;
 	size_t vlen = 0;
@@ -183,7 +185,7 @@ static void test_sqlite_v1_database_is_migrated(void **state)
 	assert_int_equal(durq_work_abandon(db, it->id, &it->token, 0, 0), DURQ_OK);
 	durq_work_items_free(it, n);
 	durq_free(db);
-	assert_int_equal(user_version(path), 3);
+	assert_int_equal(user_version(path), 4);
 
 	durq_options o = DURQ_OPTIONS_INIT;
 	o.max_attempts = 1;
@@ -236,13 +238,15 @@ static void pg_sql(const char *url, const char *s)
 }
 
 /* A version-2 database: what durq wrote before issue 10, rebuilt from today's schema by
- * dropping what versions 3 and 4 added and recording version 2. */
+ * dropping what versions 3 to 5 added and recording version 2. */
 static const char pg_to_v2[] =
-	"DROP FUNCTION durq_orch_claim(int8, bytea, int8, int4, bool, int4);"
+	"DROP FUNCTION durq_orch_claim(int8, bytea, int8, int4, bool, int4, int8, int8);"
 	"DROP FUNCTION durq_orch_ack(text, bytea, int8, int8, text, text, text, int4, bytea, bool,"
 	" bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[], int8[], int8[],"
-	" int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool);"
+	" int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool, int8);"
 	"DROP TABLE durq_kv;"
+	"ALTER TABLE durq_executions DROP COLUMN runtime_version;"
+	"ALTER TABLE durq_instances DROP COLUMN runtime_version;"
 	"DROP FUNCTION durq_instance_delete_many(text[], bool);"
 	"DROP FUNCTION durq_instance_purge(int8, int8);"
 	"DROP FUNCTION durq_execution_prune_ex(text, int8, int8);"
