@@ -506,13 +506,24 @@ bool durq_in_writer(void)
 	return in_writer > 0;
 }
 
+/* Group mode sends every write through the committer, but a provider whose database takes
+ * concurrent writers runs claims on the caller's own connection (see
+ * DURQ_PROVIDER_CONCURRENT_WRITERS): a claim needs no flush, so group commit buys it
+ * nothing, and beside the batch it waits for no one. */
+static bool via_committer(const durq *db, const durq_op *op)
+{
+	if (db->opts.commit_mode != DURQ_COMMIT_GROUP)
+		return false;
+	return !((db->provider->flags & DURQ_PROVIDER_CONCURRENT_WRITERS) && durq_op_is_claim(op));
+}
+
 int durq_exec(durq *db, durq_op *op)
 {
 	int rc;
 	if (durq_in_writer())
 		return durq_error_set(DURQ_EINVAL, "durq write called from a durq callback (log) on "
 				      "the writing thread; it would wait for itself");
-	if (db->opts.commit_mode == DURQ_COMMIT_GROUP) {
+	if (via_committer(db, op)) {
 		durq_pending *p = calloc(1, sizeof(*p));
 		if (!p)
 			return durq_error_set(DURQ_ENOMEM, "out of memory");

@@ -66,7 +66,14 @@ enum durq_conn_role { DURQ_CONN_WRITE = 0, DURQ_CONN_READ = 1, DURQ_CONN_WATCH =
 enum durq_provider_flags {
 	DURQ_PROVIDER_VOLATILE = 1u, /**< not durable (in-memory): synchronous defaults to OFF */
 	DURQ_PROVIDER_QUEUE_SETS = 2u, /**< claims work from queue sets (durq_op.u.work_claim) */
-	DURQ_PROVIDER_VERSION_FILTER = 4u /**< filters turns by runtime version (u.orch_claim) */
+	DURQ_PROVIDER_VERSION_FILTER = 4u, /**< filters turns by runtime version (u.orch_claim) */
+	/** Write transactions of several connections may run at once (row locks, SKIP
+	 * LOCKED: PostgreSQL), so in group mode the core runs each claim (the write half of a
+	 * fetch) on the fetching thread's pool connection, in its own DURQ_TXN_NO_FLUSH
+	 * transaction, beside the committer's batch instead of in it: fetchers do not wait
+	 * behind a batch's flush, and the server works on both at once. Without the flag
+	 * (SQLite: one writer at a time) claims go through the committer like every write. */
+	DURQ_PROVIDER_CONCURRENT_WRITERS = 8u
 };
 
 /**

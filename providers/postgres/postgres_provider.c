@@ -1061,7 +1061,8 @@ static void fill_vtable(pg_provider *p)
 	p->base = (durq_provider){
 		.version = DURQ_PROVIDER_VERSION,
 		.name = "postgresql",
-		.flags = DURQ_PROVIDER_QUEUE_SETS | DURQ_PROVIDER_VERSION_FILTER,
+		.flags = DURQ_PROVIDER_QUEUE_SETS | DURQ_PROVIDER_VERSION_FILTER |
+			 DURQ_PROVIDER_CONCURRENT_WRITERS,
 		.conn_open = pg_conn_open,
 		.conn_close = pg_conn_close,
 		.conn_check = pg_conn_check,
