@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/cli/cli_test.sh — runs the BUILT `durq` command against real databases, every verb
+# tests/cli/cli_test.sh — runs the installed `durq` command against real databases, every verb
 # with its bad-input cases, checking stdout, stderr (one line, 'durq: VERB: ...') and the
 # exit code. Run by CTest (tests/cli/CMakeLists.txt):
 #
