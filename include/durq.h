@@ -1242,6 +1242,17 @@ typedef struct durq_prune_options {
  */
 DURQ_EXTERN int durq_execution_prune_ex(durq *db, size_t *pruned, const char *instance_id,
 					const durq_prune_options *opts);
+/** durq_execution_prune_ex() submitted asynchronously (inputs copied at submit); the
+ * completion's count is the number of executions pruned.
+ * @param db an open handle
+ * @param instance_id the instance, NULL = every instance
+ * @param opts the bounds (at least one)
+ * @param a how to report (may be NULL)
+ * @return DURQ_OK if submitted; DURQ_EINVAL, DURQ_ECLOSED, DURQ_EAGAIN (NOWAIT, backlog
+ *         full), DURQ_ENOMEM
+ */
+DURQ_EXTERN int durq_execution_prune_ex_async(durq *db, const char *instance_id,
+					      const durq_prune_options *opts, const durq_async *a);
 
 /** A filter for durq_instance_list_filter: zero fields match anything. */
 typedef struct durq_instance_filter {

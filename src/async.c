@@ -290,6 +290,9 @@ static void copy_inputs(arena *a, durq_op *op)
 	case DURQ_OP_INSTANCE_DELETE:
 		o.u.instance_delete.instance_id = take_str(a, o.u.instance_delete.instance_id);
 		break;
+	case DURQ_OP_EXECUTION_PRUNE:
+		o.u.execution_prune.instance_id = take_str(a, o.u.execution_prune.instance_id);
+		break;
 	case DURQ_OP_INSTANCE_DELETE_MANY:
 		o.u.instance_delete_many.ids = take_strs(a, o.u.instance_delete_many.ids,
 							 o.u.instance_delete_many.n);

@@ -129,11 +129,9 @@ int durq_instance_purge_async(durq *db, int64_t completed_before_ms, size_t limi
 	return leave(db, durq_exec_async(db, &op, a));
 }
 
-int durq_execution_prune_ex(durq *db, size_t *pruned, const char *instance_id,
-			    const durq_prune_options *o)
+static int prep_prune_ex(durq_op *op, const char *instance_id, const durq_prune_options *o)
 {
 	int rc = DURQ_OK;
-	ENTER(db);
 	if (!o || o->version != DURQ_PRUNE_OPTIONS_VERSION)
 		rc = durq_error_set(DURQ_EINVAL, "durq_execution_prune_ex: options NULL or version "
 				    "unsupported (use DURQ_PRUNE_OPTIONS_INIT)");
@@ -145,13 +143,35 @@ int durq_execution_prune_ex(durq *db, size_t *pruned, const char *instance_id,
 	else if (instance_id)
 		rc = check_id(instance_id, "instance_id");
 	if (rc < 0)
+		return rc;
+	*op = (durq_op){.kind = DURQ_OP_EXECUTION_PRUNE,
+			.u.execution_prune = {.instance_id = instance_id, .keep_last = o->keep_last,
+					      .completed_before = o->completed_before_ms}};
+	return DURQ_OK;
+}
+
+int durq_execution_prune_ex(durq *db, size_t *pruned, const char *instance_id,
+			    const durq_prune_options *o)
+{
+	durq_op op;
+	int rc;
+	ENTER(db);
+	if ((rc = prep_prune_ex(&op, instance_id, o)) < 0)
 		return leave(db, rc);
-	durq_op op = {.kind = DURQ_OP_EXECUTION_PRUNE,
-		      .u.execution_prune = {.instance_id = instance_id, .keep_last = o->keep_last,
-					    .completed_before = o->completed_before_ms}};
 	if ((rc = durq_exec(db, &op)) == DURQ_OK && pruned)
 		*pruned = op.u.execution_prune.pruned;
 	return leave(db, rc);
+}
+
+int durq_execution_prune_ex_async(durq *db, const char *instance_id,
+				  const durq_prune_options *o, const durq_async *a)
+{
+	durq_op op;
+	int rc;
+	ENTER(db);
+	if ((rc = prep_prune_ex(&op, instance_id, o)) < 0)
+		return leave(db, rc);
+	return leave(db, durq_exec_async(db, &op, a));
 }
 
 /* ---- reads -------------------------------------------------------------------------- */

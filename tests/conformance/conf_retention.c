@@ -215,6 +215,30 @@ static void test_prune_every_instance(void **state)
 	assert_int_equal(k.events, 2);
 }
 
+static void prune_done(void *ctx, const durq_completion *k)
+{
+	*(size_t *)ctx = k->rc == DURQ_OK ? k->count : (size_t)-1;
+}
+
+static void test_prune_async_reports_the_count(void **state)
+{
+	conf_ctx *c = *state;
+	create(c, "i1", "wf", "v1", NULL);
+	continue_as_new(c, "i1", 2);
+	continue_as_new(c, "i1", 3);
+	char id[8] = "i1";
+	durq_prune_options o = DURQ_PRUNE_OPTIONS_INIT;
+	o.keep_last = 1;
+	size_t count = 0;
+	durq_async a = {.done = prune_done, .ctx = &count};
+	assert_int_equal(durq_execution_prune_ex_async(c->db, id, &o, &a), DURQ_OK);
+	memcpy(id, "zz", 3); /* copied at submit */
+	assert_int_equal(durq_flush(c->db, -1), DURQ_OK);
+	assert_int_equal(count, 2);
+	o.keep_last = 0;
+	assert_int_equal(durq_execution_prune_ex_async(c->db, "i1", &o, NULL), DURQ_EINVAL);
+}
+
 static void test_prune_bad_input(void **state)
 {
 	conf_ctx *c = *state;
@@ -407,6 +431,7 @@ int main(void)
 		T(test_prune_keeps_the_last_n),
 		T(test_prune_by_completion_time),
 		T(test_prune_every_instance),
+		T(test_prune_async_reports_the_count),
 		T(test_prune_bad_input),
 		T(test_list_by_filter_and_page),
 		T(test_list_filter_bad_input),
