@@ -424,6 +424,8 @@ static const char *sync_name(int s)
 static void checkpoint_policy(sq_conn *c)
 {
 	int log = 0, ckpt = 0;
+	if (!c->next_check)
+		c->next_check = CHECK_EVERY; /* the first look at commit CHECK_EVERY, not 1 */
 	if (++c->commits < c->next_check)
 		return;
 	c->next_check = c->commits + CHECK_EVERY;
