@@ -379,7 +379,8 @@ int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *que
 	if (!arr)
 		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
-		      .u.work_claim = {queue ? queue : "", max, lease_ms, arr, 0}};
+		      .u.work_claim = {.queue = queue ? queue : "", .max = max,
+				       .lease_ms = lease_ms, .items = arr}};
 	rc = claim_loop(db, &op, timeout_ms);
 	durq_api_leave(db);
 	if (rc < 0 || op.u.work_claim.n == 0) {
@@ -865,7 +866,8 @@ int durq_execution_prune(durq *db, size_t *pruned, const char *instance_id,
 	if ((rc = check_id(instance_id, "instance_id")) < 0)
 		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_EXECUTION_PRUNE,
-		      .u.execution_prune = {instance_id, before_execution_id, 0}};
+		      .u.execution_prune = {.instance_id = instance_id,
+					    .before = before_execution_id}};
 	rc = run(db, &op);
 	if (rc == DURQ_OK && pruned)
 		*pruned = op.u.execution_prune.pruned;
