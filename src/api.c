@@ -22,7 +22,7 @@
 
 /* ---- argument checks ---------------------------------------------------------------- */
 
-static int check_id(const char *id, const char *what)
+int durq_check_id(const char *id, const char *what)
 {
 	if (!id)
 		return durq_error_set(DURQ_EINVAL, "%s is NULL", what);
@@ -99,7 +99,7 @@ static int check_messages(durq *db, const durq_message *m, size_t n)
 	if ((rc = check_array(m, n, "messages")) < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = check_id(m[i].instance_id, "message instance_id")) < 0 ||
+		if ((rc = durq_check_id(m[i].instance_id, "message instance_id")) < 0 ||
 		    (rc = check_payload(db, m[i].payload, m[i].payload_len, "message payload")) < 0 ||
 		    (rc = check_delay(m[i].delay_ms, "message delay_ms")) < 0)
 			return rc;
@@ -120,7 +120,7 @@ static int check_work(durq *db, const durq_work *w, size_t n)
 		    (rc = check_payload(db, w[i].payload, w[i].payload_len, "work payload")) < 0 ||
 		    (rc = check_delay(w[i].delay_ms, "work delay_ms")) < 0)
 			return rc;
-		if (w[i].instance_id && (rc = check_id(w[i].instance_id, "work instance_id")) < 0)
+		if (w[i].instance_id && (rc = durq_check_id(w[i].instance_id, "work instance_id")) < 0)
 			return rc;
 	}
 	return DURQ_OK;
@@ -229,7 +229,7 @@ static int check_result(durq *db, const durq_turn_result *r)
 	    (rc = check_messages(db, r->messages, r->n_messages)) < 0 ||
 	    (rc = check_work(db, r->work, r->n_work)) < 0)
 		return rc;
-	if (r->parent_id && (rc = check_id(r->parent_id, "parent_id")) < 0)
+	if (r->parent_id && (rc = durq_check_id(r->parent_id, "parent_id")) < 0)
 		return rc;
 	if ((rc = check_discard(r)) < 0)
 		return rc;
@@ -658,7 +658,7 @@ static int prep_orch_ack(durq *db, durq_op *op, const char *instance_id, const d
 			 const durq_turn_result *result)
 {
 	int rc;
-	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	if ((rc = durq_check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
 	    (rc = check_result(db, result)) < 0)
 		return rc;
 	*op = (durq_op){.kind = DURQ_OP_ORCH_ACK, .u.orch_ack = {instance_id, token, result}};
@@ -669,7 +669,7 @@ static int prep_orch_abandon(durq_op *op, const char *instance_id, const durq_to
 			     int64_t delay_ms, int ignore_attempt)
 {
 	int rc;
-	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	if ((rc = durq_check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
 	    (rc = check_delay(delay_ms, "delay_ms")) < 0)
 		return rc;
 	*op = (durq_op){.kind = DURQ_OP_ORCH_ABANDON,
@@ -681,7 +681,7 @@ static int prep_orch_renew(durq_op *op, const char *instance_id, const durq_toke
 			   int64_t lease_ms)
 {
 	int rc;
-	if ((rc = check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
+	if ((rc = durq_check_id(instance_id, "instance_id")) < 0 || (rc = check_token(token)) < 0 ||
 	    (rc = check_fetch_args(lease_ms, 0)) < 0)
 		return rc;
 	*op = (durq_op){.kind = DURQ_OP_ORCH_RENEW,
@@ -691,7 +691,7 @@ static int prep_orch_renew(durq_op *op, const char *instance_id, const durq_toke
 
 static int prep_instance_delete(durq_op *op, const char *instance_id)
 {
-	int rc = check_id(instance_id, "instance_id");
+	int rc = durq_check_id(instance_id, "instance_id");
 	if (rc == DURQ_OK)
 		*op = (durq_op){.kind = DURQ_OP_INSTANCE_DELETE, .u.instance_delete = {instance_id}};
 	return rc;
@@ -863,7 +863,7 @@ int durq_execution_prune(durq *db, size_t *pruned, const char *instance_id,
 {
 	int rc;
 	ENTER(db);
-	if ((rc = check_id(instance_id, "instance_id")) < 0)
+	if ((rc = durq_check_id(instance_id, "instance_id")) < 0)
 		return leave(db, rc);
 	durq_op op = {.kind = DURQ_OP_EXECUTION_PRUNE,
 		      .u.execution_prune = {.instance_id = instance_id,
@@ -920,7 +920,7 @@ int durq_instance_get(durq *db, durq_instance_info **out, const char *instance_i
 	if (!out)
 		rc = durq_error_set(DURQ_EINVAL, "durq_instance_get: out is NULL");
 	else
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc == DURQ_OK) {
 		*out = NULL;
 		READ(db, instance_get(c_, out, instance_id));
@@ -979,7 +979,7 @@ int durq_instance_list_page(durq *db, char ***ids, size_t *n, int status, const 
 	if (!ids || !n)
 		rc = durq_error_set(DURQ_EINVAL, "durq_instance_list_page: ids/n is NULL");
 	else if (after_id)
-		rc = check_id(after_id, "after_id");
+		rc = durq_check_id(after_id, "after_id");
 	if (rc == DURQ_OK) {
 		if (max == 0)
 			max = DURQ_INSTANCE_PAGE_DEFAULT;
@@ -1007,7 +1007,7 @@ int durq_history_read(durq *db, durq_event **events, size_t *n, const char *inst
 	if (!events || !n)
 		rc = durq_error_set(DURQ_EINVAL, "durq_history_read: events/n is NULL");
 	else
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc == DURQ_OK) {
 		*events = NULL;
 		*n = 0;
@@ -1044,7 +1044,7 @@ int durq_execution_list(durq *db, durq_execution_info **out, size_t *n, const ch
 	if (!out || !n)
 		rc = durq_error_set(DURQ_EINVAL, "durq_execution_list: out/n is NULL");
 	else
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc == DURQ_OK) {
 		*out = NULL;
 		*n = 0;

@@ -24,19 +24,6 @@ static int leave(durq *db, int rc)
 	return rc;
 }
 
-static int check_id(const char *id, const char *what)
-{
-	if (!id)
-		return durq_error_set(DURQ_EINVAL, "%s is NULL", what);
-	size_t len = strnlen(id, DURQ_INSTANCE_ID_MAX + 1);
-	if (len == 0)
-		return durq_error_set(DURQ_EINVAL, "%s is empty", what);
-	if (len > DURQ_INSTANCE_ID_MAX)
-		return durq_error_set(DURQ_EINVAL, "%s longer than %d bytes", what,
-				      DURQ_INSTANCE_ID_MAX);
-	return DURQ_OK;
-}
-
 /* ---- writes ------------------------------------------------------------------------- */
 
 static int prep_delete_many(durq *db, durq_op *op, const char *const *ids, size_t n,
@@ -53,7 +40,7 @@ static int prep_delete_many(durq *db, durq_op *op, const char *const *ids, size_
 		return durq_error_set(DURQ_EINVAL, "durq_instance_delete_many: unknown flags 0x%x",
 				      flags);
 	for (size_t i = 0; i < n; i++)
-		if ((rc = check_id(ids[i], "instance id")) < 0)
+		if ((rc = durq_check_id(ids[i], "instance id")) < 0)
 			return rc;
 	*op = (durq_op){.kind = DURQ_OP_INSTANCE_DELETE_MANY,
 			.u.instance_delete_many = {.ids = ids, .n = n, .flags = flags}};
@@ -141,7 +128,7 @@ static int prep_prune_ex(durq_op *op, const char *instance_id, const durq_prune_
 	else if (o->completed_before_ms < 0)
 		rc = durq_error_set(DURQ_EINVAL, "durq_execution_prune_ex: completed_before_ms < 0");
 	else if (instance_id)
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc < 0)
 		return rc;
 	*op = (durq_op){.kind = DURQ_OP_EXECUTION_PRUNE,
@@ -197,7 +184,7 @@ static int id_list(durq *db, int kind, char ***ids, size_t *n, const char *insta
 	if (!ids || !n)
 		rc = durq_error_set(DURQ_EINVAL, "ids/n is NULL");
 	else
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc < 0)
 		return leave(db, rc);
 	durq_query q = {.kind = kind, .u.ids = {.instance_id = instance_id}};
@@ -252,7 +239,7 @@ int durq_instance_list_filter(durq *db, char ***ids, size_t *n, const durq_insta
 	if (!ids || !n)
 		rc = durq_error_set(DURQ_EINVAL, "durq_instance_list_filter: ids/n is NULL");
 	else if (after_id)
-		rc = check_id(after_id, "after_id");
+		rc = durq_check_id(after_id, "after_id");
 	if (rc == DURQ_OK)
 		rc = check_filter(f ? f : &none);
 	if (rc < 0)
@@ -282,7 +269,7 @@ int durq_execution_get(durq *db, durq_execution_info **out, const char *instance
 	if (!out)
 		rc = durq_error_set(DURQ_EINVAL, "durq_execution_get: out is NULL");
 	else
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc < 0)
 		return leave(db, rc);
 	*out = NULL;
@@ -329,7 +316,7 @@ int durq_custom_status_get(durq *db, void **value, size_t *len, uint64_t *versio
 	if (!value || !len || !version)
 		rc = durq_error_set(DURQ_EINVAL, "durq_custom_status_get: value/len/version NULL");
 	else
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc < 0)
 		return leave(db, rc);
 	*value = NULL;
@@ -367,7 +354,7 @@ int durq_kv_get(durq *db, void **value, size_t *len, const char *instance_id, co
 	ENTER(db);
 	if (!value || !len)
 		rc = durq_error_set(DURQ_EINVAL, "durq_kv_get: value/len is NULL");
-	else if ((rc = check_id(instance_id, "instance_id")) == DURQ_OK)
+	else if ((rc = durq_check_id(instance_id, "instance_id")) == DURQ_OK)
 		rc = check_key(key);
 	if (rc < 0)
 		return leave(db, rc);
@@ -391,7 +378,7 @@ int durq_kv_list(durq *db, durq_kv_entry **entries, size_t *n, const char *insta
 	if (!entries || !n)
 		rc = durq_error_set(DURQ_EINVAL, "durq_kv_list: entries/n is NULL");
 	else
-		rc = check_id(instance_id, "instance_id");
+		rc = durq_check_id(instance_id, "instance_id");
 	if (rc < 0)
 		return leave(db, rc);
 	*entries = NULL;

@@ -231,6 +231,8 @@ int64_t durq_clock_now(durq *db);
 int durq_api_enter(durq *db);
 void durq_api_leave(durq *db);
 /* Run one write op: group mode via the committer, per-op mode on this thread. */
+/* An instance id argument: non-NULL, 1..DURQ_INSTANCE_ID_MAX bytes (api.c). */
+int durq_check_id(const char *id, const char *what);
 int durq_exec(durq *db, durq_op *op);
 /* Called after a commit: wake fetchers if the ops may have made work visible. */
 /* ---- watch.c ---- */

@@ -39,20 +39,6 @@ static uint64_t wal_size(sq_conn *c)
 	return file_size(wal);
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return DURQ_OK;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *p = durq_mem_realloc(*arr, ncap * size);
-	if (!p)
-		return durq_error_set(DURQ_ENOMEM, "out of memory");
-	memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
-	*arr = p;
-	*cap = ncap;
-	return DURQ_OK;
-}
-
 /* Step to the end: DURQ_OK, or the error of the step / of a column copy. */
 static int finish(sq_conn *c, sqlite3_stmt *s, int rc, const char *what)
 {
@@ -200,7 +186,7 @@ static int queue_rows(sq_conn *c, const char *sql, int kind, int64_t now, durq_q
 		return rc;
 	sqlite3_bind_int64(s, 1, now);
 	while ((st = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((rc = grow((void **)out, cap, *n, sizeof(**out))) < 0)
+		if ((rc = sq_grow((void **)out, cap, *n, sizeof(**out))) < 0)
 			break;
 		durq_queue_info *q = &(*out)[(*n)++];
 		q->kind = kind;
@@ -269,7 +255,7 @@ static int sq_work_peek(durq_conn *conn, durq_work_info **out, size_t *n, const 
 		sqlite3_bind_text(s, 2, queue, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
 	while ((st = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((rc = grow((void **)out, &cap, *n, sizeof(**out))) < 0)
+		if ((rc = sq_grow((void **)out, &cap, *n, sizeof(**out))) < 0)
 			break;
 		work_info_row(c, s, &(*out)[(*n)++]);
 	}
@@ -299,7 +285,7 @@ static int sq_dead_page(durq_conn *conn, durq_dead_letter **out, size_t *n, int6
 	sqlite3_bind_int64(s, 1, after_id);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while ((st = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((rc = grow((void **)out, &cap, *n, sizeof(**out))) < 0)
+		if ((rc = sq_grow((void **)out, &cap, *n, sizeof(**out))) < 0)
 			break;
 		durq_dead_letter *d = &(*out)[(*n)++];
 		d->id = sqlite3_column_int64(s, 0);

@@ -73,6 +73,9 @@ typedef struct sq_conn {
 	sqlite3_stmt *stmts[SQ__COUNT];
 } sq_conn;
 
+/* Grow *arr (of elem bytes, durq_mem_*) to hold n+1 entries; new entries zeroed. */
+int sq_grow(void **arr, size_t *cap, size_t n, size_t elem);
+
 /* The SQLite connection behind a durq_conn this provider opened. */
 static inline sq_conn *sq_conn_of(durq_conn *c)
 {

@@ -17,7 +17,7 @@ static int step_done(sq_conn *c, sqlite3_stmt *s, int rc, const char *what)
 }
 
 /* Grow *arr (of elem bytes) to hold n+1 entries. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+int sq_grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
 	if (n < *cap)
 		return DURQ_OK;
@@ -57,7 +57,7 @@ int sq_history_rows(sq_conn *c, durq_event **events, size_t *n, const char *id, 
 	*events = NULL;
 	*n = 0;
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
-		if (grow((void **)events, &cap, *n, sizeof(**events)) < 0) {
+		if (sq_grow((void **)events, &cap, *n, sizeof(**events)) < 0) {
 			sqlite3_reset(s);
 			durq_events_free(*events, *n);
 			*events = NULL;
@@ -141,7 +141,7 @@ int sq_instance_list(durq_conn *conn, char ***ids, size_t *n, int status, const 
 	if (status >= 0)
 		sq_bind_int(c, s, 3, status);
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
-		if (grow((void **)ids, &cap, *n, sizeof(char *)) < 0 ||
+		if (sq_grow((void **)ids, &cap, *n, sizeof(char *)) < 0 ||
 		    !((*ids)[*n] = sq_col_text(c, s, 0))) /* an id is never NULL: out of memory */
 			break;
 		(*n)++;
@@ -168,7 +168,7 @@ int sq_execution_list(durq_conn *conn, durq_execution_info **out, size_t *n, con
 		return DURQ_EIO;
 	sq_bind_text(c, s, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
-		if (grow((void **)out, &cap, *n, sizeof(**out)) < 0)
+		if (sq_grow((void **)out, &cap, *n, sizeof(**out)) < 0)
 			break;
 		durq_execution_info *e = &(*out)[(*n)++];
 		e->execution_id = (uint64_t)sqlite3_column_int64(s, 0);
@@ -209,7 +209,7 @@ int sq_dead_list(durq_conn *conn, durq_dead_letter **out, size_t *n, size_t max)
 		return DURQ_EIO;
 	sq_bind_int64(c, s, 1, (sqlite3_int64)max);
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
-		if (grow((void **)out, &cap, *n, sizeof(**out)) < 0) {
+		if (sq_grow((void **)out, &cap, *n, sizeof(**out)) < 0) {
 			sqlite3_reset(s);
 			durq_dead_letters_free(*out, *n);
 			*out = NULL;
