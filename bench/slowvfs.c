@@ -28,8 +28,8 @@ typedef struct slow_file {
 	int slow;           /* opened through the slow VFS: xSync sleeps */
 	int main_db;        /* the database file (not the WAL or a journal) */
 	int wal;            /* a write-ahead log */
-	int frames;         /* WAL: frames written since its last xSync (one connection uses a
-			     * file at a time: no atomics) */
+	atomic_int frames;  /* WAL: frames written since its last xSync (atomic: durq's flush
+			     * thread syncs the WAL while the committer writes the next frames) */
 } slow_file;
 
 static sqlite3_vfs slow_vfs, count_vfs;
@@ -69,7 +69,7 @@ static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
 	if (take(&fail_writes))
 		return SQLITE_FULL;
 	if (((slow_file *)f)->wal && o >= WAL_HEADER_BYTES)
-		((slow_file *)f)->frames = 1;
+		atomic_store(&((slow_file *)f)->frames, 1);
 	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
 }
 static int s_truncate(sqlite3_file *f, sqlite3_int64 sz)
@@ -82,8 +82,8 @@ static int s_sync(sqlite3_file *f, int flags)
 	slow_file *sf = (slow_file *)f;
 	if (sf->main_db)
 		atomic_fetch_add(&db_syncs, 1);
-	if (sf->wal && sf->frames) { /* a commit's frames, not a checkpoint or a new header */
-		sf->frames = 0;
+	if (sf->wal && atomic_exchange(&sf->frames, 0)) { /* a commit's frames, not a
+							   * checkpoint or a new header */
 		atomic_fetch_add(&commit_syncs, 1);
 	}
 	if (take(&fail_syncs))
@@ -145,7 +145,7 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
 	sf->slow = vfs == &slow_vfs;
 	sf->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
 	sf->wal = (flags & SQLITE_OPEN_WAL) != 0;
-	sf->frames = 0;
+	atomic_init(&sf->frames, 0);
 	sf->real = (sqlite3_file *)(sf + 1);
 	memset(sf->real, 0, (size_t)real_vfs->szOsFile);
 	int rc = real_vfs->xOpen(real_vfs, name, sf->real, flags, out);

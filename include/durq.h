@@ -56,10 +56,16 @@ enum durq_error {
 	DURQ_ECORRUPT = -8,  /**< database corrupt or schema from a newer durq */
 	DURQ_ENOMEM = -9,    /**< out of memory */
 	DURQ_EIO = -10,      /**< I/O error, cannot open path: retryable once the fault clears.
-			      * From a write call: OUTCOME UNKNOWN. In this process the op was
-			      * not applied, but a failed flush at COMMIT may have written it:
-			      * after a crash and reopen it may be there (an enqueue present, an
-			      * ack done). Retrying an enqueue may duplicate it (at-least-once). */
+			      * From a write call: OUTCOME UNKNOWN. If the flush at COMMIT failed,
+			      * the op is not applied in this process, but the failed flush may
+			      * have written it: after a crash and reopen it may be there. With
+			      * the deferred flush (a file database, synchronous=FULL, group mode:
+			      * the fsync runs after the COMMIT, on the flush thread) the op is
+			      * applied and visible, and may or may not survive a crash; so is
+			      * every op committed after that flush until durq recovered (a
+			      * TRUNCATE checkpoint, at the next batch). Either way: an enqueue
+			      * retried may be there twice (at-least-once), an ack retried may
+			      * find its lease gone (DURQ_ELOCKLOST). */
 	DURQ_EFULL = -11,    /**< disk full: retryable once space is freed */
 	DURQ_ECLOSED = -12,  /**< handle was closed */
 	DURQ_EAGAIN = -13,   /**< async submit with DURQ_SUBMIT_NOWAIT: backlog full, retry later */
@@ -118,11 +124,12 @@ typedef int64_t (*durq_clock_fn)(void *ctx);
 enum durq_log_level { DURQ_LOG_ERROR = 1, DURQ_LOG_WARN = 2, DURQ_LOG_INFO = 3, DURQ_LOG_DEBUG = 4 };
 /** tag is a short category: "CONFIG", "RETRY", "COMMIT", "POOL", "POISON", ...
  * The callback is called with no durq lock held, but it may run on any thread: the
- * caller's, the committer's, or inside a write transaction (per-op mode). It may call
+ * caller's, the committer's or flush thread's, or inside a write transaction (per-op
+ * mode). It may call
  * durq's reads (stats, depths, instance and history reads). A write call (enqueue, fetch,
  * ack, ...) or durq_close made from the callback on the thread that is writing would wait
  * for itself, so it fails at once with DURQ_EINVAL; hand such work to another thread.
- * Keep it short: on the committer thread it delays every pending op. */
+ * Keep it short: on a write thread it delays every pending op. */
 typedef void (*durq_log_fn)(void *ctx, int level, const char *tag, const char *message);
 
 /** How writes reach the database (options.commit_mode). */
@@ -683,10 +690,13 @@ DURQ_EXTERN int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *i
  * - A *_async call that returns DURQ_OK completes exactly once: its done callback is called
  *   and it counts down its group. One that returns an error never completes.
  * - Inputs are copied at submit: the caller's buffers may be reused as soon as it returns.
- * - The callback runs on the committer thread (group mode) after the commit, with no durq
- *   lock held, in submission order within a batch; in per-op mode it runs on the submitting
- *   thread before the submit call returns. It may submit more async ops (from the committer
- *   thread these never block, whatever the flags), read, and signal its own threads. Anything
+ * - The callback runs on one of the handle's write threads (group mode) once the op is
+ *   durable, with no durq lock held, in submission order within a batch: the flush thread
+ *   ("durq-flush") where the provider flushes after COMMIT (a file database with
+ *   synchronous=FULL), else the committer thread ("durq-commit"); in per-op mode it runs on
+ *   the submitting thread before the submit call returns. It may submit more async ops
+ *   (from a write thread these never block, whatever the flags), read, and signal its own
+ *   threads. Anything
  *   that would wait for ops (a synchronous write, durq_flush, durq_work_ack_many,
  *   durq_group_wait with a timeout other than 0, durq_close) fails with DURQ_EINVAL there:
  *   those ops need the very thread that runs the callback. Keep it short: it delays the next

@@ -36,16 +36,28 @@ static bool ring_empty(durq_committer *c)
 	return ck_ring_size(&c->ring) == 0;
 }
 
+/* Ops that callbacks submitted on a write thread (committer or flush thread). */
+static bool has_ovf(durq_committer *c)
+{
+	return ck_pr_load_ptr(&c->ovf_head) != NULL;
+}
+
 static size_t drain(durq_committer *c)
 {
 	size_t n = 0;
 	void *p;
 	if (ck_pr_load_int(&c->paused))
 		return 0;
-	while (n < (size_t)c->db->opts.max_batch && c->ovf_head) { /* callbacks' ops first */
-		c->batch[n++] = c->ovf_head;
-		if (!(c->ovf_head = c->ovf_head->next))
-			c->ovf_tail = NULL;
+	if (has_ovf(c)) { /* callbacks' ops first */
+		pthread_mutex_lock(&c->ovf_mu);
+		while (n < (size_t)c->db->opts.max_batch && c->ovf_head) {
+			durq_pending *p = c->ovf_head;
+			c->batch[n++] = p;
+			ck_pr_store_ptr(&c->ovf_head, p->next);
+			if (!p->next)
+				c->ovf_tail = NULL;
+		}
+		pthread_mutex_unlock(&c->ovf_mu);
 	}
 	while (n < (size_t)c->db->opts.max_batch && ck_ring_dequeue_spsc(&c->ring, c->slots, &p)) {
 		DURQ_HB_ACQUIRE(p);
@@ -54,7 +66,7 @@ static size_t drain(durq_committer *c)
 	return n;
 }
 
-static void complete(durq_pending *p)
+void durq_committer_complete(durq_pending *p)
 {
 	if (p->async) { /* callback and group on this thread; no futex per op */
 		durq_async_complete(p);
@@ -98,7 +110,7 @@ static bool spin_until(bool (*ready)(void *), void *arg, uint64_t budget_ns)
 static bool ring_has_work(void *arg)
 {
 	durq_committer *c = arg;
-	return !ring_empty(c) || c->ovf_head || ck_pr_load_int(&c->stopping);
+	return !ring_empty(c) || has_ovf(c) || ck_pr_load_int(&c->stopping);
 }
 
 /* Free what a claim op allocated, after its transaction failed to commit. */
@@ -185,9 +197,41 @@ static bool has_batch_method(const durq_provider *p)
 	return p->version >= 2 && p->op_apply_batch;
 }
 
+/* A deferred commit went through: the syncer completes the ops after their flush. If it
+ * cannot take them (out of memory), flush here. */
+static bool hand_to_syncer(durq_committer *c, durq_pending **batch, size_t n, size_t txn_ops,
+			   uint64_t t0)
+{
+	if (durq_syncer_push(&c->syncer, batch, n, txn_ops, t0) == DURQ_OK)
+		return true;
+	int rc = c->db->provider->flush(c->conn);
+	if (rc < 0)
+		fail_batch(batch, n, rc);
+	return false;
+}
+
+/* Complete batch[0..n) here; txn_ops > 0: count their transaction (of txn_ops ops). */
+static void complete_now(durq_committer *c, durq_pending **batch, size_t n, uint64_t t0, int rc,
+			 size_t txn_ops)
+{
+	durq *db = c->db;
+	if (txn_ops > 0) {
+		uint64_t took = durq_clock_mono_ns() - t0;
+		durq_stats_txn(&db->counters, txn_ops, took, rc == DURQ_OK);
+		durq_committer_note_commit(c, took);
+	}
+	for (size_t i = 0; i < n; i++) {
+		durq_stats_op(&db->counters, batch[i]->op.kind, batch[i]->rc);
+		durq_committer_complete(batch[i]);
+	}
+}
+
 /* One transaction over batch[0..n): a savepoint per op, one commit, then every op is
- * completed with its own result. */
-static void run_txn(durq_committer *c, durq_pending **batch, size_t n, unsigned int flags)
+ * completed with its own result. If the commit deferred its flush, the claims among them
+ * (batch[0..claims): a claim needs no flush, see DURQ_TXN_NO_FLUSH) complete now and the
+ * rest after the flush (the syncer). */
+static void run_txn(durq_committer *c, durq_pending **batch, size_t n, size_t claims,
+		    unsigned int flags)
 {
 	durq *db = c->db;
 	uint64_t t0 = durq_clock_mono_ns();
@@ -214,25 +258,28 @@ static void run_txn(durq_committer *c, durq_pending **batch, size_t n, unsigned 
 				if (batch[i]->rc >= 0)
 					ops[ok++] = &batch[i]->op;
 			durq_notify_commit(db, ops, ok, ctx.now_ms);
+			if ((flags & DURQ_TXN_DEFER_FLUSH) && claims < n) {
+				/* the transaction is counted when the flush thread completes the rest */
+				complete_now(c, batch, claims, t0, DURQ_OK, 0);
+				if (hand_to_syncer(c, batch + claims, n - claims, n, t0))
+					return;
+				batch += claims;
+				n -= claims;
+			}
 		}
 	} else {
 		fail_batch(batch, n, rc);
 	}
-	uint64_t took = durq_clock_mono_ns() - t0;
-	durq_stats_txn(&db->counters, n, took, rc == DURQ_OK);
-	durq_committer_note_commit(c, took);
-	for (size_t i = 0; i < n; i++) {
-		durq_stats_op(&db->counters, batch[i]->op.kind, batch[i]->rc);
-		complete(batch[i]);
-	}
+	complete_now(c, batch, n, t0, rc, n);
 }
 
 /*
- * Claims first, in their own unflushed transaction (DURQ_TXN_NO_FLUSH), then everything
- * else in one flushed transaction. A claimer gets its items ~one fsync sooner and posts its
- * ack while the flushed commit runs, so the next flush carries more acks: more of the W
- * workers hold an item at each flush. Reordering is safe: ops of one batch come from
- * different callers (each caller has one op in flight), so any order is a valid one.
+ * Claims first. With a deferred flush, one transaction: the claims complete at its COMMIT,
+ * the rest after the flush thread's fsync. Otherwise claims go in their own unflushed
+ * transaction (DURQ_TXN_NO_FLUSH), then everything else in one flushed transaction. Either
+ * way a claimer gets its items ~one fsync sooner and posts its ack while the flush runs, so
+ * the next flush carries more acks. Reordering is safe: a claim is a synchronous caller's
+ * only op in flight, and a caller's async ops keep their order among themselves.
  */
 static void run_batch(durq_committer *c, size_t n)
 {
@@ -243,10 +290,43 @@ static void run_batch(durq_committer *c, size_t n)
 			memmove(&c->batch[k + 1], &c->batch[k], (i - k) * sizeof(*c->batch));
 			c->batch[k++] = p;
 		}
+	if (c->deferred) {
+		run_txn(c, c->batch, n, k, k < n ? DURQ_TXN_DEFER_FLUSH : DURQ_TXN_NO_FLUSH);
+		return;
+	}
 	if (k > 0)
-		run_txn(c, c->batch, k, DURQ_TXN_NO_FLUSH);
+		run_txn(c, c->batch, k, k, DURQ_TXN_NO_FLUSH);
 	if (k < n)
-		run_txn(c, c->batch + k, n - k, 0);
+		run_txn(c, c->batch + k, n - k, 0, 0);
+}
+
+/*
+ * After a failed flush (the syncer set broken), make everything committed durable by the
+ * provider's other path before anything more is reported OK; the marker tells the syncer
+ * where the batches it may judge afresh begin. Until then deferred batches fail (DURQ_EIO,
+ * outcome unknown); a failed recovery is tried again at the next batch.
+ */
+static void recover_if_broken(durq_committer *c)
+{
+	if (!c->deferred)
+		return;
+	if (!durq_syncer_broken(&c->syncer)) {
+		c->recovered = false;
+		return;
+	}
+	if (c->recovered)
+		return;
+	durq_error_clear();
+	int rc = c->db->provider->flush_recover(c->conn);
+	if (rc == DURQ_OK && durq_syncer_push_marker(&c->syncer) == DURQ_OK) {
+		c->recovered = true;
+		durq_log_emit(&c->db->opts, DURQ_LOG_WARN, "COMMIT", "recovered from a failed "
+			      "flush: the database file holds every commit; new ops are flushed again");
+	} else {
+		durq_log_emit(&c->db->opts, DURQ_LOG_ERROR, "COMMIT", "recovery after a failed "
+			      "flush failed (%s): ops keep failing with DURQ_EIO until it succeeds",
+			      durq_error_last());
+	}
 }
 
 static void notify_space(durq_committer *c)
@@ -266,8 +346,10 @@ static bool sleep_until_work(durq_committer *c)
 	pthread_mutex_lock(&c->mu);
 	ck_pr_store_int(&c->sleeping, 1);
 	ck_pr_fence_memory();
-	if ((ring_empty(c) && !c->ovf_head) || ck_pr_load_int(&c->paused)) {
-		if (c->stop && ring_empty(c) && !c->ovf_head)
+	if ((ring_empty(c) && !has_ovf(c)) || ck_pr_load_int(&c->paused)) {
+		/* batches awaiting their flush may still submit more from their callbacks */
+		if (c->stop && ring_empty(c) && !has_ovf(c) &&
+		    ck_pr_load_int(&c->syncer.pending) == 0)
 			run = false;
 		else
 			pthread_cond_wait(&c->wake, &c->mu);
@@ -284,12 +366,13 @@ static bool sleep_until_work(durq_committer *c)
  */
 void durq_committer_note_commit(durq_committer *c, uint64_t took_ns)
 {
-	uint64_t mean = c->commit_ewma_ns;
+	uint64_t mean = ck_pr_load_64(&c->commit_ewma_ns);
 	if (mean && took_ns > 4 * mean)
 		took_ns = 4 * mean;
-	c->commit_ewma_ns = (mean * 7 + took_ns) / 8;
+	mean = (mean * 7 + took_ns) / 8;
+	ck_pr_store_64(&c->commit_ewma_ns, mean);
 	/* callers spin for about two commits (theirs may wait behind the one running) */
-	uint64_t budget = 2 * c->commit_ewma_ns + DURQ_COMMITTER_SPIN_NS;
+	uint64_t budget = 2 * mean + DURQ_COMMITTER_SPIN_NS;
 	ck_pr_store_64(&c->spin_ns, budget > DURQ_CALLER_SPIN_MAX_NS ? DURQ_CALLER_SPIN_MAX_NS : budget);
 }
 
@@ -297,7 +380,7 @@ void durq_committer_note_commit(durq_committer *c, uint64_t took_ns)
  * DURQ_STRAGGLER_WAIT_MAX_NS whatever the mean says. */
 uint64_t durq_committer_straggler_wait_ns(const durq_committer *c)
 {
-	uint64_t w = c->commit_ewma_ns / 2;
+	uint64_t w = ck_pr_load_64(&((durq_committer *)c)->commit_ewma_ns) / 2;
 	return w > DURQ_STRAGGLER_WAIT_MAX_NS ? DURQ_STRAGGLER_WAIT_MAX_NS : w;
 }
 
@@ -344,6 +427,7 @@ static void *committer_main(void *arg)
 		}
 		last = 0;
 		pthread_mutex_lock(&c->conn_mu);
+		recover_if_broken(c);
 		size_t n = drain(c);
 		if (n > 0) {
 			notify_space(c);
@@ -355,7 +439,7 @@ static void *committer_main(void *arg)
 		if (n > 0)
 			continue;
 		if (!ck_pr_load_int(&c->paused) && spin_until(ring_has_work, c, DURQ_COMMITTER_SPIN_NS) &&
-		    (!ring_empty(c) || c->ovf_head))
+		    (!ring_empty(c) || has_ovf(c)))
 			continue;
 		if (!sleep_until_work(c))
 			break;
@@ -363,9 +447,22 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
+/* Split commit and flush when the provider can and a flush is asked for at every commit. */
+static bool wants_deferred(const durq *db)
+{
+	const durq_provider *p = db->provider;
+	return p->version >= 5 && (p->flags & DURQ_PROVIDER_DEFERRED_FLUSH) && p->flush &&
+	       p->flush_recover && db->opts.synchronous == DURQ_SYNC_FULL &&
+	       db->opts.commit_mode == DURQ_COMMIT_GROUP;
+}
+
 int durq_committer_start(durq_committer *c, durq *db)
 {
 	c->db = db;
+	c->deferred = wants_deferred(db);
+	c->recovered = false;
+	memset(&c->syncer, 0, sizeof(c->syncer));
+
 	c->ring_size = (unsigned int)db->opts.backlog;
 	c->slots = calloc(c->ring_size, sizeof(*c->slots));
 	c->batch = calloc((size_t)db->opts.max_batch, sizeof(*c->batch));
@@ -376,6 +473,7 @@ int durq_committer_start(durq_committer *c, durq *db)
 	}
 	ck_ring_init(&c->ring, c->ring_size);
 	if (pthread_mutex_init(&c->mu, NULL) != 0 || pthread_mutex_init(&c->enq_mu, NULL) != 0 ||
+	    pthread_mutex_init(&c->ovf_mu, NULL) != 0 ||
 	    pthread_mutex_init(&c->conn_mu, NULL) != 0 ||
 	    cond_init_mono(&c->wake) != 0 || cond_init_mono(&c->space) != 0) {
 		free(c->slots);
@@ -392,7 +490,13 @@ int durq_committer_start(durq_committer *c, durq *db)
 	c->max_spinners = cpus > 1 ? (int)cpus - 1 : 0;
 	c->spin_ns = DURQ_COMMITTER_SPIN_NS;
 	c->commit_ewma_ns = 0;
+	if (c->deferred && durq_syncer_start(&c->syncer, db, c->conn) < 0) {
+		free(c->slots);
+		free(c->batch);
+		return DURQ_ENOMEM;
+	}
 	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+		durq_syncer_stop(&c->syncer);
 		free(c->slots);
 		free(c->batch);
 		return durq_error_set(DURQ_ENOMEM, "committer: cannot start thread");
@@ -425,6 +529,13 @@ static bool enqueue(durq_committer *c, durq_pending *p)
 	bool ok = ck_ring_enqueue_spsc(&c->ring, c->slots, p);
 	pthread_mutex_unlock(&c->enq_mu);
 	return ok;
+}
+
+void durq_committer_kick(durq_committer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void wake_committer(durq_committer *c)
@@ -463,14 +574,20 @@ int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait)
 	p->rc = DURQ_OK;
 	p->errmsg[0] = '\0';
 	p->next = NULL;
-	if (c->started && pthread_equal(pthread_self(), c->thread)) {
-		/* a completion callback submits again: the ring may be full and only this thread
-		 * drains it, so queue it privately; the next drain takes it first */
+	if (c->started && (pthread_equal(pthread_self(), c->thread) ||
+			   (c->syncer.started && pthread_equal(pthread_self(), c->syncer.thread)))) {
+		/* a completion callback submits again: the ring may be full and only the
+		 * committer drains it (the flush thread must not wait for it either), so queue
+		 * it aside; the next drain takes it first */
+		pthread_mutex_lock(&c->ovf_mu);
 		if (c->ovf_tail)
 			c->ovf_tail->next = p;
 		else
-			c->ovf_head = p;
+			ck_pr_store_ptr(&c->ovf_head, p);
 		c->ovf_tail = p;
+		pthread_mutex_unlock(&c->ovf_mu);
+		if (!pthread_equal(pthread_self(), c->thread))
+			wake_committer(c);
 		return DURQ_OK;
 	}
 	DURQ_HB_RELEASE(p);
@@ -495,11 +612,15 @@ static bool run_direct(durq_committer *c, durq_pending *p)
 {
 	if (ck_pr_load_int(&c->paused) || !ring_empty(c) || pthread_mutex_trylock(&c->conn_mu) != 0)
 		return false;
-	bool alone = ring_empty(c) && !ck_pr_load_int(&c->paused) && !ck_pr_load_int(&c->stopping);
+	/* with batches awaiting their flush, an op committed and flushed here would complete
+	 * before ops committed earlier: it queues behind them instead */
+	bool alone = ring_empty(c) && !ck_pr_load_int(&c->paused) && !ck_pr_load_int(&c->stopping) &&
+		     durq_syncer_idle(&c->syncer);
 	if (alone) {
 		durq_pending *one[1] = {p};
 		durq_writer_enter();
-		run_txn(c, one, 1, durq_op_is_claim(&p->op) ? DURQ_TXN_NO_FLUSH : 0);
+		bool claim = durq_op_is_claim(&p->op);
+		run_txn(c, one, 1, claim, claim ? DURQ_TXN_NO_FLUSH : 0);
 		durq_writer_leave();
 	}
 	pthread_mutex_unlock(&c->conn_mu);
@@ -538,6 +659,7 @@ void durq_committer_stop(durq_committer *c)
 	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, NULL);
+	durq_syncer_stop(&c->syncer); /* the committer waited until it had nothing pending */
 	c->started = false;
 	free(c->slots);
 	free(c->batch);
@@ -545,6 +667,7 @@ void durq_committer_stop(durq_committer *c)
 	pthread_cond_destroy(&c->space);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->enq_mu);
+	pthread_mutex_destroy(&c->ovf_mu);
 	pthread_mutex_destroy(&c->conn_mu);
 }
 

@@ -142,6 +142,34 @@ typedef struct durq_pending {
 /* Internal op kind: completes when everything posted before it has (durq_flush). */
 #define DURQ_OP_FLUSH (DURQ_OP__COUNT + 1)
 
+/* ---- syncer.c ---- */
+typedef struct durq_flushing durq_flushing;
+typedef struct durq_syncer {
+	struct durq *db;
+	durq_conn *conn;             /* the committer's connection: flush() only */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;          /* the list and stop */
+	pthread_cond_t cv;
+	durq_flushing *head, *tail;  /* committed batches awaiting their flush, in commit order */
+	bool stop;
+	int pending;                 /* ck_pr: batches pushed and not yet completed */
+	int broken;                  /* ck_pr: a flush failed; cleared at the recovery marker */
+	uint64_t flushes;            /* ck_pr: flush() calls */
+} durq_syncer;
+
+int durq_syncer_start(durq_syncer *s, struct durq *db, durq_conn *conn);
+/* Committer thread: a batch committed with DURQ_TXN_DEFER_FLUSH; its ops complete after
+ * the flush that covers it. */
+int durq_syncer_push(durq_syncer *s, durq_pending *const *ops, size_t n, size_t txn_ops,
+		     uint64_t t0);
+/* Committer thread: flush_recover succeeded; batches pushed after it are judged afresh. */
+int durq_syncer_push_marker(durq_syncer *s);
+bool durq_syncer_broken(durq_syncer *s);
+/* Nothing awaiting a flush and not broken (a direct commit may run). */
+bool durq_syncer_idle(durq_syncer *s);
+void durq_syncer_stop(durq_syncer *s);
+
 typedef struct durq_committer {
 	struct durq *db;
 	ck_ring_t ring;
@@ -160,14 +188,18 @@ typedef struct durq_committer {
 	int spinners;                /* ck_pr: callers spinning for their completion */
 	int max_spinners;            /* online CPUs - 1: one core stays for the committer */
 	uint64_t spin_ns;            /* ck_pr: caller spin budget, follows commit time */
-	uint64_t commit_ewma_ns;     /* committer thread only */
+	uint64_t commit_ewma_ns;     /* ck_pr: committer and syncer threads */
 	unsigned int expect;         /* committer thread only: callers expected back */
 	bool stop;                   /* under mu */
 	int stopping;                /* ck_pr mirror of stop, for the spin loop */
 	durq_conn *conn;             /* the only write connection */
 	durq_pending **batch;
-	durq_pending *ovf_head;      /* committer thread only: ops its callbacks submitted */
+	pthread_mutex_t ovf_mu;      /* the overflow list */
+	durq_pending *ovf_head;      /* ops callbacks submitted on a write thread (head: ck_pr) */
 	durq_pending *ovf_tail;
+	bool deferred;               /* commits with DURQ_TXN_DEFER_FLUSH, flushed by syncer */
+	bool recovered;              /* committer thread: marker pushed for this broken state */
+	durq_syncer syncer;
 } durq_committer;
 
 int durq_committer_start(durq_committer *c, struct durq *db);
@@ -181,6 +213,10 @@ void durq_committer_stop(durq_committer *c);
  * batch (up to max_batch). */
 void durq_committer_pause(durq *db, int paused);
 unsigned int durq_committer_backlog(durq *db);
+/* Complete one op (its rc and errmsg set): wake its caller or run its callback. */
+void durq_committer_complete(durq_pending *p);
+/* Wake the committer if it sleeps (the syncer's last completion while closing). */
+void durq_committer_kick(durq_committer *c);
 /* Fold one commit's duration into the mean the waits follow (outliers clamped). */
 void durq_committer_note_commit(durq_committer *c, uint64_t took_ns);
 /* The bounded wait for stragglers after a batch. */

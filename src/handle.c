@@ -16,12 +16,13 @@ int durq_provider_check(const durq_provider *p)
 {
 	if (!p)
 		return durq_error_set(DURQ_EINVAL, "provider is NULL");
-	if (p->version != DURQ_PROVIDER_VERSION)
+	if (p->version < DURQ_PROVIDER_VERSION_MIN || p->version > DURQ_PROVIDER_VERSION)
 		return durq_error_set(DURQ_EINVAL, "provider '%s' has version %u; this durq speaks "
-				      "version %d only (versions 1 and 2 had connections without a "
+				      "versions %d to %d (versions 1 and 2 had connections without a "
 				      "provider, version 3 ends before admin and query: rebuild "
 				      "against durq/provider.h)",
-				      p->name ? p->name : "?", p->version, DURQ_PROVIDER_VERSION);
+				      p->name ? p->name : "?", p->version, DURQ_PROVIDER_VERSION_MIN,
+				      DURQ_PROVIDER_VERSION);
 #define REQUIRE(m)                                                                          \
 	if (!p->m)                                                                          \
 		return durq_error_set(DURQ_EINVAL, "provider '%s' lacks required method " #m, \
@@ -167,7 +168,8 @@ int durq_open_provider(durq **out, durq_provider *p, const durq_options *opts)
 	if (rc < 0) {
 		char msg[DURQ_ERRMSG_MAX];
 		durq_error_copy(msg, sizeof(msg));
-		if (p && p->version == DURQ_PROVIDER_VERSION && p->free)
+		if (p && p->version >= DURQ_PROVIDER_VERSION_MIN &&
+		    p->version <= DURQ_PROVIDER_VERSION && p->free)
 			p->free(p); /* ownership was passed to us, also on failure */
 		return durq_error_set(rc, "%s", msg);
 	}

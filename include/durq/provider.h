@@ -38,10 +38,14 @@ extern "C" {
  * 3: connections start with durq_conn; op_apply_batch, change_wait, flags; the registry.
  * 4: the struct ends with admin (durq/admin.h) and query (the reads of durq.h's instance
  * tree, retention and counts).
+ * 5: flush and flush_recover (DURQ_PROVIDER_DEFERRED_FLUSH, DURQ_TXN_DEFER_FLUSH). A
+ * version-4 struct is still accepted (it ends before them; the core does not read them).
  * Older versions are refused with a message: 1 and 2 had connections without a provider,
  * and a version-3 struct ends before admin and query, which the core reads.
  */
-#define DURQ_PROVIDER_VERSION 4
+#define DURQ_PROVIDER_VERSION 5
+/** The oldest provider version this durq accepts. */
+#define DURQ_PROVIDER_VERSION_MIN 4
 /** Initialiser of durq_provider: version set, every method NULL. */
 #define DURQ_PROVIDER_INIT {.version = DURQ_PROVIDER_VERSION}
 
@@ -73,7 +77,12 @@ enum durq_provider_flags {
 	 * transaction, beside the committer's batch instead of in it: fetchers do not wait
 	 * behind a batch's flush, and the server works on both at once. Without the flag
 	 * (SQLite: one writer at a time) claims go through the committer like every write. */
-	DURQ_PROVIDER_CONCURRENT_WRITERS = 8u
+	DURQ_PROVIDER_CONCURRENT_WRITERS = 8u,
+	/** Commit and flush can be split (version >= 5, flush and flush_recover set): with
+	 * synchronous=FULL in group mode the committer commits with DURQ_TXN_DEFER_FLUSH and the
+	 * core's flush thread calls flush, so the next batch runs while the last one's flush is
+	 * on the disk. Ops are still completed only after their flush returned. */
+	DURQ_PROVIDER_DEFERRED_FLUSH = 16u
 };
 
 /**
@@ -82,7 +91,15 @@ enum durq_provider_flags {
  * so the provider may commit it without flushing (SQLite: synchronous=NORMAL for that
  * transaction). The next flushed commit makes it durable along with its own ops.
  */
-enum durq_txn_flags { DURQ_TXN_NO_FLUSH = 1u };
+/*
+ * DURQ_TXN_DEFER_FLUSH (only to a provider with DURQ_PROVIDER_DEFERRED_FLUSH): commit
+ * without waiting for the disk; the transaction is visible at once (to other connections
+ * and processes too) and durable after the next flush() of this connection returns OK.
+ * The core completes the transaction's ops only then. A flush that fails leaves the ops'
+ * outcome unknown (they are visible, and may or may not survive a crash): the core reports
+ * DURQ_EIO for them and for every later transaction until flush_recover succeeded.
+ */
+enum durq_txn_flags { DURQ_TXN_NO_FLUSH = 1u, DURQ_TXN_DEFER_FLUSH = 2u };
 
 /**
  * One write operation. Inputs point into the caller's memory, valid until completion.
@@ -362,6 +379,24 @@ struct durq_provider {
 	/** optional: the reads of issue 10 (durq_query_kind) on a pool connection; without it
 	 * those calls return DURQ_EINVAL "not supported" */
 	int (*query)(durq_conn *c, durq_query *q);
+
+	/* ---- version 5 ---- */
+	/**
+	 * optional (with DURQ_PROVIDER_DEFERRED_FLUSH): make every transaction committed on c
+	 * with DURQ_TXN_DEFER_FLUSH so far durable (SQLite: fsync the WAL). Called on the core's
+	 * flush thread, possibly while c runs the next transaction on the committer thread; it
+	 * must touch nothing that transaction uses. DURQ_OK, or < 0 (DURQ_EIO, DURQ_EFULL) with
+	 * the error message set.
+	 */
+	int (*flush)(durq_conn *c);
+	/**
+	 * optional (with flush): after a flush failed, make everything committed on c durable
+	 * by a path that does not trust the failed file's state (SQLite: a TRUNCATE checkpoint
+	 * copies the WAL into the database file, syncs it and empties the WAL). Called on the
+	 * committer thread between transactions until it returns DURQ_OK; until then every
+	 * deferred commit is reported DURQ_EIO.
+	 */
+	int (*flush_recover)(durq_conn *c);
 };
 
 /* ---- the scheme registry ------------------------------------------------------------ */

@@ -70,6 +70,8 @@ typedef struct sq_conn {
 	int busy_cap_ms;     /* > 0: a smaller budget than busy_timeout (the WAL restart) */
 	unsigned int rng;    /* jitter */
 	int sticky_rc;       /* first failed bind or copy since sq_stmt (see sq_step) */
+	unsigned int txn_flags; /* DURQ_TXN_* of the open write transaction */
+	sqlite3_file *wal;   /* ck_pr: the WAL file, for sq_flush (set by deferred commits) */
 	sqlite3_stmt *stmts[SQ__COUNT];
 } sq_conn;
 

@@ -835,8 +835,9 @@ static int sq_txn_begin(durq_conn *conn, unsigned int flags)
 {
 	sq_conn *c = sq_conn_of(conn);
 	int want = c->p->opts->synchronous;
-	if ((flags & DURQ_TXN_NO_FLUSH) && want == DURQ_SYNC_FULL)
+	if ((flags & (DURQ_TXN_NO_FLUSH | DURQ_TXN_DEFER_FLUSH)) && want == DURQ_SYNC_FULL)
 		want = DURQ_SYNC_NORMAL;
+	c->txn_flags = flags;
 	int rc = set_sync(c, want);
 	return rc < 0 ? rc : run_simple(c, SQ_BEGIN, "BEGIN IMMEDIATE");
 }
@@ -852,6 +853,8 @@ static int in_txn(sq_conn *c, const char *what)
 		       : DURQ_OK;
 }
 
+static void note_wal(sq_conn *c);
+
 static int sq_txn_commit(durq_conn *conn)
 {
 	sq_conn *c = sq_conn_of(conn);
@@ -859,9 +862,59 @@ static int sq_txn_commit(durq_conn *conn)
 	if (rc < 0)
 		return rc;
 	rc = run_simple(c, SQ_COMMIT, "COMMIT");
+	if (rc == DURQ_OK && (c->txn_flags & DURQ_TXN_DEFER_FLUSH))
+		note_wal(c);
 	if (rc == DURQ_OK)
 		checkpoint_policy(c);
 	return rc;
+}
+
+/*
+ * Deferred flush (DURQ_PROVIDER_DEFERRED_FLUSH). A deferred commit runs with
+ * synchronous=NORMAL, which in WAL mode writes the commit's frames without an fsync (SQLite
+ * still syncs the WAL header after a restart, and the WAL before a checkpoint copies it);
+ * sq_flush then does the fsync synchronous=FULL would have done at COMMIT, on the core's
+ * flush thread, through the same sqlite3_file (so a wrapper VFS sees it). The WAL is only
+ * appended to between checkpoints, so one fsync covers every commit before it.
+ * The WAL's sqlite3_file lives as long as the connection: its pointer is taken on the
+ * committer thread after a commit (SQLITE_FCNTL_JOURNAL_POINTER) and only read here.
+ */
+static void note_wal(sq_conn *c)
+{
+	sqlite3_file *f = NULL;
+	if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK &&
+	    f && f->pMethods && f != ck_pr_load_ptr(&c->wal))
+		ck_pr_store_ptr(&c->wal, f);
+}
+
+static int sq_flush(durq_conn *conn)
+{
+	sq_conn *c = sq_conn_of(conn);
+	sqlite3_file *f = ck_pr_load_ptr(&c->wal);
+	if (!f) /* the core flushes only after a deferred commit, which notes the WAL */
+		return durq_error_set(DURQ_EIO, "flush of '%s': no WAL file known (was the "
+				      "transaction committed with DURQ_TXN_DEFER_FLUSH?)", c->p->path);
+	int rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+	if (rc == SQLITE_OK)
+		return DURQ_OK;
+	return durq_error_set((rc & 0xff) == SQLITE_FULL ? DURQ_EFULL : DURQ_EIO,
+			      "fsync of the WAL of '%s' failed: %s (%d)", c->p->path,
+			      sqlite3_errstr(rc), rc);
+}
+
+/* After a failed flush the WAL file's state on disk is unknown (a later fsync may report
+ * success for pages the failed one dropped): copy the whole WAL into the database file
+ * (read back through the page cache), fsync that, and empty the WAL. */
+static int sq_flush_recover(durq_conn *conn)
+{
+	sq_conn *c = sq_conn_of(conn);
+	int log = 0, ckpt = 0;
+	c->busy_cap_ms = FORCE_BUDGET_MS;
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &ckpt);
+	c->busy_cap_ms = 0;
+	if (rc != SQLITE_OK)
+		return sq_error(c, rc, "checkpoint(TRUNCATE) after a failed flush");
+	return DURQ_OK;
 }
 
 static int sq_txn_rollback(durq_conn *conn)
@@ -1264,8 +1317,8 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 	p->base = (durq_provider){
 		.version = DURQ_PROVIDER_VERSION,
 		.name = p->is_memory ? "sqlite-memory" : "sqlite-file",
-		.flags = (p->is_memory ? DURQ_PROVIDER_VOLATILE : 0) | DURQ_PROVIDER_QUEUE_SETS |
-			 DURQ_PROVIDER_VERSION_FILTER,
+		.flags = (p->is_memory ? DURQ_PROVIDER_VOLATILE : DURQ_PROVIDER_DEFERRED_FLUSH) |
+			 DURQ_PROVIDER_QUEUE_SETS | DURQ_PROVIDER_VERSION_FILTER,
 		.settings = &p->resolved,
 		.conn_open = sq_conn_open,
 		.conn_close = sq_conn_close,
@@ -1290,6 +1343,8 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 		.op_apply_batch = sq_op_apply_batch,
 		.query = sq_query,
 		.admin = &durq_sqlite_admin,
+		.flush = sq_flush,
+		.flush_recover = sq_flush_recover,
 	};
 	*out = &p->base;
 	return DURQ_OK;

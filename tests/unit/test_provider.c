@@ -50,6 +50,9 @@ static void test_check_names_the_missing_method(void **state)
 	assert_int_equal(durq_provider_check(&copy), DURQ_EINVAL);
 	assert_non_null(strstr(durq_error_last(), "op_apply"));
 	copy = *real;
+	copy.version = 4; /* ends before flush and flush_recover: still spoken */
+	assert_int_equal(durq_provider_check(&copy), DURQ_OK);
+	copy = *real;
 	copy.conn_check = NULL; /* optional */
 	copy.pragma_get = NULL; /* optional */
 	copy.data_version = NULL; /* optional */
