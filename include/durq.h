@@ -178,7 +178,18 @@ typedef struct durq_options {
 	/** DURQ_POISON_RECORD: kind of the message sent to the parent of an instance the
 	 * provider failed (payload = the failed instance's id); 0 = no message. */
 	int poison_notify_kind;
+	/** Cross-process stats (docs/OPERATIONS.md): every stats_publish_ms at most, a write
+	 * call of this handle also upserts a snapshot of its counters (ops, transactions, pool
+	 * waits, commit and ack latency histograms) into the database's handle-stats table, in
+	 * the transaction of that write, so `durq top` in another process can show them.
+	 * Nothing is written while the handle makes no write calls; durq_close() deletes the
+	 * row. 0 = default 1000; DURQ_STATS_PUBLISH_OFF = never; else 1..86400000 ms
+	 * (DURQ_STATS_PUBLISH_MS: 0 = off). In-memory databases never publish. */
+	int stats_publish_ms;
 } durq_options;
+
+/** options.stats_publish_ms: publish no stats (durq_options_get() reports it so). */
+#define DURQ_STATS_PUBLISH_OFF (-1)
 
 /**
  * Poison handling (issue 10, G13).
@@ -225,7 +236,8 @@ typedef struct durq durq;
  * meaning (a sqlite path therefore ends at the first '?'). Unknown parameters: DURQ_EINVAL.
  * opts may be NULL. Environment overrides (DURQ_POOL_SIZE,
  * DURQ_SYNCHRONOUS, DURQ_MAX_BATCH, DURQ_GROUP_COMMIT, DURQ_BUSY_TIMEOUT_MS,
- * DURQ_MAX_ATTEMPTS, DURQ_MAX_TURN_ENTRIES) are applied on top of opts and validated; they
+ * DURQ_MAX_ATTEMPTS, DURQ_MAX_TURN_ENTRIES, DURQ_STATS_PUBLISH_MS) are applied on top of
+ * opts and validated; they
  * are read with secure_getenv (ignored by set-user-ID programs), and one that weakens a
  * value the caller set (or lowers synchronous below a file's default FULL) is logged at
  * DURQ_LOG_WARN with tag "CONFIG".

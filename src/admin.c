@@ -300,3 +300,104 @@ int durq_db_schema_version(durq *db, int *out)
 		*out = v;
 	return leave(db, rc);
 }
+
+/* ---- the counters every handle published (publish.c writes them) --------------------- */
+
+typedef struct stats_rows {
+	durq_handle_stats *v;
+	size_t n, cap;
+	int64_t now;
+} stats_rows;
+
+static void cell_text(const durq_cell *c, char *out, size_t cap)
+{
+	size_t n = c->type == DURQ_CELL_TEXT && c->p ? c->len : 0;
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(out, c->p, n);
+	out[n] = '\0';
+}
+
+static int stats_row(void *arg, const durq_row *row)
+{
+	stats_rows *x = arg;
+	if (!row->cells)
+		return DURQ_OK;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 8;
+		durq_handle_stats *v = durq_mem_realloc(x->v, cap * sizeof(*v));
+		if (!v)
+			return durq_error_set(DURQ_ENOMEM, "out of memory");
+		x->v = v;
+		x->cap = cap;
+	}
+	durq_handle_stats *h = &x->v[x->n];
+	memset(h, 0, sizeof(*h));
+	for (size_t i = 0; i < row->n; i++) {
+		const char *col = row->columns[i];
+		const durq_cell *c = &row->cells[i];
+		int64_t v = c->type == DURQ_CELL_INT ? c->i : 0;
+		if (!strcmp(col, "handle_key"))
+			cell_text(c, h->key, sizeof(h->key));
+		else if (!strcmp(col, "host"))
+			cell_text(c, h->host, sizeof(h->host));
+		else if (!strcmp(col, "pid"))
+			h->pid = v;
+		else if (!strcmp(col, "started_ms"))
+			h->started_ms = v;
+		else if (!strcmp(col, "updated_ms"))
+			h->updated_ms = v;
+		else if (!strcmp(col, "interval_ms"))
+			h->interval_ms = v;
+		else if (!strcmp(col, "counters") && c->type == DURQ_CELL_TEXT && c->p)
+			durq_publish_decode(c->p, c->len, h);
+	}
+	int64_t window = 3 * h->interval_ms; /* 3 intervals, at least 3 s (clock skew) */
+	h->fresh = h->updated_ms >= x->now - (window > 3000 ? window : 3000);
+	x->n++;
+	return DURQ_OK;
+}
+
+static int stats_cmp(const void *a, const void *b)
+{
+	const durq_handle_stats *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+	if (c)
+		return c;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->started_ms != y->started_ms)
+		return x->started_ms < y->started_ms ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+int durq_handle_stats_list(durq *db, durq_handle_stats **out, size_t *n)
+{
+	int rc = durq_api_enter(db);
+	if (rc < 0)
+		return rc;
+	if (!out || !n)
+		return leave(db, durq_error_set(DURQ_EINVAL, "durq_handle_stats_list: out/n is NULL"));
+	*out = NULL;
+	*n = 0;
+	const struct durq_provider_admin *a = ADMIN(db);
+	if ((rc = hook(db, a->version >= 2 && a->handle_stats, "handle stats")) < 0)
+		return leave(db, rc);
+	stats_rows x = {.now = durq_clock_wall_ms(NULL)}; /* rows hold wall-clock times */
+	ON_CONN(db, a->handle_stats(c_, stats_row, &x));
+	if (rc < 0) {
+		durq_mem_free(x.v);
+		return leave(db, rc);
+	}
+	if (x.n > 1)
+		qsort(x.v, x.n, sizeof(*x.v), stats_cmp);
+	*out = x.v;
+	*n = x.n;
+	return leave(db, DURQ_OK);
+}
+
+void durq_handle_stats_free(durq_handle_stats *list)
+{
+	durq_mem_free(list);
+}

@@ -373,6 +373,8 @@ int durq_exec_async(durq *db, durq_op *op, const durq_async *how)
 		return DURQ_OK;
 	}
 	bool nowait = how && (how->flags & DURQ_SUBMIT_NOWAIT);
+	if (op->kind < DURQ_OP__COUNT) /* a stats publication, if due, goes just ahead */
+		durq_publish_post(db, durq_op_is_claim(op));
 	int rc = durq_committer_post(&db->committer, p, nowait);
 	if (rc < 0) {
 		if (p->group)

@@ -253,6 +253,7 @@ struct durq {
 	int close_state;             /* under active_mu: DURQ_CLOSE_* */
 	int close_waiters;           /* under active_mu: second closers waiting (test hook) */
 	pthread_cond_t closed_cv;    /* a second durq_close waits here for the first */
+	struct durq_publisher *publisher; /* publish.c; NULL: this handle publishes no stats */
 };
 
 enum { DURQ_CLOSE_OPEN = 0, DURQ_CLOSE_RUNNING = 1, DURQ_CLOSE_DONE = 2 };
@@ -286,8 +287,34 @@ void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now);
 int durq_exec_per_op(durq *db, durq_conn *conn, durq_op *op);
 /* Free what a claim op allocated when its transaction did not commit. */
 void durq_op_discard_outputs(durq_op *op);
-/* Claims may commit without a flush (DURQ_TXN_NO_FLUSH). */
+/* Claims may commit without a flush (DURQ_TXN_NO_FLUSH), and so may a stats publication
+ * made to ride with claims (publish.c): losing one to a crash loses nothing. */
 bool durq_op_is_claim(const durq_op *op);
+
+/* ---- publish.c: each handle's counters, published into the database ---- */
+#define DURQ_STATS_PUBLISH_MAX_MS 86400000
+/* Start publishing (options.stats_publish_ms; a provider with the handle_stats hook; not an
+ * in-memory database). Never fails the open: without memory it publishes nothing. */
+void durq_publish_init(durq *db);
+/* Close: delete this handle's row if it wrote one (one write op, before the committer
+ * stops). */
+void durq_publish_remove(durq *db);
+void durq_publish_free(durq *db);
+/* A write call of kind with_claims (a claim) or not is on its way in (group mode): post
+ * the publication, if one is due, to the committer ahead of it so both share a batch. */
+void durq_publish_post(durq *db, bool with_claims);
+/* The same for a write that runs its own transaction (a claim beside the batch): if one
+ * is due, *op is filled and true returned; the caller applies it in that transaction and
+ * reports the outcome (the commit's, or the op's own failure) with durq_publish_done,
+ * exactly once. */
+bool durq_publish_take(durq *db, durq_op *op, bool with_claims);
+void durq_publish_done(durq *db, int rc, const char *msg);
+/* In an open write transaction on conn whose op took effect (per-op mode): apply the
+ * publication if one is due, in a savepoint of its own. 1: applied, the caller reports the
+ * commit's outcome with durq_publish_done; 0: none, or it failed (already reported). */
+int durq_publish_apply(durq *db, durq_conn *conn, const durq_op_ctx *ctx, bool with_claims);
+/* The counters text of a publication, and back (admin.c). */
+int durq_publish_decode(const char *text, size_t len, durq_handle_stats *out);
 /* Count, per wake channel, what this committed op made fetchable now; later visibility
  * lowers *due. */
 void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,

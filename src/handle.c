@@ -134,6 +134,7 @@ static int handle_start(durq *db)
 	}
 	durq_next_due_refresh(db);
 	durq_watch_start(db);
+	durq_publish_init(db);
 	durq_log_emit(&db->opts, DURQ_LOG_INFO, "CONFIG", "provider=%s commit_mode=%s pool_size=%d "
 		      "max_batch=%d backlog=%d max_attempts=%d", db->provider->name,
 		      db->opts.commit_mode == DURQ_COMMIT_GROUP ? "group" : "per-op",
@@ -144,6 +145,7 @@ static int handle_start(durq *db)
 
 static void handle_release(durq *db)
 {
+	durq_publish_free(db);
 	if (db->provider)
 		db->provider->free(db->provider);
 	for (int ch = 0; ch < DURQ_WAKE__COUNT; ch++)
@@ -307,6 +309,7 @@ int durq_close(durq *db)
 		pthread_cond_wait(&db->idle_cv, &db->active_mu);
 	pthread_mutex_unlock(&db->active_mu);
 	durq_watch_stop(db); /* before the pool goes: a change refreshes next_due through it */
+	durq_publish_remove(db); /* a write: before the committer and the pool go */
 	durq_committer_stop(&db->committer); /* drains what is left, joins */
 	if (db->committer.conn)
 		db->provider->conn_close(db->provider, db->committer.conn);
@@ -428,7 +431,8 @@ void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
 
 bool durq_op_is_claim(const durq_op *op)
 {
-	return op->kind == DURQ_OP_WORK_CLAIM || op->kind == DURQ_OP_ORCH_CLAIM;
+	return op->kind == DURQ_OP_WORK_CLAIM || op->kind == DURQ_OP_ORCH_CLAIM ||
+	       (op->kind == DURQ_OP_HANDLE_STATS && op->u.handle_stats.with_claims);
 }
 
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
@@ -464,8 +468,14 @@ static int per_op_txn(durq *db, durq_conn *conn, durq_op *op)
 	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
 	rc = db->provider->op_apply(conn, op, &ctx);
 	if (rc >= 0 || rc == DURQ_EMPTY) {
+		/* the stats publication, if one is due, rides in this transaction */
+		int pub = op->kind < DURQ_OP__COUNT &&
+			  durq_publish_apply(db, conn, &ctx, durq_op_is_claim(op));
 		int crc = db->provider->txn_commit(conn);
+		if (pub)
+			durq_publish_done(db, crc, durq_error_last());
 		if (crc == DURQ_OK) {
+			/* the caller's op: a publication riding along is not counted */
 			durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
 			durq_notify_commit(db, one, 1, ctx.now_ms);
 			return rc;
@@ -487,27 +497,34 @@ static int claim_txn(durq *db, durq_conn *conn, durq_op *op)
 	if (!db->provider->op_apply_batch)
 		return per_op_txn(db, conn, op);
 	uint64_t t0 = durq_clock_mono_ns();
-	durq_op *one[1] = {op};
-	durq_op_result res[1] = {{0}};
-	int rc = db->provider->txn_begin(conn, DURQ_TXN_NO_FLUSH);
-	if (rc < 0)
-		return rc;
-	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
-	durq_error_clear();
-	rc = db->provider->op_apply_batch(conn, one, res, 1, &ctx);
-	if (rc == DURQ_OK && (rc = db->provider->txn_commit(conn)) == DURQ_OK) {
-		durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
-		if (res[0].rc >= 0)
-			durq_notify_commit(db, one, 1, ctx.now_ms);
-		if (res[0].rc >= 0 || res[0].rc == DURQ_EMPTY)
-			return res[0].rc;
-		durq_op_discard_outputs(op);
-		return durq_error_set(res[0].rc, "%s", res[0].message);
-	}
+	durq_op pub, *ops[2] = {op, &pub}; /* the stats publication, if due, rides along */
+	durq_op_result res[2] = {{0}};
+	size_t n = durq_publish_take(db, &pub, true) ? 2 : 1;
 	char msg[DURQ_ERRMSG_MAX];
-	durq_error_copy(msg, sizeof(msg));
-	durq_op_discard_outputs(op);
-	db->provider->txn_rollback(conn);
+	int rc = db->provider->txn_begin(conn, DURQ_TXN_NO_FLUSH);
+	if (rc == DURQ_OK) {
+		durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
+		durq_error_clear();
+		rc = db->provider->op_apply_batch(conn, ops, res, n, &ctx);
+		if (rc == DURQ_OK && (rc = db->provider->txn_commit(conn)) == DURQ_OK) {
+			if (n > 1)
+				durq_publish_done(db, res[1].rc, res[1].message);
+			durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
+			if (res[0].rc >= 0)
+				durq_notify_commit(db, ops, 1, ctx.now_ms);
+			if (res[0].rc >= 0 || res[0].rc == DURQ_EMPTY)
+				return res[0].rc;
+			durq_op_discard_outputs(op);
+			return durq_error_set(res[0].rc, "%s", res[0].message);
+		}
+		durq_error_copy(msg, sizeof(msg));
+		durq_op_discard_outputs(op);
+		db->provider->txn_rollback(conn);
+	} else {
+		durq_error_copy(msg, sizeof(msg));
+	}
+	if (n > 1)
+		durq_publish_done(db, rc, msg);
 	return durq_error_set(rc, "%s", msg);
 }
 
@@ -558,6 +575,8 @@ int durq_exec(durq *db, durq_op *op)
 		return durq_error_set(DURQ_EINVAL, "durq write called from a durq callback (log) on "
 				      "the writing thread; it would wait for itself");
 	if (via_committer(db, op)) {
+		if (op->kind < DURQ_OP__COUNT) /* a stats publication, if due, goes just ahead */
+			durq_publish_post(db, durq_op_is_claim(op));
 		durq_pending *p = calloc(1, sizeof(*p));
 		if (!p)
 			return durq_error_set(DURQ_ENOMEM, "out of memory");

@@ -116,6 +116,12 @@ int durq_options_apply_env(durq_options *o, const durq_options *caller, int is_m
 			return rc;
 		o->max_turn_entries = (size_t)entries;
 	}
+	if ((v = secure_getenv("DURQ_STATS_PUBLISH_MS"))) {
+		int ms = 0;
+		if ((rc = parse_int("DURQ_STATS_PUBLISH_MS", v, 0, DURQ_STATS_PUBLISH_MAX_MS, &ms)))
+			return rc;
+		o->stats_publish_ms = ms ? ms : DURQ_STATS_PUBLISH_OFF; /* 0 = off */
+	}
 	if ((v = secure_getenv("DURQ_SYNCHRONOUS")) && (rc = parse_sync(v, &o->synchronous)))
 		return rc;
 	if ((v = secure_getenv("DURQ_GROUP_COMMIT"))) {
@@ -157,6 +163,11 @@ static int validate(const durq_options *o)
 	if (o->poison_policy < DURQ_POISON_DEAD_LETTER || o->poison_policy > DURQ_POISON_RECORD)
 		return durq_error_set(DURQ_EINVAL, "poison_policy %d: must be DURQ_POISON_DEAD_LETTER, "
 				      "DURQ_POISON_DELIVER or DURQ_POISON_RECORD", o->poison_policy);
+	if (o->stats_publish_ms != DURQ_STATS_PUBLISH_OFF &&
+	    (o->stats_publish_ms < 1 || o->stats_publish_ms > DURQ_STATS_PUBLISH_MAX_MS))
+		return durq_error_set(DURQ_EINVAL, "stats_publish_ms %d: must be 1..%d, or "
+				      "DURQ_STATS_PUBLISH_OFF (-1)", o->stats_publish_ms,
+				      DURQ_STATS_PUBLISH_MAX_MS);
 	if (o->log_level < DURQ_LOG_ERROR || o->log_level > DURQ_LOG_DEBUG)
 		return durq_error_set(DURQ_EINVAL, "log_level %d: must be 1..4 (DURQ_LOG_ERROR..DURQ_LOG_DEBUG)", o->log_level);
 	return DURQ_OK;
@@ -197,6 +208,8 @@ static int options_resolve(durq_options *out, const durq_options *in, unsigned i
 		out->log_level = DURQ_LOG_INFO;
 	if (!out->max_turn_entries)
 		out->max_turn_entries = DURQ_DEFAULT_MAX_TURN_ENTRIES;
+	if (!out->stats_publish_ms)
+		out->stats_publish_ms = 1000;
 	durq_options_init(&none, DURQ_OPTIONS_VERSION);
 	if ((rc = durq_options_apply_env(out, warn ? (in ? in : &none) : NULL, is_memory)))
 		return rc;

@@ -2,7 +2,8 @@
  * stats.c — counters updated with Concurrency Kit atomics (ck_pr) and their snapshot:
  * op and transaction counts, the ops-per-transaction histogram, and the commit and ack
  * latency histograms (fixed log-spaced buckets, DURQ_LATENCY_BOUNDS_US).
- * The committer and callers update; durq_stats_get() reads without locks.
+ * The committer and callers update; durq_stats_get() reads without locks. Also a
+ * histogram's quantile (durq_latency_quantile_ns, for `durq top`).
  * Does not own: the text exposition (api.c, durq_stats_prometheus).
  */
 #include <string.h>
@@ -116,4 +117,29 @@ void durq_stats_snapshot(const durq_counters *c, durq_stats *out)
 	latency_load(&m->commit_latency, &out->commit_latency);
 	latency_load(&m->ack_latency[0], &out->work_ack_latency);
 	latency_load(&m->ack_latency[1], &out->orch_ack_latency);
+}
+
+uint64_t durq_latency_quantile_ns(const durq_latency *l, double q)
+{
+	uint64_t total = 0, seen = 0;
+	if (!l)
+		return 0;
+	for (int i = 0; i < DURQ_LATENCY_BUCKETS; i++)
+		total += l->buckets[i];
+	if (!total)
+		return 0;
+	if (q < 0)
+		q = 0;
+	if (q > 1)
+		q = 1;
+	double at = q * (double)total;
+	uint64_t want = (uint64_t)at; /* the ceil(q * total)-th sample, at least the first */
+	if ((double)want < at || want < 1)
+		want++;
+	for (int i = 0; i < DURQ_LATENCY_BUCKETS - 1; i++) {
+		seen += l->buckets[i];
+		if (seen >= want)
+			return latency_bounds_us[i] * 1000;
+	}
+	return latency_bounds_us[DURQ_LATENCY_BUCKETS - 2] * 1000;
 }

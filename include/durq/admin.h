@@ -4,8 +4,9 @@
  *
  * Owns: WAL checkpoint, integrity check, vacuum, per-queue depths with the oldest wait, a
  * look at work items and dead letters without leasing them, dead-letter purge, database
- * activity counters (commits of every process), the schema version, and the raw export /
- * import of every table's rows. Each call works on a handle opened with durq_open() on any
+ * activity counters (commits of every process), the counters every handle of every process
+ * published (options.stats_publish_ms), the schema version, and the raw export / import of
+ * every table's rows. Each call works on a handle opened with durq_open() on any
  * provider; a provider that lacks the hook (struct durq_provider_admin in durq/provider.h)
  * makes the call return DURQ_EINVAL "not supported by provider X".
  *
@@ -196,6 +197,59 @@ typedef struct durq_db_activity {
  * @return DURQ_OK; DURQ_EINVAL (NULL or bad version), DURQ_ECLOSED, DURQ_EBUSY, DURQ_EIO
  */
 DURQ_EXTERN int durq_db_activity_get(durq *db, durq_db_activity *out);
+
+/* ---- the counters of every process (options.stats_publish_ms) ------------------------ */
+
+/** One handle's published counters (durq_handle_stats_list()): a snapshot of its
+ * durq_stats taken when one of its write calls published it, cumulative since its
+ * durq_open(). A tool samples twice and divides the differences by the difference of
+ * updated_ms. */
+typedef struct durq_handle_stats {
+	char key[33];             /**< the handle's random id (hex): one per durq_open() */
+	char host[256];           /**< host name of its process */
+	int64_t pid;              /**< its process id */
+	int64_t started_ms;       /**< wall clock of its durq_open() */
+	int64_t updated_ms;       /**< wall clock of this snapshot */
+	int64_t interval_ms;      /**< its options.stats_publish_ms */
+	int fresh;                /**< 1: updated within 3 intervals (at least 3 s) of now, by
+				   *   this host's wall clock; 0: its process stopped writing,
+				   *   or died */
+	uint64_t ops;             /**< write ops (the sum of durq_stats.ops) */
+	uint64_t op_failures;     /**< durq_stats.op_failures */
+	uint64_t transactions;    /**< durq_stats.transactions */
+	uint64_t txn_ops;         /**< durq_stats.txn_ops */
+	uint64_t busy_retries;    /**< durq_stats.busy_retries */
+	uint64_t pool_checkouts;  /**< durq_stats.pool_checkouts */
+	uint64_t pool_waits;      /**< durq_stats.pool_waits */
+	uint64_t pool_wait_ns;    /**< durq_stats.pool_wait_ns */
+	durq_latency commit_latency; /**< durq_stats.commit_latency */
+	durq_latency ack_latency; /**< work and orchestration acks together */
+} durq_handle_stats;
+
+/** Every handle's published counters, also those of handles that are not fresh, ordered
+ * by host, pid, started_ms. Reading takes no lock and writes nothing. A handle's row is
+ * written by its write calls (at most once per its options.stats_publish_ms) and deleted
+ * by its durq_close(); rows not updated for 3 of their intervals (at least 3 s) are
+ * deleted by the next publication of any handle.
+ * @param db an open handle
+ * @param out set to a new array (free with durq_handle_stats_free())
+ * @param n set to its length
+ * @return DURQ_OK; DURQ_EINVAL (a provider that keeps no such table), DURQ_ECLOSED,
+ *         DURQ_EBUSY, DURQ_EIO, DURQ_ENOMEM
+ */
+DURQ_EXTERN int durq_handle_stats_list(durq *db, durq_handle_stats **out, size_t *n);
+/** Free what durq_handle_stats_list() returned.
+ * @param list the array (may be NULL)
+ */
+DURQ_EXTERN void durq_handle_stats_free(durq_handle_stats *list);
+/** The duration below which a share q (0..1) of a histogram's samples lie: the upper
+ * bound of the bucket that holds the q-th sample (DURQ_LATENCY_BOUNDS_US; the last bucket
+ * reports the highest bound), in nanoseconds.
+ * @param l the histogram (e.g. the difference of two snapshots)
+ * @param q the quantile, e.g. 0.99
+ * @return the bound in ns; 0 when l holds no sample
+ */
+DURQ_EXTERN uint64_t durq_latency_quantile_ns(const durq_latency *l, double q);
 
 /** The provider's schema version of the database (each provider counts its own).
  * @param db an open handle

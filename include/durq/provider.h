@@ -195,8 +195,28 @@ typedef struct durq_op {
 			size_t limit;
 			durq_delete_counts counts; /**< out */
 		} instance_delete_many;
+		/** DURQ_OP_HANDLE_STATS (only to a provider whose admin hooks have
+		 * handle_stats): upsert the handle's row of the handle-stats table (counters
+		 * non-NULL), first deleting other rows not updated for 3 of their own
+		 * intervals, at least 3 s (rows another writer holds are skipped, never waited
+		 * for); or delete the row (counters NULL). */
+		struct {
+			const char *key;          /**< the handle's random id (hex) */
+			const char *host;         /**< gethostname() */
+			int64_t pid;
+			int64_t started_ms;       /**< wall clock at durq_open */
+			int64_t updated_ms;       /**< wall clock of this snapshot */
+			int64_t interval_ms;      /**< options.stats_publish_ms */
+			const char *counters;     /**< the core's text (durq_handle_stats_list) */
+			int with_claims;          /**< the core's: it rides in the claims'
+						   *   unflushed transaction (providers ignore it) */
+		} handle_stats;
 	} u; /**< the inputs and outputs of kind */
 } durq_op;
+
+/** Internal op kind (no durq.h call makes it): a handle's stats publication, u.handle_stats.
+ * (DURQ_OP__COUNT + 1 is the core's flush marker, never given to a provider.) */
+#define DURQ_OP_HANDLE_STATS (DURQ_OP__COUNT + 2)
 
 /** The reads of issue 10 (G8-G12), all through one optional provider method (query). */
 enum durq_query_kind {
@@ -272,7 +292,7 @@ typedef struct durq_op_ctx {
  * and leaves no transaction open; dead_purge and import_rows run their own write
  * transaction on it. Outputs are allocated with durq_mem_* like every other output.
  */
-#define DURQ_PROVIDER_ADMIN_VERSION 1
+#define DURQ_PROVIDER_ADMIN_VERSION 2 /**< 2: handle_stats (the core reads it only from 2 on) */
 /** Optional operator hooks of a provider (durq/admin.h calls). */
 struct durq_provider_admin {
 	unsigned int version; /**< DURQ_PROVIDER_ADMIN_VERSION */
@@ -293,6 +313,12 @@ struct durq_provider_admin {
 	int (*export_rows)(durq_conn *c, durq_export_info *info, durq_export_fn fn, void *ctx);
 	/** one write transaction; refuses a non-empty table before writing */
 	int (*import_rows)(durq_conn *c, size_t *rows, durq_import_fn next, void *ctx);
+	/** version 2, optional: every row of the handle-stats table (logical name
+	 * "handle_stats"; columns handle_key, pid, host, started_ms, updated_ms, interval_ms,
+	 * counters), one callback per row (row->cells set; no table callback first). With it
+	 * the provider also applies DURQ_OP_HANDLE_STATS, and the core publishes into it.
+	 * export_rows and import_rows leave that table out. */
+	int (*handle_stats)(durq_conn *c, durq_export_fn fn, void *ctx);
 };
 
 /** A storage backend: the versioned method table durq calls (like sqlite3_io_methods). A provider embeds it as its first member. */
