@@ -1,8 +1,9 @@
 /*
  * postgres_admin.c — the PostgreSQL provider's operator hooks (durq/provider.h, struct
  * durq_provider_admin): CHECKPOINT, consistency checks, VACUUM, per-queue depths, peeks at
- * work items and dead letters, dead-letter purge, pg_stat_database counters, and the raw
- * export/import of every durq_* table of the schema (logical names without the prefix).
+ * work items and dead letters, dead-letter purge, pg_stat_database counters, the raw
+ * export/import of every durq_* table of the schema (logical names without the prefix),
+ * and the handle-stats table (made if missing; its read; its op is in postgres_ops.c).
  * Statements here run outside any pipeline, one at a time, with binary results; caller data
  * always travels as parameters, identifiers only come from the server's own catalog.
  */
@@ -196,13 +197,15 @@ static int table_columns(pg_conn *c, pg_table *t)
 					     "%d)", t->name, n, MAX_COLS) : table_pk(c, t);
 }
 
-/* durq's tables of the current schema (durq_meta apart: its version is the header's). */
+/* durq's tables of the current schema (durq_meta apart: its version is the header's;
+ * durq_handle_stats apart: live counters of running processes, not data to move). */
 static int list_tables(pg_conn *c, pg_table *t, size_t *n)
 {
 	PGresult *r;
 	int rc = run(c, "SELECT table_name::text FROM information_schema.tables WHERE table_schema "
 		     "= current_schema() AND table_type = 'BASE TABLE' AND table_name LIKE "
-		     "'durq\\_%' AND table_name <> 'durq_meta' ORDER BY table_name COLLATE \"C\"",
+		     "'durq\\_%' AND table_name <> 'durq_meta' AND table_name <> 'durq_handle_stats' "
+		     "ORDER BY table_name COLLATE \"C\"",
 		     0, NULL, "list tables", &r);
 	*n = 0;
 	if (rc < 0)
@@ -707,6 +710,74 @@ static int pga_import(durq_conn *conn, size_t *count, durq_import_fn next, void 
 	return rc;
 }
 
+/* ---- the handle-stats table (src/publish.c writes it, durq_handle_stats_list reads) ---- */
+
+/* Simple-protocol setup statement (the session's statements are not prepared yet). */
+static int setup(pg_conn *c, const char *sql)
+{
+	PGresult *r = PQexec(c->pg, sql);
+	int rc = pg_ok(r) ? DURQ_OK : pg_error(c, r, "create durq_handle_stats");
+	PQclear(r);
+	return rc;
+}
+
+/* Made if missing, once per provider, outside the versioned schema: it holds no durable
+ * data, so no migration and no version bump; a cheap catalog look when it exists. Two
+ * processes creating it at once would collide in the catalog: an advisory lock (the schema
+ * lock's key, second half 1) makes the second one find it made. */
+int pg_handle_stats_ensure(pg_conn *c)
+{
+	PGresult *r = PQexec(c->pg, "SELECT to_regclass('durq_handle_stats') IS NOT NULL");
+	if (!pg_ok(r)) {
+		int rc = pg_error(c, r, "look for durq_handle_stats");
+		PQclear(r);
+		return rc;
+	}
+	int exists = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	if (exists)
+		return DURQ_OK;
+	int rc = setup(c, "BEGIN");
+	if (rc == DURQ_OK)
+		rc = setup(c, "SELECT pg_advisory_xact_lock(1685418611, 1)");
+	if (rc == DURQ_OK)
+		rc = setup(c, "CREATE TABLE IF NOT EXISTS durq_handle_stats(handle_key text PRIMARY "
+			   "KEY, pid int8 NOT NULL, host text NOT NULL, started_ms int8 NOT NULL, "
+			   "updated_ms int8 NOT NULL, interval_ms int8 NOT NULL, counters text NOT "
+			   "NULL)");
+	if (rc == DURQ_OK)
+		return setup(c, "COMMIT");
+	PQclear(PQexec(c->pg, "ROLLBACK"));
+	return rc;
+}
+
+/* Every row, one callback each (one statement: one snapshot). */
+static int pga_handle_stats(durq_conn *conn, durq_export_fn fn, void *ctx)
+{
+	pg_conn *c = pg_conn_of(conn);
+	static const char *const names[] = {"handle_key", "pid", "host", "started_ms",
+					    "updated_ms", "interval_ms", "counters"};
+	durq_cell cells[7];
+	durq_row row = {.table = "handle_stats", .columns = names, .cells = cells, .n = 7};
+	PGresult *r;
+	int rc = run(c, "SELECT handle_key, pid, host, started_ms, updated_ms, interval_ms, "
+		     "counters FROM durq_handle_stats ORDER BY handle_key", 0, NULL,
+		     "handle stats", &r);
+	for (int i = 0; rc == DURQ_OK && i < PQntuples(r); i++) {
+		for (int k = 0; k < 7; k++) {
+			if (k == 0 || k == 2 || k == 6) /* text, binary format = its bytes */
+				cells[k] = (durq_cell){.type = DURQ_CELL_TEXT,
+						       .p = PQgetvalue(r, i, k),
+						       .len = (size_t)PQgetlength(r, i, k)};
+			else
+				cells[k] = (durq_cell){.type = DURQ_CELL_INT, .i = pg_i64(r, i, k)};
+		}
+		rc = fn(ctx, &row);
+	}
+	PQclear(r);
+	return rc;
+}
+
 const struct durq_provider_admin durq_postgres_admin = {
 	.version = DURQ_PROVIDER_ADMIN_VERSION,
 	.checkpoint = pga_checkpoint,
@@ -720,4 +791,5 @@ const struct durq_provider_admin durq_postgres_admin = {
 	.schema_version = pga_schema_version,
 	.export_rows = pga_export,
 	.import_rows = pga_import,
+	.handle_stats = pga_handle_stats,
 };

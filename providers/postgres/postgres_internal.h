@@ -59,6 +59,8 @@ enum pg_stmt_id {
 	PG_ORCH_DISCARD, PG_DELETE_MANY, PG_PURGE, PG_PRUNE_EX, PG_CHILDREN, PG_TREE,
 	PG_LIST_FILTER, PG_EXECUTION_GET, PG_SYSTEM_COUNTS, PG_CUSTOM_STATUS, PG_KV_GET,
 	PG_KV_LIST, PG_WORK_CLAIM_SET, PG_WORK_CLAIM_ANY,
+	/* the handle-stats table (postgres_admin.c) */
+	PG_HSTATS_PUBLISH, PG_HSTATS_DELETE,
 	PG__COUNT
 };
 
@@ -92,6 +94,9 @@ const char *pg_stmt_sql(enum pg_stmt_id id);
 const char *pg_stmt_name(enum pg_stmt_id id);
 /* Create or migrate the schema (advisory lock, one transaction); ECORRUPT if newer. */
 int pg_schema_ensure(pg_conn *c);
+/* postgres_admin.c: the handle-stats table, made if missing (outside the versioned
+ * schema: it holds no durable data), before the statements are prepared */
+int pg_handle_stats_ensure(pg_conn *c);
 
 /* ---- postgres_pipe.c: parameters (binary format) ---- */
 typedef struct pg_params {

@@ -985,6 +985,32 @@ static int is_prune_ex(const durq_op *op)
 	       op->u.execution_prune.completed_before;
 }
 
+/* ---- the handle-stats table (src/publish.c) --------------------------------------------- */
+
+static int send_handle_stats(pg_conn *c, durq_op *op, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	pg_param_text(&p, op->u.handle_stats.key);
+	if (!op->u.handle_stats.counters) /* close: this handle's row goes */
+		return send1(c, PG_HSTATS_DELETE, &p, st);
+	pg_param_i64(&p, op->u.handle_stats.pid);
+	pg_param_text(&p, op->u.handle_stats.host);
+	pg_param_i64(&p, op->u.handle_stats.started_ms);
+	pg_param_i64(&p, op->u.handle_stats.updated_ms);
+	pg_param_i64(&p, op->u.handle_stats.interval_ms);
+	pg_param_text(&p, op->u.handle_stats.counters);
+	return send1(c, PG_HSTATS_PUBLISH, &p, st);
+}
+
+static int recv_handle_stats(pg_conn *c, int *local)
+{
+	int rc;
+	PGresult *r = take(c, "stats publication", &rc, local);
+	PQclear(r);
+	return rc;
+}
+
 /* ---- runs and dispatch ---------------------------------------------------------------- */
 
 static int op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
@@ -1007,6 +1033,7 @@ static int op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *
 	case DURQ_OP_INSTANCE_DELETE_MANY:
 	case DURQ_OP_INSTANCE_PURGE:
 		return send_delete_many(c, op, st);
+	case DURQ_OP_HANDLE_STATS: return send_handle_stats(c, op, st);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}
@@ -1025,6 +1052,7 @@ static int op_recv(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
 	case DURQ_OP_EXECUTION_PRUNE: return recv_execution_prune(c, op, local);
 	case DURQ_OP_INSTANCE_DELETE_MANY:
 	case DURQ_OP_INSTANCE_PURGE: return recv_delete_many(c, op, local);
+	case DURQ_OP_HANDLE_STATS: return recv_handle_stats(c, local);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}
@@ -1133,6 +1161,7 @@ int pg_op_wakes_others(const durq_op *op)
 	case DURQ_OP_EXECUTION_PRUNE:
 	case DURQ_OP_INSTANCE_DELETE_MANY:
 	case DURQ_OP_INSTANCE_PURGE:
+	case DURQ_OP_HANDLE_STATS:
 		return 0;
 	case DURQ_OP_WORK_ACK:
 		return op->u.work_ack.completion != NULL;

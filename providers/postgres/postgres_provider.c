@@ -148,7 +148,8 @@ static int schema_once(pg_conn *c)
 {
 	int rc = DURQ_OK;
 	pthread_mutex_lock(&c->p->schema_mu);
-	if (!c->p->schema_ready && (rc = pg_schema_ensure(c)) == DURQ_OK)
+	if (!c->p->schema_ready && (rc = pg_schema_ensure(c)) == DURQ_OK &&
+	    (rc = pg_handle_stats_ensure(c)) == DURQ_OK)
 		c->p->schema_ready = 1;
 	pthread_mutex_unlock(&c->p->schema_mu);
 	return rc;

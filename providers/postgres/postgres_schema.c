@@ -302,6 +302,21 @@ static const char *const stmt_sql[PG__COUNT] = {
 		      "k.key = $2::text",
 	[PG_KV_LIST] = "SELECT k.key, k.value FROM durq_instances i LEFT JOIN durq_kv k ON "
 		       "k.instance_id = i.id WHERE i.id = $1::text ORDER BY k.key",
+	/* a stats publication: other handles' rows not updated for 3 of their intervals (at
+	 * least 3 s) go (rows another transaction holds are skipped, never waited for), this
+	 * handle's row is upserted */
+	[PG_HSTATS_PUBLISH] =
+		"WITH stale AS (SELECT handle_key FROM durq_handle_stats WHERE updated_ms < "
+		"$5::int8 - greatest(3 * interval_ms, 3000) AND handle_key <> $1::text FOR UPDATE "
+		"SKIP LOCKED), "
+		"gone AS (DELETE FROM durq_handle_stats h USING stale s WHERE h.handle_key = "
+		"s.handle_key) "
+		"INSERT INTO durq_handle_stats(handle_key, pid, host, started_ms, updated_ms, "
+		"interval_ms, counters) VALUES ($1::text, $2::int8, $3::text, $4::int8, $5::int8, "
+		"$6::int8, $7::text) ON CONFLICT (handle_key) DO UPDATE SET updated_ms = "
+		"excluded.updated_ms, interval_ms = excluded.interval_ms, counters = "
+		"excluded.counters",
+	[PG_HSTATS_DELETE] = "DELETE FROM durq_handle_stats WHERE handle_key = $1::text",
 };
 
 static const char *const stmt_names[PG__COUNT] = {
@@ -318,6 +333,7 @@ static const char *const stmt_names[PG__COUNT] = {
 	"durq_tree", "durq_list_filter", "durq_execution_get", "durq_system_counts",
 	"durq_custom_status", "durq_kv_get", "durq_kv_list", "durq_work_claim_set",
 	"durq_work_claim_any",
+	[PG_HSTATS_PUBLISH] = "durq_hstats_publish", [PG_HSTATS_DELETE] = "durq_hstats_delete",
 };
 
 const char *pg_stmt_sql(enum pg_stmt_id id)

@@ -1,9 +1,10 @@
 /*
  * sqlite_admin.c — the SQLite provider's operator hooks (durq/provider.h, struct
  * durq_provider_admin): checkpoint, integrity, vacuum, per-queue depths, peeks at work items
- * and dead letters, dead-letter purge, the WAL's commit counter, and the raw export/import
- * of every table. Statements here are prepared per call (operator calls are rare); the hot
- * path's cached statements live in sqlite_provider.c.
+ * and dead letters, dead-letter purge, the WAL's commit counter, the raw export/import
+ * of every table, and the handle-stats table (its schema, its op, its read). Statements
+ * here are prepared per call (operator calls are rare); the hot path's cached statements
+ * live in sqlite_provider.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -449,12 +450,13 @@ static int table_columns(sq_conn *c, sq_table *t)
 	return DURQ_OK;
 }
 
-/* durq's tables in name order (each one's logical name is its SQLite name). */
+/* durq's tables in name order (each one's logical name is its SQLite name), without
+ * handle_stats: live counters of running processes, not data to move. */
 static int list_tables(sq_conn *c, sq_table *t, size_t *n)
 {
 	sqlite3_stmt *s;
 	int rc = prepare(c, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE "
-			 "'sqlite\\_%' ESCAPE '\\' ORDER BY name", &s), st;
+			 "'sqlite\\_%' ESCAPE '\\' AND name <> 'handle_stats' ORDER BY name", &s), st;
 	*n = 0;
 	if (rc < 0)
 		return rc;
@@ -714,6 +716,84 @@ static int sq_import(durq_conn *conn, size_t *count, durq_import_fn next, void *
 	return rc;
 }
 
+/* ---- the handle-stats table (src/publish.c writes it, durq_handle_stats_list reads) ---- */
+
+const char sq_handle_stats_schema[] =
+	"CREATE TABLE IF NOT EXISTS handle_stats(handle_key TEXT PRIMARY KEY, pid INTEGER NOT NULL,"
+	" host TEXT NOT NULL, started_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+	" interval_ms INTEGER NOT NULL, counters TEXT NOT NULL) WITHOUT ROWID;";
+
+/* Run one prepared statement that returns no rows; ?1.. bound by the caller. */
+static int step_done(sq_conn *c, sqlite3_stmt *s, const char *what)
+{
+	int st = sq_step(c, s);
+	sqlite3_finalize(s);
+	return st == SQLITE_DONE ? DURQ_OK : sq_error(c, st, what);
+}
+
+/* A publication: other handles' rows not updated for 3 of their intervals (at least 3 s)
+ * go (one writer at a time: nothing to wait for), then this handle's row is upserted. Or,
+ * with no counters, this handle's row is deleted (close). Prepared per call: once per
+ * interval. */
+int sq_handle_stats_apply(sq_conn *c, const durq_op *op)
+{
+	const char *key = op->u.handle_stats.key;
+	sqlite3_stmt *s;
+	int rc;
+	if (!op->u.handle_stats.counters) {
+		if ((rc = prepare(c, "DELETE FROM handle_stats WHERE handle_key = ?1", &s)) < 0)
+			return rc;
+		sq_bind_text(c, s, 1, key, -1, SQLITE_STATIC);
+		return step_done(c, s, "stats publication");
+	}
+	if ((rc = prepare(c, "DELETE FROM handle_stats WHERE updated_ms < ?1 - max(3 * interval_ms, "
+			  "3000) AND handle_key <> ?2", &s)) < 0)
+		return rc;
+	sq_bind_int64(c, s, 1, op->u.handle_stats.updated_ms);
+	sq_bind_text(c, s, 2, key, -1, SQLITE_STATIC);
+	if ((rc = step_done(c, s, "stats publication")) < 0)
+		return rc;
+	if ((rc = prepare(c, "INSERT INTO handle_stats(handle_key, pid, host, started_ms, "
+			  "updated_ms, interval_ms, counters) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+			  "ON CONFLICT(handle_key) DO UPDATE SET updated_ms = excluded.updated_ms, "
+			  "interval_ms = excluded.interval_ms, counters = excluded.counters", &s)) < 0)
+		return rc;
+	sq_bind_text(c, s, 1, key, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, op->u.handle_stats.pid);
+	sq_bind_text(c, s, 3, op->u.handle_stats.host, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 4, op->u.handle_stats.started_ms);
+	sq_bind_int64(c, s, 5, op->u.handle_stats.updated_ms);
+	sq_bind_int64(c, s, 6, op->u.handle_stats.interval_ms);
+	sq_bind_text(c, s, 7, op->u.handle_stats.counters, -1, SQLITE_STATIC);
+	return step_done(c, s, "stats publication");
+}
+
+/* Every row, one callback each; a plain read (one statement, one snapshot). */
+static int sq_handle_stats(durq_conn *conn, durq_export_fn fn, void *ctx)
+{
+	sq_conn *c = sq_conn_of(conn);
+	static const char *const names[] = {"handle_key", "pid", "host", "started_ms",
+					    "updated_ms", "interval_ms", "counters"};
+	durq_cell cells[7];
+	durq_row row = {.table = "handle_stats", .columns = names, .cells = cells, .n = 7};
+	sqlite3_stmt *s;
+	int rc = prepare(c, "SELECT handle_key, pid, host, started_ms, updated_ms, interval_ms, "
+			 "counters FROM handle_stats ORDER BY handle_key", &s), st = SQLITE_DONE;
+	if (rc < 0)
+		return rc;
+	while (rc == DURQ_OK && (st = sqlite3_step(s)) == SQLITE_ROW) {
+		for (int i = 0; i < 7 && rc == DURQ_OK; i++)
+			rc = cell_of(s, i, &cells[i]);
+		if (rc == DURQ_OK)
+			rc = fn(ctx, &row);
+	}
+	if (rc < 0) {
+		sqlite3_finalize(s);
+		return rc;
+	}
+	return finish(c, s, st, "handle stats");
+}
+
 const struct durq_provider_admin durq_sqlite_admin = {
 	.version = DURQ_PROVIDER_ADMIN_VERSION,
 	.checkpoint = sq_checkpoint,
@@ -727,4 +807,5 @@ const struct durq_provider_admin durq_sqlite_admin = {
 	.schema_version = sq_schema_version,
 	.export_rows = sq_export,
 	.import_rows = sq_import,
+	.handle_stats = sq_handle_stats,
 };

@@ -107,6 +107,10 @@ char *sq_col_text(sq_conn *c, sqlite3_stmt *s, int col);
 void *sq_col_blob(sq_conn *c, sqlite3_stmt *s, int col, size_t *len);
 
 int sq_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx);
+/* sqlite_admin.c: the handle-stats table (made by every write connection's open if
+ * missing, outside the versioned schema) and the op that writes it */
+extern const char sq_handle_stats_schema[];
+int sq_handle_stats_apply(sq_conn *c, const durq_op *op);
 /* sqlite_contract.c: the ops and reads of issue 10 */
 int sq_delete_many(sq_conn *c, durq_op *op, const durq_op_ctx *ctx);
 int sq_purge(sq_conn *c, durq_op *op, const durq_op_ctx *ctx);

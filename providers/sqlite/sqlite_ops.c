@@ -757,6 +757,7 @@ int sq_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
 	case DURQ_OP_EXECUTION_PRUNE: return execution_prune(c, op);
 	case DURQ_OP_INSTANCE_DELETE_MANY: return sq_delete_many(c, op, ctx);
 	case DURQ_OP_INSTANCE_PURGE: return sq_purge(c, op, ctx);
+	case DURQ_OP_HANDLE_STATS: return sq_handle_stats_apply(c, op);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}

@@ -545,6 +545,8 @@ static int schema_steps(sqlite3 *db, int from)
 		rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
 	for (int i = from < 1 ? 0 : from - 1; rc == SQLITE_OK && i < sq_n_migrations; i++)
 		rc = sqlite3_exec(db, sq_migrations[i], NULL, NULL, NULL);
+	if (rc == SQLITE_OK) /* not versioned: made if missing (sqlite_admin.c) */
+		rc = sqlite3_exec(db, sq_handle_stats_schema, NULL, NULL, NULL);
 	return rc;
 }
 
