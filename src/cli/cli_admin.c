@@ -183,6 +183,10 @@ static int fill_settings(durq *db, setting *s, size_t *n)
 	SET("max_turn_entries", "DURQ_MAX_TURN_ENTRIES", NULL, "%zu", o.max_turn_entries);
 	SET("poll_interval_ms", NULL, NULL, "%d", o.poll_interval_ms);
 	SET("sqlite_vfs", NULL, "vfs", "%s", o.sqlite_vfs ? o.sqlite_vfs : "(default)");
+	if (o.stats_publish_ms == DURQ_STATS_PUBLISH_OFF)
+		SET("stats_publish_ms", "DURQ_STATS_PUBLISH_MS", NULL, "%s", "off");
+	else
+		SET("stats_publish_ms", "DURQ_STATS_PUBLISH_MS", NULL, "%d", o.stats_publish_ms);
 #undef SET
 	*n = k;
 	return DURQ_OK;

@@ -14,9 +14,11 @@
 
 const cli_verb cli_verbs[] = {
 	{"stats", NULL, cli_stats,
-	 "usage: durq stats URL [--json]\n"
+	 "usage: durq stats URL [--processes] [--json]\n"
 	 "The database as a whole: provider, schema version, sizes, queue depths, dead letters,\n"
-	 "leased instances, and commits so far (all processes).\n" URL_HELP},
+	 "leased instances, and commits so far (all processes). --processes: also the counters\n"
+	 "each process's handles published (ops, commits, ops per commit, p99 commit and ack\n"
+	 "latency, pool waits since each handle opened; see stats_publish_ms).\n" URL_HELP},
 	{"queues", NULL, cli_queues,
 	 "usage: durq queues URL [--json]\n"
 	 "Depth per queue: ready, delayed, leased, and how long the oldest ready entry waited.\n"
@@ -27,7 +29,10 @@ const cli_verb cli_verbs[] = {
 	 "One line per interval (default 1000 ms; forever unless --count): commits/s of every\n"
 	 "process (SQLite: the WAL's commit counter; PostgreSQL: pg_stat_database), rows\n"
 	 "written/s and rows per commit (PostgreSQL), ready/leased/delayed work and messages,\n"
-	 "dead letters, the longest wait, WAL size. --json: one JSON object per line.\n" URL_HELP},
+	 "dead letters, the longest wait, WAL size. Below it, while processes publish their\n"
+	 "counters (stats_publish_ms, default every 1000 ms), their total and one line per\n"
+	 "process (pid@host): ops/s, commits/s, ops per commit, p99 commit and ack latency,\n"
+	 "pool waits/s. --json: one JSON object per line.\n" URL_HELP},
 	{"dead", "list", cli_dead_list,
 	 "usage: durq dead list URL [--after ID] [--limit N] [--json]\n"
 	 "Dead letters in id order, a page at a time (default 100, at most 10000).\n" URL_HELP},
@@ -119,7 +124,8 @@ static const char main_usage[] =
 	"verbs:\n"
 	"  stats URL                      the database as a whole (--json)\n"
 	"  queues URL                     depth per queue with the oldest wait (--json)\n"
-	"  top URL                        refreshing view: commits/s, depths, WAL size\n"
+	"  top URL                        refreshing view: commits/s, depths, WAL size,\n"
+	"                                 ops/s, p99 and pool waits of every process\n"
 	"  dead list|show|requeue|purge   dead letters\n"
 	"  work list URL QUEUE            work items, without leasing them\n"
 	"  instance list|show|history|delete|tree\n"

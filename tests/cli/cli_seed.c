@@ -5,12 +5,15 @@
  *   cli_seed seed URL      queues, a leased and a delayed item, instances (a parent with a
  *                          child, a completed one), history, two dead letters
  *   cli_seed load URL N    N enqueue + fetch + ack cycles on queue "load"
+ *   cli_seed run URL STOP  such cycles until the file STOP exists (for `durq top`: another
+ *                          process whose published counters it shows)
  *
  * Exits 0 on success, 1 with the failing call on stderr otherwise.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <durq.h>
 
@@ -113,11 +116,20 @@ static void load(durq *db, long n)
 	}
 }
 
+/* Cycles until stop exists (checked every 10 cycles). */
+static void run(durq *db, const char *stop)
+{
+	while (access(stop, F_OK) != 0)
+		load(db, 10);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 3 || (strcmp(argv[1], "seed") && strcmp(argv[1], "load")) ||
-	    (!strcmp(argv[1], "load") && argc < 4)) {
-		fprintf(stderr, "usage: cli_seed seed URL | cli_seed load URL N\n");
+	if (argc < 3 || (strcmp(argv[1], "seed") && strcmp(argv[1], "load") &&
+			 strcmp(argv[1], "run")) ||
+	    (strcmp(argv[1], "seed") && argc < 4)) {
+		fprintf(stderr, "usage: cli_seed seed URL | cli_seed load URL N | cli_seed run URL "
+			"STOPFILE\n");
 		return 2;
 	}
 	durq_options o = DURQ_OPTIONS_INIT;
@@ -126,6 +138,8 @@ int main(int argc, char **argv)
 	CHECK(durq_open(&db, argv[2], &o));
 	if (!strcmp(argv[1], "seed"))
 		seed(db);
+	else if (!strcmp(argv[1], "run"))
+		run(db, argv[3]);
 	else
 		load(db, strtol(argv[3], NULL, 10));
 	durq_free(db);

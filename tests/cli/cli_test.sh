@@ -8,6 +8,8 @@
 #   cli_test.sh roundtrip DURQ CLI_SEED WORKDIR    export -> import sqlite->sqlite and
 #                                                  sqlite->postgresql->sqlite, row by row
 #   cli_test.sh metrics DURQ CLI_SEED WORKDIR      serve-metrics scraped with curl under load
+#   cli_test.sh top DURQ CLI_SEED WORKDIR          top and stats --processes show another
+#   cli_test.sh top_pg DURQ CLI_SEED WORKDIR       process's published counters (sqlite, pg)
 set -uo pipefail
 mode=$1 durq=$2 seed=$3 work=$4
 here=$(cd "$(dirname "$0")" && pwd)
@@ -326,6 +328,61 @@ metrics() {
 	[ $rc -eq 0 ] || fail "serve-metrics exited $rc after SIGTERM"
 }
 
+# ---- another process's counters: top, stats --processes (stats_publish_ms) ----------
+top_procs() {
+	local url=$1 stop="$work/stop" pid rc
+	ok "seed" "$seed" seed "$url"
+	rm -f "$stop"
+	DURQ_STATS_PUBLISH_MS=100 "$seed" run "$url" "$stop" >"$work/run.out" 2>"$work/run.err" &
+	pid=$!
+	# its first publication comes with a write 100 ms after its open
+	for _ in $(seq 1 100); do
+		"$durq" stats "$url" --processes --json >"$out" 2>"$err" &&
+			python3 -c "import json,sys; d=json.load(open('$out')); sys.exit(0 if any(p['pid']==$pid and p['ops']>0 for p in d['processes']) else 1)" &&
+			break
+		sleep 0.1
+	done
+	ok "stats --processes --json" "$durq" stats "$url" --processes --json &&
+		pyjson "stats --processes: the other process" "any(p['pid']==$pid and p['fresh'] and p['ops']>0 and p['transactions']>0 and p['interval_ms']==100 and p['p99_commit_ms'] is not None for p in d['processes'])"
+	ok "stats --processes" "$durq" stats "$url" --processes &&
+		has "stats --processes: header" "^PROCESS +STARTED +OPS +COMMITS +OPS/C +P99 COMMIT +P99 ACK +POOL WAITS$" &&
+		has "stats --processes: its line" "^$pid@[^ ]+ +[0-9T:.-]+Z +[1-9][0-9]* +[1-9][0-9]* "
+	ok "top --json" "$durq" top "$url" --interval 300 --count 4 --json
+	checks=$((checks + 1))
+	python3 - "$out" "$pid" <<'PY' || fail "top --json: the other process's ops do not show or do not change"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+pid = int(sys.argv[2])
+assert len(lines) == 4, len(lines)
+mine = [[p for p in l['processes'] if p['pid'] == pid] for l in lines]
+assert all(len(m) == 1 and m[0]['ops'] > 0 for m in mine), mine
+ops = [m[0]['ops'] for m in mine]
+assert ops[-1] > ops[0], ops  # it keeps working: its published ops change
+last = mine[-1][0]
+assert last['ops_per_s'] > 0 and last['commits_per_s'] > 0, last
+assert last['ops_per_commit'] >= 1 and last['pool_waits_per_s'] >= 0, last
+t = lines[-1]['totals']
+assert t['processes'] >= 1 and t['ops_per_s'] >= last['ops_per_s'], t
+PY
+	ok "top" "$durq" top "$url" --interval 300 --count 2 &&
+		has "top: processes header" "^  PROCESS +OPS/S +COMMITS/S +OPS/C +P99 COMMIT +P99 ACK +POOL WAITS/S$" &&
+		has "top: total" "^  all \([1-9][0-9]*\) " && has "top: its line" "^  $pid@"
+	touch "$stop"
+	wait "$pid"
+	rc=$?
+	checks=$((checks + 1))
+	[ $rc -eq 0 ] || fail "the load process exited $rc: $(cat "$work/run.err")"
+	# its durq_close deleted its row
+	ok "stats --processes after close" "$durq" stats "$url" --processes --json &&
+		pyjson "row gone at close" "not any(p['pid']==$pid for p in d['processes'])"
+	ok "config: stats_publish_ms" env DURQ_STATS_PUBLISH_MS=250 "$durq" config "$url" &&
+		has "config: stats_publish_ms" "^stats_publish_ms +250 +environment DURQ_STATS_PUBLISH_MS$"
+	ok "config: off" env DURQ_STATS_PUBLISH_MS=0 "$durq" config "$url" &&
+		has "config: off" "^stats_publish_ms +off +environment"
+	fails "config: bad DURQ_STATS_PUBLISH_MS" 5 env DURQ_STATS_PUBLISH_MS=x "$durq" config "$url"
+	fails "stats --processes: extra arg" 2 "$durq" stats "$url" --processes extra
+}
+
 bench() {
 	printf '#!/bin/sh\necho "bench args: $*"\n' >"$work/fake-bench.sh"
 	ok "bench runs the script" env DURQ_BENCH_SCRIPT="$work/fake-bench.sh" "$durq" bench --workers 1 &&
@@ -346,6 +403,12 @@ pg)
 	;;
 roundtrip) roundtrip ;;
 metrics) metrics ;;
+top) top_procs "sqlite:$work/t.db" ;;
+top_pg)
+	s="durq_cli_top_$$"
+	top_procs "$(pg_schema "$s")"
+	pg_drop "$s"
+	;;
 *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 echo "cli_test $mode: $checks checks, $failures failures"
