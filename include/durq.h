@@ -94,6 +94,9 @@ DURQ_EXTERN int durq_error_retryable(int code);
 
 #define DURQ_INSTANCE_ID_MAX 256 /**< bytes, UTF-8, not counting the NUL */
 #define DURQ_QUEUE_NAME_MAX 256 /**< bytes, not counting the NUL */
+/** Longest session id (durq_work.session_id) and owner id (durq_session_owner.owner_id), in
+ * bytes, not counting the NUL (G1; longer or empty: DURQ_EINVAL). */
+#define DURQ_SESSION_ID_MAX 256
 /** Orchestration name and version tag of a turn result (longer: DURQ_EINVAL). parent_id is an
  * instance id and so capped at DURQ_INSTANCE_ID_MAX. */
 #define DURQ_NAME_MAX 256
@@ -304,6 +307,10 @@ typedef struct durq_work {
 	const void *payload; /**< item bytes (opaque to durq; copied) */
 	size_t payload_len; /**< payload length, at most options.max_payload */
 	int64_t delay_ms; /**< visible this long after the commit */
+	/** Activity session (G1). NULL: none, any fetcher may take the item. Else 1..
+	 * DURQ_SESSION_ID_MAX bytes: only durq_work_fetch_session() takes the item, for the
+	 * owner holding that session (a provider without DURQ_PROVIDER_SESSIONS: DURQ_EINVAL). */
+	const char *session_id;
 } durq_work;
 
 /** At most options.max_turn_entries per call (else DURQ_ETOOBIG, nothing written).
@@ -345,13 +352,15 @@ typedef struct durq_work_item {
 	size_t payload_len; /**< payload length */
 	durq_token token; /**< lease token (items of one fetch may share it) */
 	int64_t lease_until_ms; /**< lease end (handle clock) */
+	char *session_id;         /**< its activity session as enqueued (G1), NULL if none */
 } durq_work_item;
 
 /**
  * Lease up to max items of queue (NULL = default), waiting up to timeout_ms (0 = do not
  * wait) for one to become ready. *n = items leased (max is capped at 1024); returns
  * DURQ_EMPTY if none. Items of one fetch may share a token: an item is identified by
- * (id, token).
+ * (id, token). Items with a session (durq_work.session_id) are never taken here: only
+ * durq_work_fetch_session() takes them (G1).
  * Free with durq_work_items_free(items, n).
  * @param db an open handle
  * @param items set to a new array of *n items (free with durq_work_items_free())
@@ -395,7 +404,8 @@ typedef struct durq_queue_set {
  * Like durq_work_fetch(), over several queues in one long poll (G2): up to max items of
  * the queues the set names, ordered across them as within one queue (higher priority
  * first, then FIFO by enqueue order), each leased like durq_work_fetch() leases. A commit
- * to any queue wakes the wait. A provider without queue sets (flag
+ * to any queue wakes the wait. Like durq_work_fetch(), it never takes items with a session
+ * (G1). A provider without queue sets (flag
  * DURQ_PROVIDER_QUEUE_SETS) refuses with DURQ_EINVAL.
  * @param db an open handle
  * @param items set to a new array of *n items (free with durq_work_items_free())
@@ -416,6 +426,101 @@ DURQ_EXTERN int durq_work_fetch_set(durq *db, durq_work_item **items, size_t *n,
  * @param n its length
  */
 DURQ_EXTERN void durq_work_items_free(durq_work_item *items, size_t n);
+
+/* ---- activity sessions (issue 10: G1) ------------------------------------------------ */
+
+/**
+ * The owner a session fetch claims for (G1). Sessions pin work to a worker: the items
+ * enqueued with one durq_work.session_id go to the owner holding that session. Fetchers
+ * passing the same owner_id (e.g. the slots of one worker process) share its sessions.
+ */
+typedef struct durq_session_owner {
+	unsigned int version;        /**< DURQ_SESSION_OWNER_VERSION */
+	const char *owner_id;        /**< 1..DURQ_SESSION_ID_MAX bytes */
+	/** A session the fetch takes items of is held until at least now + lock_ms (> 0). */
+	int64_t lock_ms;
+} durq_session_owner;
+/** Current version of durq_session_owner. */
+#define DURQ_SESSION_OWNER_VERSION 1
+/** Initialiser of durq_session_owner (fill in owner_id and lock_ms). */
+#define DURQ_SESSION_OWNER_INIT {.version = DURQ_SESSION_OWNER_VERSION}
+
+/**
+ * Lease up to max items of queue (NULL = default) for an owner (G1): items without a
+ * session, items of sessions the owner holds, and items of sessions nobody holds (never
+ * claimed, lock expired, or removed by durq_session_cleanup()), all in one order (higher
+ * priority first, then FIFO), leased like durq_work_fetch() leases. Items of a session
+ * another owner holds are skipped without being leased (their attempts do not grow).
+ *
+ * Holding: in the claim's transaction, every session the fetch took items of is held by
+ * the owner until now + lock_ms (never earlier than a hold it already had), and its last
+ * activity is now: a session nobody held is claimed, one whose lock expired is taken over,
+ * also by its old owner. durq_session_renew() extends the locks of active sessions; acking
+ * or renewing one of a session's items (durq_work_ack(), durq_work_renew()) records
+ * activity. Of two owners fetching at once, one holds the session, the other gets none of
+ * its items. Item leases stay separate: an item whose lease expired comes back (attempt
+ * + 1) to whoever may take its session, and an ack needs the item's live lease only, not
+ * the session's lock.
+ *
+ * Items with a session go only through this call: durq_work_fetch() and
+ * durq_work_fetch_set() never take them (a worker that does not use sessions never gets
+ * work that asks for affinity). Session fetches are for one queue; a claim is durable like
+ * a plain one (a holding lost to a crash before the next flushed commit makes the session
+ * unheld, as a lost lease makes an item deliverable again).
+ * Cost: one claim as for durq_work_fetch(), with the session rows written in the same
+ * transaction; items of sessions other owners hold are read past, so a queue where others
+ * hold a large backlog costs this fetch a walk over it.
+ * @param db an open handle
+ * @param items set to a new array of *n items (free with durq_work_items_free()); each
+ *        item's session_id says its session
+ * @param n set to the number leased
+ * @param queue queue name, NULL or "" for the default queue
+ * @param owner who fetches (NULL, an unknown version, an owner id empty or longer than
+ *        DURQ_SESSION_ID_MAX, lock_ms <= 0: DURQ_EINVAL)
+ * @param max most items (1..1024; more is capped)
+ * @param lease_ms lease length of the items in ms (> 0)
+ * @param timeout_ms how long to wait for an item, 0 = not at all
+ * @return DURQ_OK, DURQ_EMPTY; DURQ_EINVAL (also a provider without the flag
+ *         DURQ_PROVIDER_SESSIONS), DURQ_ECLOSED, DURQ_EBUSY, DURQ_EIO, DURQ_EFULL,
+ *         DURQ_ENOMEM, DURQ_ECORRUPT
+ */
+DURQ_EXTERN int durq_work_fetch_session(durq *db, durq_work_item **items, size_t *n,
+					const char *queue, const durq_session_owner *owner,
+					size_t max, int64_t lease_ms, int timeout_ms);
+/**
+ * Extend the sessions the owners hold (G1): each session held by one of owner_ids whose
+ * lock is live and that was active within idle_timeout_ms (a fetch took its items, or one
+ * of them was acked or renewed, less than idle_timeout_ms ago) is held until at least now
+ * + extend_ms. Idle sessions are skipped, so their locks run out and other owners may
+ * take them; a lock that already expired is never revived (its session may be taken over).
+ * Renewing is not activity. Call it periodically, well within lock_ms.
+ * @param db an open handle
+ * @param renewed set to the number of sessions renewed, 0 if none (may be NULL)
+ * @param owner_ids the owners (each 1..DURQ_SESSION_ID_MAX bytes; a name given twice counts
+ *        once)
+ * @param n how many (1..max_turn_entries, more: DURQ_ETOOBIG)
+ * @param extend_ms new lock length from now (> 0)
+ * @param idle_timeout_ms a session with no activity for this long is idle (>= 0; 0: every
+ *        session is idle)
+ * @return DURQ_OK once durable; DURQ_EINVAL (a bad argument, the message says which; a
+ *         provider without DURQ_PROVIDER_SESSIONS), DURQ_ETOOBIG, DURQ_ECLOSED, DURQ_EBUSY,
+ *         DURQ_EIO (outcome unknown: see DURQ_EIO), DURQ_EFULL, DURQ_ENOMEM, DURQ_ECORRUPT
+ */
+DURQ_EXTERN int durq_session_renew(durq *db, size_t *renewed, const char *const *owner_ids,
+				   size_t n, int64_t extend_ms, int64_t idle_timeout_ms);
+/**
+ * Remove sessions nobody needs (G1): those whose lock expired or that were idle for
+ * idle_timeout_ms (no activity, see durq_session_renew()), unless an item of the session
+ * is still queued (ready, delayed or leased): those stay, with their owner and lock. A
+ * removed session is unheld; the next item of its id makes a fetch claim it anew.
+ * @param db an open handle
+ * @param removed set to the number of sessions removed (may be NULL)
+ * @param idle_timeout_ms idle after this long without activity (>= 0)
+ * @return DURQ_OK once durable; DURQ_EINVAL (a bad argument; a provider without
+ *         DURQ_PROVIDER_SESSIONS), DURQ_ECLOSED, DURQ_EBUSY, DURQ_EIO (outcome unknown: see
+ *         DURQ_EIO), DURQ_EFULL, DURQ_ENOMEM, DURQ_ECORRUPT
+ */
+DURQ_EXTERN int durq_session_cleanup(durq *db, size_t *removed, int64_t idle_timeout_ms);
 /** Delete the item and, in the same transaction, enqueue completion (may be NULL).
  * @param db an open handle
  * @param id the item id
@@ -725,7 +830,8 @@ typedef struct durq_completion {
 	int kind;                 /**< enum durq_op_kind */
 	int64_t lease_until_ms;   /**< renew: the new lease end */
 	size_t count;             /**< execution_prune: executions pruned; instance_delete_many,
-				   * instance_purge: instances deleted */
+				   * instance_purge: instances deleted; session_renew:
+				   * sessions renewed; session_cleanup: sessions removed */
 } durq_completion;
 
 /** Completion callback of an asynchronous op (see durq_async): ctx is durq_async.ctx, c is valid during the call only. */
@@ -901,6 +1007,31 @@ DURQ_EXTERN int durq_dead_requeue_async(durq *db, int64_t dead_id, const durq_as
  *         DURQ_ECLOSED, DURQ_ENOMEM. An error means the op never completes.
  */
 DURQ_EXTERN int durq_instance_delete_async(durq *db, const char *instance_id,
+					   const durq_async *a);
+/** Asynchronous durq_session_renew(); durq_completion.count = sessions renewed.
+ * @param db an open handle
+ * @param owner_ids the owners (copied)
+ * @param n how many
+ * @param extend_ms new lock length from now
+ * @param idle_timeout_ms idle after this long without activity
+ * @param a how to report (may be NULL: fire and forget)
+ * @return DURQ_OK once queued: the result comes later in the completion; DURQ_EINVAL or
+ *         DURQ_ETOOBIG for bad input (nothing queued), DURQ_EAGAIN with DURQ_SUBMIT_NOWAIT
+ *         and a full backlog, DURQ_ECLOSED, DURQ_ENOMEM. An error means the op never
+ *         completes.
+ */
+DURQ_EXTERN int durq_session_renew_async(durq *db, const char *const *owner_ids, size_t n,
+					 int64_t extend_ms, int64_t idle_timeout_ms,
+					 const durq_async *a);
+/** Asynchronous durq_session_cleanup(); durq_completion.count = sessions removed.
+ * @param db an open handle
+ * @param idle_timeout_ms idle after this long without activity (>= 0)
+ * @param a how to report (may be NULL: fire and forget)
+ * @return DURQ_OK once queued: the result comes later in the completion; DURQ_EINVAL for bad
+ *         input (nothing queued), DURQ_EAGAIN with DURQ_SUBMIT_NOWAIT and a full backlog,
+ *         DURQ_ECLOSED, DURQ_ENOMEM. An error means the op never completes.
+ */
+DURQ_EXTERN int durq_session_cleanup_async(durq *db, int64_t idle_timeout_ms,
 					   const durq_async *a);
 
 /** One ack of a batch. */
@@ -1440,6 +1571,8 @@ enum durq_op_kind {
 	DURQ_OP_EXECUTION_PRUNE, /**< durq_execution_prune (and _ex) */
 	DURQ_OP_INSTANCE_DELETE_MANY, /**< durq_instance_delete_many */
 	DURQ_OP_INSTANCE_PURGE,       /**< durq_instance_purge */
+	DURQ_OP_SESSION_RENEW,        /**< durq_session_renew */
+	DURQ_OP_SESSION_CLEANUP,      /**< durq_session_cleanup */
 	DURQ_OP__COUNT /**< number of kinds */
 };
 

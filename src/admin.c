@@ -1,8 +1,9 @@
 /*
  * admin.c — the operator calls of durq/admin.h: argument checks, a pool connection per
  * call, and the dispatch to the provider's optional admin hooks. Owns the rules that hold
- * for every provider: paging limits, and the export dropping leases (instance_locks is not
- * exported; lock_token / locked_until of queue rows read as NULL). Does not own SQL.
+ * for every provider: paging limits, and the export dropping leases (instance_locks and
+ * sessions are not exported; lock_token / locked_until of queue rows read as NULL). Does
+ * not own SQL.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,9 @@ static int export_row(void *arg, const durq_row *row)
 		return durq_error_set(DURQ_ETOOBIG, "export: table %s has %zu columns (at most 64)",
 				      row->table, row->n);
 	if (!row->cells) { /* a table starts */
-		x->skip_table = !strcmp(row->table, "instance_locks");
+		/* leases: instance locks, and who holds which activity session (G1) */
+		x->skip_table = !strcmp(row->table, "instance_locks") ||
+				!strcmp(row->table, "sessions");
 		for (size_t i = 0; i < row->n; i++)
 			x->drop[i] = is_lease_column(row->table, row->columns[i]);
 		return x->skip_table ? DURQ_OK : x->fn(x->ctx, row);

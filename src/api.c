@@ -35,6 +35,28 @@ int durq_check_id(const char *id, const char *what)
 	return DURQ_OK;
 }
 
+/* A session or owner id (G1): 1..DURQ_SESSION_ID_MAX bytes. */
+int durq_check_session_id(const char *id, const char *what)
+{
+	if (!id)
+		return durq_error_set(DURQ_EINVAL, "%s is NULL", what);
+	size_t len = strnlen(id, DURQ_SESSION_ID_MAX + 1);
+	if (len == 0)
+		return durq_error_set(DURQ_EINVAL, "%s is empty", what);
+	if (len > DURQ_SESSION_ID_MAX)
+		return durq_error_set(DURQ_EINVAL, "%s longer than DURQ_SESSION_ID_MAX %d bytes",
+				      what, DURQ_SESSION_ID_MAX);
+	return DURQ_OK;
+}
+
+int durq_check_sessions(durq *db)
+{
+	if (db->provider->flags & DURQ_PROVIDER_SESSIONS)
+		return DURQ_OK;
+	return durq_error_set(DURQ_EINVAL, "activity sessions not supported by provider %s",
+			      db->provider->name);
+}
+
 static int check_queue(const char *q)
 {
 	if (q && strnlen(q, DURQ_QUEUE_NAME_MAX + 1) > DURQ_QUEUE_NAME_MAX)
@@ -121,6 +143,10 @@ static int check_work(durq *db, const durq_work *w, size_t n)
 		    (rc = check_delay(w[i].delay_ms, "work delay_ms")) < 0)
 			return rc;
 		if (w[i].instance_id && (rc = durq_check_id(w[i].instance_id, "work instance_id")) < 0)
+			return rc;
+		if (w[i].session_id &&
+		    ((rc = durq_check_session_id(w[i].session_id, "work session_id")) < 0 ||
+		     (rc = durq_check_sessions(db)) < 0))
 			return rc;
 	}
 	return DURQ_OK;
@@ -471,7 +497,52 @@ void durq_work_item_clear(durq_work_item *it)
 	free(it->queue);
 	free(it->instance_id);
 	free(it->payload);
-	it->queue = it->instance_id = it->payload = NULL;
+	free(it->session_id);
+	it->queue = it->instance_id = it->payload = it->session_id = NULL;
+}
+
+/* G1: a claim for an owner, which also takes items of the sessions it holds or may claim. */
+int durq_work_fetch_session(durq *db, durq_work_item **items, size_t *n, const char *queue,
+			    const durq_session_owner *owner, size_t max, int64_t lease_ms,
+			    int timeout_ms)
+{
+	int rc;
+	ENTER(db);
+	if (!items || !n || max == 0)
+		rc = durq_error_set(DURQ_EINVAL, "durq_work_fetch_session: items/n NULL or max 0");
+	else if (!owner || owner->version != DURQ_SESSION_OWNER_VERSION)
+		rc = durq_error_set(DURQ_EINVAL, "session owner NULL or version unsupported (use "
+				    "DURQ_SESSION_OWNER_INIT)");
+	else if ((rc = durq_check_session_id(owner->owner_id, "session owner_id")) < 0)
+		;
+	else if (owner->lock_ms <= 0 || owner->lock_ms > DURQ_MAX_DELAY_MS)
+		rc = durq_error_set(DURQ_EINVAL, "session lock_ms %lld out of range 1..%lld",
+				    (long long)owner->lock_ms, (long long)DURQ_MAX_DELAY_MS);
+	else if ((rc = durq_check_sessions(db)) == DURQ_OK && (rc = check_queue(queue)) == DURQ_OK)
+		rc = check_fetch_args(lease_ms, timeout_ms);
+	if (rc < 0)
+		return leave(db, rc);
+	*items = NULL;
+	*n = 0;
+	if (max > 1024)
+		max = 1024;
+	durq_work_item *arr = calloc(max, sizeof(*arr));
+	if (!arr)
+		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
+	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
+		      .u.work_claim = {.queue = queue ? queue : "", .max = max,
+				       .lease_ms = lease_ms, .items = arr,
+				       .owner_id = owner->owner_id,
+				       .session_lock_ms = owner->lock_ms}};
+	rc = claim_loop(db, &op, timeout_ms);
+	durq_api_leave(db);
+	if (rc < 0 || op.u.work_claim.n == 0) {
+		free(arr);
+		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
+	}
+	*items = arr;
+	*n = op.u.work_claim.n;
+	return DURQ_OK;
 }
 
 void durq_work_items_free(durq_work_item *items, size_t n)
@@ -1138,7 +1209,7 @@ static const char *const op_names[DURQ_OP__COUNT] = {
 	"orch_enqueue", "work_enqueue", "orch_claim", "orch_ack", "orch_abandon",
 	"orch_renew", "work_claim", "work_ack", "work_abandon", "work_renew",
 	"dead_requeue", "instance_delete", "execution_prune", "instance_delete_many",
-	"instance_purge"};
+	"instance_purge", "session_renew", "session_cleanup"};
 
 const char *durq_op_kind_name(int kind)
 {

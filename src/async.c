@@ -167,10 +167,12 @@ static const durq_work *take_work(arena *a, const durq_work *w, size_t n)
 	durq_work *out = take(a, w, n * sizeof(*w));
 	for (size_t i = 0; i < n; i++) {
 		const char *q = take_str(a, w[i].queue), *id = take_str(a, w[i].instance_id);
+		const char *sess = take_str(a, w[i].session_id);
 		const void *pl = take_bytes(a, w[i].payload, w[i].payload_len);
 		if (out) {
 			out[i].queue = q;
 			out[i].instance_id = id;
+			out[i].session_id = sess;
 			out[i].payload = pl;
 		}
 	}
@@ -297,6 +299,9 @@ static void copy_inputs(arena *a, durq_op *op)
 		o.u.instance_delete_many.ids = take_strs(a, o.u.instance_delete_many.ids,
 							 o.u.instance_delete_many.n);
 		break;
+	case DURQ_OP_SESSION_RENEW:
+		o.u.session.owners = take_strs(a, o.u.session.owners, o.u.session.n);
+		break;
 	default: /* dead_requeue, flush: nothing points outside the op */
 		break;
 	}
@@ -344,6 +349,9 @@ void durq_async_complete(struct durq_pending *p)
 		else if (p->op.kind == DURQ_OP_INSTANCE_DELETE_MANY ||
 			 p->op.kind == DURQ_OP_INSTANCE_PURGE)
 			c.count = (size_t)p->op.u.instance_delete_many.counts.instances;
+		else if (p->op.kind == DURQ_OP_SESSION_RENEW ||
+			 p->op.kind == DURQ_OP_SESSION_CLEANUP)
+			c.count = p->op.u.session.count;
 		p->done_fn(p->done_ctx, &c);
 	}
 	if (p->group)

@@ -1,7 +1,8 @@
 /*
  * contract.c — the public calls of issue 10 beyond the turn: hierarchy and checked deletes
  * (G8), retention (G9), per-execution and system reads and custom-status polling
- * (G10-G12), reads of an instance's key/value state (G3). Writes are ops for durq_exec /
+ * (G10-G12), reads of an instance's key/value state (G3), renewing and cleaning up activity
+ * sessions (G1; the session fetch is api.c's, beside the other fetches). Writes are ops for durq_exec /
  * durq_exec_async like those of api.c (one op, one savepoint of a group-committed
  * transaction); reads go through the provider's optional query method on a pool
  * connection. Does not own: SQL (providers), the turn's own fields (api.c).
@@ -10,6 +11,9 @@
 #include <string.h>
 
 #include "durq_internal.h"
+
+/* Session lock and idle times stay far from int64 overflow (100 years, like delays). */
+#define DURQ_SESSION_MS_MAX (100LL * 366 * 24 * 3600 * 1000)
 
 #define ENTER(db)                                  \
 	do {                                       \
@@ -157,6 +161,122 @@ int durq_execution_prune_ex_async(durq *db, const char *instance_id,
 	int rc;
 	ENTER(db);
 	if ((rc = prep_prune_ex(&op, instance_id, o)) < 0)
+		return leave(db, rc);
+	return leave(db, durq_exec_async(db, &op, a));
+}
+
+/* ---- activity sessions (G1) ------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The renew op over a sorted copy of the owner ids without repeats (*ids, freed by the
+ * caller after the submit: an async op copies its inputs), so a name given twice counts
+ * once whatever the provider. */
+static int prep_session_renew(durq *db, durq_op *op, const char ***ids,
+			      const char *const *owner_ids, size_t n, int64_t extend_ms,
+			      int64_t idle_ms)
+{
+	int rc;
+	*ids = NULL;
+	if ((rc = durq_check_sessions(db)) < 0)
+		return rc;
+	if (!owner_ids || n == 0)
+		return durq_error_set(DURQ_EINVAL, "durq_session_renew: no owner ids (owner_ids "
+				      "NULL or n 0)");
+	if (n > db->opts.max_turn_entries)
+		return durq_error_set(DURQ_ETOOBIG, "%zu owner ids exceed max_turn_entries %zu", n,
+				      db->opts.max_turn_entries);
+	if (extend_ms <= 0 || extend_ms > DURQ_SESSION_MS_MAX)
+		return durq_error_set(DURQ_EINVAL, "durq_session_renew: extend_ms %lld out of range "
+				      "1..%lld", (long long)extend_ms, (long long)DURQ_SESSION_MS_MAX);
+	if (idle_ms < 0 || idle_ms > DURQ_SESSION_MS_MAX)
+		return durq_error_set(DURQ_EINVAL, "durq_session_renew: idle_timeout_ms %lld out of "
+				      "range 0..%lld", (long long)idle_ms,
+				      (long long)DURQ_SESSION_MS_MAX);
+	for (size_t i = 0; i < n; i++)
+		if ((rc = durq_check_session_id(owner_ids[i], "session owner id")) < 0)
+			return rc;
+	const char **v = malloc(n * sizeof(*v));
+	if (!v)
+		return durq_error_set(DURQ_ENOMEM, "out of memory");
+	memcpy(v, owner_ids, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_str);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
+			v[k++] = v[i];
+	*ids = v;
+	*op = (durq_op){.kind = DURQ_OP_SESSION_RENEW,
+			.u.session = {.owners = v, .n = k, .extend_ms = extend_ms,
+				      .idle_ms = idle_ms}};
+	return DURQ_OK;
+}
+
+int durq_session_renew(durq *db, size_t *renewed, const char *const *owner_ids, size_t n,
+		       int64_t extend_ms, int64_t idle_timeout_ms)
+{
+	durq_op op;
+	const char **ids;
+	int rc;
+	ENTER(db);
+	if ((rc = prep_session_renew(db, &op, &ids, owner_ids, n, extend_ms, idle_timeout_ms)) ==
+	    DURQ_OK) {
+		if ((rc = durq_exec(db, &op)) == DURQ_OK && renewed)
+			*renewed = op.u.session.count;
+		free(ids);
+	}
+	return leave(db, rc);
+}
+
+int durq_session_renew_async(durq *db, const char *const *owner_ids, size_t n,
+			     int64_t extend_ms, int64_t idle_timeout_ms, const durq_async *a)
+{
+	durq_op op;
+	const char **ids;
+	int rc;
+	ENTER(db);
+	if ((rc = prep_session_renew(db, &op, &ids, owner_ids, n, extend_ms, idle_timeout_ms)) ==
+	    DURQ_OK) {
+		rc = durq_exec_async(db, &op, a); /* copies the ids */
+		free(ids);
+	}
+	return leave(db, rc);
+}
+
+static int prep_session_cleanup(durq *db, durq_op *op, int64_t idle_ms)
+{
+	int rc;
+	if ((rc = durq_check_sessions(db)) < 0)
+		return rc;
+	if (idle_ms < 0 || idle_ms > DURQ_SESSION_MS_MAX)
+		return durq_error_set(DURQ_EINVAL, "durq_session_cleanup: idle_timeout_ms %lld out "
+				      "of range 0..%lld", (long long)idle_ms,
+				      (long long)DURQ_SESSION_MS_MAX);
+	*op = (durq_op){.kind = DURQ_OP_SESSION_CLEANUP, .u.session = {.idle_ms = idle_ms}};
+	return DURQ_OK;
+}
+
+int durq_session_cleanup(durq *db, size_t *removed, int64_t idle_timeout_ms)
+{
+	durq_op op;
+	int rc;
+	ENTER(db);
+	if ((rc = prep_session_cleanup(db, &op, idle_timeout_ms)) < 0)
+		return leave(db, rc);
+	if ((rc = durq_exec(db, &op)) == DURQ_OK && removed)
+		*removed = op.u.session.count;
+	return leave(db, rc);
+}
+
+int durq_session_cleanup_async(durq *db, int64_t idle_timeout_ms, const durq_async *a)
+{
+	durq_op op;
+	int rc;
+	ENTER(db);
+	if ((rc = prep_session_cleanup(db, &op, idle_timeout_ms)) < 0)
 		return leave(db, rc);
 	return leave(db, durq_exec_async(db, &op, a));
 }

@@ -270,6 +270,10 @@ void durq_api_leave(durq *db);
 /* Run one write op: group mode via the committer, per-op mode on this thread. */
 /* An instance id argument: non-NULL, 1..DURQ_INSTANCE_ID_MAX bytes (api.c). */
 int durq_check_id(const char *id, const char *what);
+/* A session or owner id (G1): non-NULL, 1..DURQ_SESSION_ID_MAX bytes (api.c). */
+int durq_check_session_id(const char *id, const char *what);
+/* DURQ_OK if the provider has activity sessions (DURQ_PROVIDER_SESSIONS), else EINVAL. */
+int durq_check_sessions(durq *db);
 int durq_exec(durq *db, durq_op *op);
 /* Called after a commit: wake fetchers if the ops may have made work visible. */
 /* ---- watch.c ---- */

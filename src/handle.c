@@ -413,6 +413,10 @@ void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
 	case DURQ_OP_WORK_CLAIM:
 		if (op->u.work_claim.n && op->u.work_claim.items[0].lease_until_ms < *due)
 			*due = op->u.work_claim.items[0].lease_until_ms;
+		/* G1: when the sessions it holds expire, other owners may take their items */
+		if (op->u.work_claim.n && op->u.work_claim.owner_id &&
+		    now + op->u.work_claim.session_lock_ms < *due)
+			*due = now + op->u.work_claim.session_lock_ms;
 		break;
 	case DURQ_OP_ORCH_ABANDON:
 		ready[DURQ_WAKE_ORCH] += due_abandon(op->u.orch_abandon.delay_ms, now, due);

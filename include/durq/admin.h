@@ -305,8 +305,9 @@ typedef struct durq_export_info {
 
 /** Every row of every durq table, from one consistent snapshot, table by table in name
  * order and rows in primary key order. Columns are whatever each table has at the time (a
- * column added later is exported too). Leases are dropped: instance_locks is not exported
- * and a queue row's lock_token / locked_until are NULL; attempts are kept.
+ * column added later is exported too). Leases are dropped: instance_locks and sessions (who
+ * holds which activity session) are not exported and a queue row's lock_token /
+ * locked_until are NULL; attempts are kept.
  * @param db an open handle
  * @param info NULL, or filled (version set by the caller) before the first callback
  * @param fn called per table and per row

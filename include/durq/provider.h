@@ -71,6 +71,9 @@ enum durq_provider_flags {
 	DURQ_PROVIDER_VOLATILE = 1u, /**< not durable (in-memory): synchronous defaults to OFF */
 	DURQ_PROVIDER_QUEUE_SETS = 2u, /**< claims work from queue sets (durq_op.u.work_claim) */
 	DURQ_PROVIDER_VERSION_FILTER = 4u, /**< filters turns by runtime version (u.orch_claim) */
+	/** Activity sessions (G1): stores durq_work.session_id, claims for an owner
+	 * (u.work_claim.owner_id), applies DURQ_OP_SESSION_RENEW / _CLEANUP (u.session) */
+	DURQ_PROVIDER_SESSIONS = 32u,
 	/** Write transactions of several connections may run at once (row locks, SKIP
 	 * LOCKED: PostgreSQL), so in group mode the core runs each claim (the write half of a
 	 * fetch) on the fetching thread's pool connection, in its own DURQ_TXN_NO_FLUSH
@@ -158,6 +161,13 @@ typedef struct durq_op {
 			const char *const *queues;
 			size_t n_queues;
 			int any_queue;
+			/** G1 (only to a provider with DURQ_PROVIDER_SESSIONS): NULL = a plain
+			 * claim, which never takes items with a session; else also items of
+			 * sessions owner_id holds or nobody holds (the one queue of queue), and
+			 * every session the claim took items of is held by owner_id until at
+			 * least now + session_lock_ms, its last activity now */
+			const char *owner_id;
+			int64_t session_lock_ms;
 		} work_claim;
 		struct {
 			int64_t id;
@@ -195,6 +205,15 @@ typedef struct durq_op {
 			size_t limit;
 			durq_delete_counts counts; /**< out */
 		} instance_delete_many;
+		/** DURQ_OP_SESSION_RENEW (owners, n, extend_ms, idle_ms) and
+		 * DURQ_OP_SESSION_CLEANUP (idle_ms); see durq.h for the rules (G1). */
+		struct {
+			const char *const *owners;
+			size_t n;
+			int64_t extend_ms;
+			int64_t idle_ms;
+			size_t count;             /**< out: sessions renewed / removed */
+		} session;
 		/** DURQ_OP_HANDLE_STATS (only to a provider whose admin hooks have
 		 * handle_stats): upsert the handle's row of the handle-stats table (counters
 		 * non-NULL), first deleting other rows not updated for 3 of their own
