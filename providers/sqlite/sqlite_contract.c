@@ -2,9 +2,10 @@
  * sqlite_contract.c — the SQLite provider's part of issue 10: the schema migration to
  * version 2 (per-execution name, version and completion time; completion time of
  * instances; the parent index; dead-letter ids never reused), the provider-side poison
- * record (G13), checked and cascading deletes (G8), retention (G9) and the reads of
- * G8-G12. Every write runs inside the op's savepoint of the group-committed transaction,
- * so a refused op leaves nothing behind.
+ * record (G13), checked and cascading deletes (G8), retention (G9), the reads of G8-G12,
+ * and activity sessions (G1: the session claim, holding, renewing, cleaning up). Every
+ * write runs inside the op's savepoint of the group-committed transaction, so a refused op
+ * leaves nothing behind.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,27 @@ static const char migration_v4[] =
 	"ALTER TABLE instances ADD COLUMN runtime_version INTEGER;"
 	"PRAGMA user_version = 4;";
 
-const char *const sq_migrations[] = {migration_v2, migration_v3, migration_v4};
-const int sq_n_migrations = 3;
+/* Version 5: activity sessions (G1). An item's session (NULL: none) and who holds each
+ * session. The ready index of plain claims holds only items without a session, so items
+ * of sessions never slow them down; session claims read their own ready index. A dead
+ * letter keeps its session, so a requeue gives it back. */
+static const char migration_v5[] =
+	"ALTER TABLE work_queue ADD COLUMN session_id TEXT;"
+	"ALTER TABLE dead_letters ADD COLUMN session_id TEXT;"
+	"DROP INDEX work_ready;"
+	"CREATE INDEX work_ready ON work_queue(queue, priority DESC, id)"
+	" WHERE lock_token IS NULL AND session_id IS NULL;"
+	"CREATE INDEX work_session_ready ON work_queue(queue, priority DESC, id)"
+	" WHERE lock_token IS NULL AND session_id IS NOT NULL;"
+	"CREATE INDEX work_by_session ON work_queue(session_id) WHERE session_id IS NOT NULL;"
+	"CREATE TABLE sessions(session_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL,"
+	" locked_until INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX sessions_owner ON sessions(owner_id);"
+	"CREATE INDEX sessions_until ON sessions(locked_until);"
+	"PRAGMA user_version = 5;";
+
+const char *const sq_migrations[] = {migration_v2, migration_v3, migration_v4, migration_v5};
+const int sq_n_migrations = 4;
 
 /* The tree of ?1 (it first, then by depth, then id) with each instance's status. */
 #define TREE_SQL                                                                           \
@@ -83,15 +103,22 @@ const int sq_n_migrations = 3;
  * names are ?10..?26 (unused slots NULL: their branches find nothing). */
 #define SET_BRANCH(k)                                                                       \
 	" SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?" #k                \
-	" AND lock_token IS NULL AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5)"     \
+	" AND lock_token IS NULL AND session_id IS NULL AND visible_at <= ?4"                   \
+	" ORDER BY priority DESC, id LIMIT ?5)"                                                 \
 	" UNION ALL SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?" #k      \
-	" AND lock_token IS NOT NULL AND locked_until <= ?4 ORDER BY priority DESC, id LIMIT ?5)"
+	" AND lock_token IS NOT NULL AND locked_until <= ?4 AND session_id IS NULL"             \
+	" ORDER BY priority DESC, id LIMIT ?5)"
 #define CLAIM_HEAD                                                                          \
 	"UPDATE work_queue SET lock_token = ?1, locked_until = ?2, attempt = attempt + 1 "     \
 	"WHERE id IN (SELECT id FROM ("
 #define CLAIM_TAIL                                                                          \
 	") ORDER BY priority DESC, id LIMIT ?5) RETURNING id, queue, instance_id, "            \
 	"execution_id, activity_id, priority, attempt, payload"
+
+/* G1: no other owner than ?6 holds the session of work row w (or it has none). */
+#define SESSION_FREE(w)                                                                     \
+	" NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = " w ".session_id AND"       \
+	" s.owner_id <> ?6 AND s.locked_until > ?4)"
 
 /* G4: an instance a filtered claim may take: not created yet, unpinned, or in [?2, ?3]. */
 #define IN_RANGE(inst)                                                                      \
@@ -125,9 +152,43 @@ const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST] = {
 	/* every queue: no index orders all queues' ready rows, so this reads them all */
 	[SQ_WORK_CLAIM_ANY - SQ_CONTRACT_FIRST] =
 		CLAIM_HEAD " SELECT * FROM (SELECT id, priority FROM work_queue WHERE lock_token IS "
-		"NULL AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5) UNION ALL SELECT * "
-		"FROM (SELECT id, priority FROM work_queue WHERE lock_token IS NOT NULL AND "
-		"locked_until <= ?4 ORDER BY priority DESC, id LIMIT ?5)" CLAIM_TAIL,
+		"NULL AND session_id IS NULL AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT "
+		"?5) UNION ALL SELECT * FROM (SELECT id, priority FROM work_queue WHERE lock_token "
+		"IS NOT NULL AND locked_until <= ?4 AND session_id IS NULL ORDER BY priority DESC, "
+		"id LIMIT ?5)" CLAIM_TAIL,
+	/* G1: a claim for owner ?6 (one queue, ?3): the plain claim's two branches, and the
+	 * ready and expired items of sessions no other owner holds (the expired branch reads
+	 * the leased index, with or without a session), each bounded by LIMIT. */
+	[SQ_WORK_CLAIM_SESSION - SQ_CONTRACT_FIRST] =
+		CLAIM_HEAD
+		" SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?3 AND lock_token"
+		" IS NULL AND session_id IS NULL AND visible_at <= ?4 ORDER BY priority DESC, id"
+		" LIMIT ?5) UNION ALL"
+		" SELECT * FROM (SELECT id, priority FROM work_queue w WHERE queue = ?3 AND"
+		" lock_token IS NULL AND session_id IS NOT NULL AND visible_at <= ?4 AND"
+		SESSION_FREE("w") " ORDER BY priority DESC, id LIMIT ?5) UNION ALL"
+		" SELECT * FROM (SELECT id, priority FROM work_queue w WHERE queue = ?3 AND"
+		" lock_token IS NOT NULL AND locked_until <= ?4 AND (session_id IS NULL OR"
+		SESSION_FREE("w") ") ORDER BY priority DESC, id LIMIT ?5)"
+		CLAIM_TAIL ", session_id",
+	/* claim by upsert: the owner holds it until ?3 (the same owner: never earlier than it
+	 * already did), active now */
+	[SQ_SESSION_HOLD - SQ_CONTRACT_FIRST] =
+		"INSERT INTO sessions(session_id, owner_id, locked_until, last_activity_ms) "
+		"VALUES(?1, ?2, ?3, ?4) ON CONFLICT(session_id) DO UPDATE SET owner_id = "
+		"excluded.owner_id, locked_until = CASE WHEN owner_id = excluded.owner_id THEN "
+		"max(locked_until, excluded.locked_until) ELSE excluded.locked_until END, "
+		"last_activity_ms = excluded.last_activity_ms",
+	[SQ_SESSION_TOUCH - SQ_CONTRACT_FIRST] =
+		"UPDATE sessions SET last_activity_ms = ?2 WHERE session_id = ?1",
+	/* live and active within ?4 ms: held until at least ?3 */
+	[SQ_SESSION_RENEW - SQ_CONTRACT_FIRST] =
+		"UPDATE sessions SET locked_until = max(locked_until, ?3) WHERE owner_id = ?1 AND "
+		"locked_until > ?2 AND last_activity_ms + ?4 > ?2",
+	/* expired or idle, and no item of the session queued */
+	[SQ_SESSION_CLEANUP - SQ_CONTRACT_FIRST] =
+		"DELETE FROM sessions WHERE (locked_until <= ?1 OR last_activity_ms + ?2 <= ?1) AND "
+		"NOT EXISTS (SELECT 1 FROM work_queue w WHERE w.session_id = sessions.session_id)",
 	[SQ_POISON_OUTPUT - SQ_CONTRACT_FIRST] =
 		"UPDATE instances SET output = ?2 WHERE id = ?1",
 	[SQ_POISON_EVENT - SQ_CONTRACT_FIRST] =
@@ -624,6 +685,65 @@ int sq_pin(sq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r)
 			sq_bind_int64(c, s, 3, r->runtime_version);
 		TRY(sq_exec(c, s, "pin runtime version"));
 	}
+	return DURQ_OK;
+}
+
+/* ---- activity sessions (G1) -------------------------------------------------------- */
+
+int sq_session_hold(sq_conn *c, const durq_op *op, int64_t now)
+{
+	for (size_t i = 0; i < op->u.work_claim.n; i++) {
+		const char *sess = op->u.work_claim.items[i].session_id;
+		if (!sess)
+			continue;
+		sqlite3_stmt *s = sq_stmt(c, SQ_SESSION_HOLD);
+		if (!s)
+			return DURQ_EIO;
+		sq_bind_text(c, s, 1, sess, -1, SQLITE_STATIC);
+		sq_bind_text(c, s, 2, op->u.work_claim.owner_id, -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 3, now + op->u.work_claim.session_lock_ms);
+		sq_bind_int64(c, s, 4, now);
+		TRY(sq_exec(c, s, "hold session"));
+	}
+	return DURQ_OK;
+}
+
+int sq_session_touch(sq_conn *c, const char *sess, int64_t now)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_SESSION_TOUCH);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_text(c, s, 1, sess, -1, SQLITE_STATIC);
+	sq_bind_int64(c, s, 2, now);
+	return sq_exec(c, s, "record session activity");
+}
+
+int sq_session_renew(sq_conn *c, durq_op *op, int64_t now)
+{
+	op->u.session.count = 0;
+	for (size_t i = 0; i < op->u.session.n; i++) { /* the core gives each owner once */
+		sqlite3_stmt *s = sq_stmt(c, SQ_SESSION_RENEW);
+		if (!s)
+			return DURQ_EIO;
+		sq_bind_text(c, s, 1, op->u.session.owners[i], -1, SQLITE_STATIC);
+		sq_bind_int64(c, s, 2, now);
+		sq_bind_int64(c, s, 3, now + op->u.session.extend_ms);
+		sq_bind_int64(c, s, 4, op->u.session.idle_ms);
+		TRY(sq_exec(c, s, "renew sessions"));
+		op->u.session.count += (size_t)sqlite3_changes(c->db);
+	}
+	return DURQ_OK;
+}
+
+int sq_session_cleanup(sq_conn *c, durq_op *op, int64_t now)
+{
+	sqlite3_stmt *s = sq_stmt(c, SQ_SESSION_CLEANUP);
+	if (!s)
+		return DURQ_EIO;
+	sq_bind_int64(c, s, 1, now);
+	sq_bind_int64(c, s, 2, op->u.session.idle_ms);
+	TRY(sq_exec(c, s, "clean up sessions"));
+	op->u.session.count = (size_t)sqlite3_changes(c->db);
 	return DURQ_OK;
 }
 

@@ -48,6 +48,8 @@ enum sq_stmt_id {
 	SQ_KV_CLEAR_ALL, SQ_KV_CLEAR, SQ_KV_SET, SQ_KV_COUNT, SQ_KV_LIST, SQ_KV_GET,
 	SQ_WORK_CLAIM_SET, SQ_WORK_CLAIM_ANY, SQ_CLAIM_EXPIRED_FILTERED, SQ_CLAIM_READY_FILTERED,
 	SQ_PIN_EXECUTION, SQ_PIN_SYNC,
+	SQ_WORK_CLAIM_SESSION, SQ_SESSION_HOLD, SQ_SESSION_TOUCH, SQ_SESSION_RENEW,
+	SQ_SESSION_CLEANUP,
 	SQ__COUNT
 };
 
@@ -123,6 +125,12 @@ int sq_kv_apply(sq_conn *c, const char *id, const durq_turn_result *r);
 int sq_kv_rows(sq_conn *c, const char *id, durq_kv_entry **out, size_t *n);
 /* G4: pin execution exec to the turn's runtime version and mirror it on the instance. */
 int sq_pin(sq_conn *c, const char *id, uint64_t exec, const durq_turn_result *r);
+/* G1: the claimed items' sessions held by the claim's owner (after the claim's rounds). */
+int sq_session_hold(sq_conn *c, const durq_op *op, int64_t now);
+/* G1: an ack or renew of an item of session sess is activity of it. */
+int sq_session_touch(sq_conn *c, const char *sess, int64_t now);
+int sq_session_renew(sq_conn *c, durq_op *op, int64_t now);
+int sq_session_cleanup(sq_conn *c, durq_op *op, int64_t now);
 
 int sq_history_read(durq_conn *conn, durq_event **events, size_t *n, const char *id, uint64_t exec);
 /* sq_history_read of an execution already known to exist (no instance lookup). */

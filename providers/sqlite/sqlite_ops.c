@@ -4,6 +4,7 @@
  * returns its code and leaves rollback to the core.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ static int insert_work(sq_conn *c, const durq_work *w, int64_t now)
 	sq_bind_blob(c, s, 6, w->payload ? w->payload : "", w->payload_len);
 	sq_bind_int64(c, s, 7, durq_work_visible_at(w, now));
 	sq_bind_int64(c, s, 8, now);
+	sq_bind_text(c, s, 9, w->session_id, -1, SQLITE_STATIC); /* G1; NULL: none */
 	return sq_exec(c, s, "enqueue work item");
 }
 
@@ -493,6 +495,11 @@ static int claim_rows(sq_conn *c, enum sq_stmt_id id, durq_op *op, int64_t now, 
 	sq_bind_int64(c, s, 5, (sqlite3_int64)room);
 	for (size_t k = 0; id == SQ_WORK_CLAIM_SET && k < op->u.work_claim.n_queues; k++)
 		sq_bind_text(c, s, 10 + (int)k, op->u.work_claim.queues[k], -1, SQLITE_STATIC);
+	if (id == SQ_WORK_CLAIM_SESSION) {
+		sq_bind_text(c, s, 3, op->u.work_claim.queue, -1, SQLITE_STATIC);
+		sq_bind_text(c, s, 6, op->u.work_claim.owner_id, -1, SQLITE_STATIC);
+	}
+	int with_session = sqlite3_column_count(s) > 8;
 	while ((rc = sq_step(c, s)) == SQLITE_ROW) {
 		durq_work_item *it = &op->u.work_claim.items[op->u.work_claim.n++];
 		it->id = sqlite3_column_int64(s, 0);
@@ -503,6 +510,7 @@ static int claim_rows(sq_conn *c, enum sq_stmt_id id, durq_op *op, int64_t now, 
 		it->priority = sqlite3_column_int(s, 5);
 		it->attempt = sqlite3_column_int(s, 6);
 		it->payload = sq_col_blob(c, s, 7, &it->payload_len);
+		it->session_id = with_session ? sq_col_text(c, s, 8) : NULL;
 		it->token = op->token;
 		it->lease_until_ms = now + op->u.work_claim.lease_ms;
 	}
@@ -560,7 +568,8 @@ static int sift_poison(sq_conn *c, durq_op *op, const durq_op_ctx *ctx, size_t *
 static int work_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	size_t max = op->u.work_claim.max, dropped;
-	enum sq_stmt_id id = op->u.work_claim.any_queue    ? SQ_WORK_CLAIM_ANY
+	enum sq_stmt_id id = op->u.work_claim.owner_id     ? SQ_WORK_CLAIM_SESSION
+			     : op->u.work_claim.any_queue    ? SQ_WORK_CLAIM_ANY
 			     : op->u.work_claim.n_queues > 0 ? SQ_WORK_CLAIM_SET
 							     : SQ_WORK_CLAIM;
 	if (op->u.work_claim.n_queues > DURQ_QUEUE_SET_MAX + 1)
@@ -570,6 +579,8 @@ static int work_claim(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 		TRY(claim_rows(c, id, op, ctx->now_ms, max - op->u.work_claim.n));
 		TRY(sift_poison(c, op, ctx, &dropped));
 	} while (dropped > 0 && op->u.work_claim.n < max);
+	if (op->u.work_claim.owner_id) /* G1: one writer at a time, so the claim's view holds */
+		TRY(sq_session_hold(c, op, ctx->now_ms));
 	qsort(op->u.work_claim.items, op->u.work_claim.n, sizeof(durq_work_item), cmp_item);
 	return op->u.work_claim.n ? DURQ_OK : durq_error_set(DURQ_EMPTY, "nothing to fetch");
 }
@@ -580,6 +591,28 @@ static int lease_lost(int64_t id)
 			      "expired", (long long)id);
 }
 
+/* Run an ack or renew statement (bound) that returns the item's session if it changed it:
+ * 1 = changed, 0 = not (lease lost); an item's session is activity of it (G1). */
+static int item_changed(sq_conn *c, sqlite3_stmt *s, int64_t now, const char *what)
+{
+	char sess[DURQ_SESSION_ID_MAX + 1] = "";
+	int rc = sq_step(c, s), hit = rc == SQLITE_ROW;
+	if (hit) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+		if (v)
+			snprintf(sess, sizeof(sess), "%s", v);
+		rc = sqlite3_step(s);
+	}
+	int out = rc == SQLITE_DONE ? DURQ_OK : sq_error(c, rc, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (out < 0)
+		return out;
+	if (sess[0])
+		TRY(sq_session_touch(c, sess, now));
+	return hit;
+}
+
 static int work_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
 	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK);
@@ -588,8 +621,9 @@ static int work_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	sq_bind_int64(c, s, 1, op->u.work_ack.id);
 	sq_bind_token(c, s, 2, op->u.work_ack.token);
 	sq_bind_int64(c, s, 3, ctx->now_ms);
-	TRY(sq_exec(c, s, "ack work item"));
-	if (sqlite3_changes(c->db) == 0)
+	int hit = item_changed(c, s, ctx->now_ms, "ack work item");
+	TRY(hit);
+	if (!hit)
 		return lease_lost(op->u.work_ack.id);
 	if (op->u.work_ack.completion)
 		return insert_message(c, op->u.work_ack.completion, ctx->now_ms);
@@ -620,8 +654,9 @@ static int work_renew(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 	sq_bind_token(c, s, 2, op->u.work_renew.token);
 	sq_bind_int64(c, s, 3, ctx->now_ms);
 	sq_bind_int64(c, s, 4, until);
-	TRY(sq_exec(c, s, "renew work lease"));
-	if (sqlite3_changes(c->db) == 0)
+	int hit = item_changed(c, s, ctx->now_ms, "renew work lease");
+	TRY(hit);
+	if (!hit)
 		return lease_lost(op->u.work_renew.id);
 	op->u.work_renew.lease_until = until;
 	return DURQ_OK;
@@ -652,22 +687,26 @@ static int requeue_row(sq_conn *c, sqlite3_stmt *s, int64_t now)
 	size_t len;
 	void *payload = sq_col_blob(c, s, 7, &len);
 	char *queue = sq_col_text(c, s, 1), *inst = sq_col_text(c, s, 2);
+	char *sess = sq_col_text(c, s, 8); /* G1: it goes back to its session */
 	if (sq_check(c) != SQLITE_OK) {
 		sqlite3_reset(s);
 		free(payload);
 		free(queue);
 		free(inst);
+		free(sess);
 		return sq_error(c, SQLITE_NOMEM, "requeue dead letter");
 	}
 	durq_work w = {.queue = queue, .instance_id = inst,
 		       .execution_id = (uint64_t)sqlite3_column_int64(s, 3),
 		       .activity_id = (uint64_t)sqlite3_column_int64(s, 4),
-		       .priority = sqlite3_column_int(s, 6), .payload = payload, .payload_len = len};
+		       .priority = sqlite3_column_int(s, 6), .payload = payload, .payload_len = len,
+		       .session_id = sess};
 	sqlite3_reset(s);
 	int rc = insert_work(c, &w, now);
 	free(queue);
 	free(inst);
 	free(payload);
+	free(sess);
 	return rc;
 }
 
@@ -757,6 +796,8 @@ int sq_op_apply(durq_conn *conn, durq_op *op, const durq_op_ctx *ctx)
 	case DURQ_OP_EXECUTION_PRUNE: return execution_prune(c, op);
 	case DURQ_OP_INSTANCE_DELETE_MANY: return sq_delete_many(c, op, ctx);
 	case DURQ_OP_INSTANCE_PURGE: return sq_purge(c, op, ctx);
+	case DURQ_OP_SESSION_RENEW: return sq_session_renew(c, op, ctx->now_ms);
+	case DURQ_OP_SESSION_CLEANUP: return sq_session_cleanup(c, op, ctx->now_ms);
 	case DURQ_OP_HANDLE_STATS: return sq_handle_stats_apply(c, op);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);

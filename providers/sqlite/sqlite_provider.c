@@ -25,7 +25,7 @@
 #include "sqlite_internal.h"
 #include "sqlite_provider.h"
 
-#define SCHEMA_VERSION 4 /* 1 + sq_n_migrations (sqlite_contract.c) */
+#define SCHEMA_VERSION 5 /* 1 + sq_n_migrations (sqlite_contract.c) */
 #define SQ_ROW_HEADROOM 65536 /* ids, names and numbers beside the payloads of a row */
 
 /* Ready messages: visible, untagged, instance not under a live lease. The partial indexes
@@ -40,8 +40,8 @@ static const char *const sql_text[SQ__COUNT] = {
 	[SQ_ORCH_INSERT] = "INSERT INTO orch_queue(instance_id, kind, payload, visible_at, attempt, "
 			   "created_ms) VALUES(?1, ?2, ?3, ?4, 0, ?5)",
 	[SQ_WORK_INSERT] = "INSERT INTO work_queue(queue, instance_id, execution_id, activity_id, "
-			   "priority, payload, visible_at, attempt, created_ms) "
-			   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+			   "priority, payload, visible_at, attempt, created_ms, session_id) "
+			   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
 	[SQ_CLAIM_EXPIRED_INSTANCE] =
 		"SELECT l.instance_id FROM instance_locks l WHERE l.locked_until <= ?1 AND EXISTS "
 		"(SELECT 1 FROM orch_queue q WHERE q.instance_id = l.instance_id AND q.visible_at <= ?1) "
@@ -111,31 +111,36 @@ static const char *const sql_text[SQ__COUNT] = {
 	[SQ_LOCK_RENEW] = "UPDATE instance_locks SET locked_until = ?4 WHERE instance_id = ?1 "
 			  "AND token = ?2 AND locked_until > ?3",
 	/* Ready rows and rows whose lease expired, merged in priority/FIFO order. Each branch
-	 * is bounded by LIMIT on its own partial index, so a claim never walks leased rows. */
+	 * is bounded by LIMIT on its own partial index, so a claim never walks leased rows.
+	 * Items with a session are not for a plain claim (G1): the ready index holds none. */
 	[SQ_WORK_CLAIM] =
 		"UPDATE work_queue SET lock_token = ?1, locked_until = ?2, attempt = attempt + 1 "
 		"WHERE id IN (SELECT id FROM ("
 		" SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?3 "
-		"  AND lock_token IS NULL AND visible_at <= ?4 ORDER BY priority DESC, id LIMIT ?5) "
+		"  AND lock_token IS NULL AND session_id IS NULL AND visible_at <= ?4 "
+		"  ORDER BY priority DESC, id LIMIT ?5) "
 		" UNION ALL "
 		" SELECT * FROM (SELECT id, priority FROM work_queue WHERE queue = ?3 "
-		"  AND lock_token IS NOT NULL AND locked_until <= ?4 ORDER BY priority DESC, id LIMIT ?5)"
+		"  AND lock_token IS NOT NULL AND locked_until <= ?4 AND session_id IS NULL "
+		"  ORDER BY priority DESC, id LIMIT ?5)"
 		") ORDER BY priority DESC, id LIMIT ?5) "
 		"RETURNING id, queue, instance_id, execution_id, activity_id, priority, attempt, payload",
 	[SQ_DEAD_FROM_WORK] = "INSERT INTO dead_letters(source, queue, instance_id, execution_id, "
-			      "activity_id, kind, priority, payload, attempt, dead_at) "
+			      "activity_id, kind, priority, payload, attempt, dead_at, session_id) "
 			      "SELECT 2, queue, instance_id, execution_id, activity_id, 0, priority, "
-			      "payload, attempt - 1, ?2 FROM work_queue WHERE id = ?1",
+			      "payload, attempt - 1, ?2, session_id FROM work_queue WHERE id = ?1",
 	[SQ_WORK_DELETE] = "DELETE FROM work_queue WHERE id = ?1",
-	[SQ_WORK_ACK] = "DELETE FROM work_queue WHERE id = ?1 AND lock_token = ?2 AND locked_until > ?3",
+	/* the item's session (G1): an ack or a renew is activity of it */
+	[SQ_WORK_ACK] = "DELETE FROM work_queue WHERE id = ?1 AND lock_token = ?2 AND locked_until > ?3 "
+			"RETURNING session_id",
 	[SQ_WORK_ABANDON] = "UPDATE work_queue SET lock_token = NULL, locked_until = NULL, "
 			    "visible_at = CASE WHEN ?4 > 0 THEN ?3 + ?4 ELSE visible_at END, "
 			    "attempt = CASE WHEN ?5 THEN max(attempt - 1, 0) ELSE attempt END "
 			    "WHERE id = ?1 AND lock_token = ?2 AND locked_until > ?3",
 	[SQ_WORK_RENEW] = "UPDATE work_queue SET locked_until = ?4 WHERE id = ?1 AND lock_token = ?2 "
-			  "AND locked_until > ?3",
+			  "AND locked_until > ?3 RETURNING session_id",
 	[SQ_DEAD_GET] = "SELECT source, queue, instance_id, execution_id, activity_id, kind, priority, "
-			"payload FROM dead_letters WHERE id = ?1",
+			"payload, session_id FROM dead_letters WHERE id = ?1",
 	[SQ_DEAD_DELETE] = "DELETE FROM dead_letters WHERE id = ?1",
 	[SQ_DEL_ORCH] = "DELETE FROM orch_queue WHERE instance_id = ?1",
 	[SQ_DEL_WORK] = "DELETE FROM work_queue WHERE instance_id = ?1",
@@ -182,7 +187,10 @@ static const char *const sql_text[SQ__COUNT] = {
 			"SELECT min(visible_at) AS v FROM orch_queue WHERE lock_token IS NULL AND visible_at > ?1 "
 			"UNION ALL SELECT min(visible_at) FROM work_queue WHERE lock_token IS NULL AND visible_at > ?1 "
 			"UNION ALL SELECT min(locked_until) FROM work_queue WHERE lock_token IS NOT NULL AND locked_until > ?1 "
-			"UNION ALL SELECT min(locked_until) FROM instance_locks WHERE locked_until > ?1)",
+			"UNION ALL SELECT min(locked_until) FROM instance_locks WHERE locked_until > ?1 "
+			/* G1: a held session's items become another owner's when its lock expires */
+			"UNION ALL SELECT min(s.locked_until) FROM sessions s WHERE s.locked_until > ?1 "
+			"AND EXISTS (SELECT 1 FROM work_queue w WHERE w.session_id = s.session_id))",
 	[SQ_DATA_VERSION] = "PRAGMA data_version",
 	[SQ_SYNC_OFF] = "PRAGMA synchronous=OFF",
 	[SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
@@ -1348,6 +1356,7 @@ static int provider_new(durq_provider **out, const char *path, const char *shm_d
 		.flush = sq_flush,
 		.flush_recover = sq_flush_recover,
 	};
+	p->base.flags |= DURQ_PROVIDER_SESSIONS; /* G1: activity sessions (sqlite_contract.c) */
 	*out = &p->base;
 	return DURQ_OK;
 }
