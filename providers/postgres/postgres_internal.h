@@ -19,12 +19,13 @@
 
 #include "durq/provider.h"
 
-#define PG_SCHEMA_VERSION 5 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
+#define PG_SCHEMA_VERSION 6 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
 			     * (execution name/version/completion, deletes, retention); 4: the
 			     * per-instance key/value state (durq_kv, durq_orch_ack's kv arrays);
-			     * 5: runtime version pins and the claim's version range */
+			     * 5: runtime version pins and the claim's version range; 6: activity
+			     * sessions (durq_sessions, the items' session_id) */
 #define PG_NOTIFY_CHANNEL "durq"
-#define PG_MAX_PARAMS 32 /* durq_orch_ack takes 31 */
+#define PG_MAX_PARAMS 32 /* durq_orch_ack takes 32 */
 #define PG_PREFIX_MAX 6
 /* The largest message libpq and the server exchange is 1 GiB - 1 (the server's
  * PQ_LARGE_MESSAGE_LIMIT): one statement's parameters must fit, with room to spare. */
@@ -61,6 +62,8 @@ enum pg_stmt_id {
 	PG_KV_LIST, PG_WORK_CLAIM_SET, PG_WORK_CLAIM_ANY,
 	/* the handle-stats table (postgres_admin.c) */
 	PG_HSTATS_PUBLISH, PG_HSTATS_DELETE,
+	/* activity sessions (G1) */
+	PG_WORK_CLAIM_SESSION, PG_SESSION_RENEW, PG_SESSION_CLEANUP,
 	PG__COUNT
 };
 

@@ -168,10 +168,11 @@ static int send_messages(pg_conn *c, durq_op *const *ops, size_t n, int64_t now,
 static size_t work_cost(const durq_work *w)
 {
 	return w->payload_len + (w->queue ? strlen(w->queue) : 0) +
-	       (w->instance_id ? strlen(w->instance_id) : 0) + 48;
+	       (w->instance_id ? strlen(w->instance_id) : 0) +
+	       (w->session_id ? strlen(w->session_id) : 0) + 48;
 }
 
-static void work_row(pg_arr a[7], const durq_work *w, int64_t now)
+static void work_row(pg_arr a[8], const durq_work *w, int64_t now)
 {
 	pg_arr_text(&a[0], w->queue ? w->queue : "");
 	pg_arr_text(&a[1], w->instance_id);
@@ -185,19 +186,21 @@ static void work_row(pg_arr a[7], const durq_work *w, int64_t now)
 	pg_arr_i32(&a[4], w->priority);
 	pg_arr_bytes(&a[5], bytes_or_empty(w->payload), w->payload_len);
 	pg_arr_i64(&a[6], durq_work_visible_at(w, now));
+	pg_arr_text(&a[7], w->session_id); /* G1; NULL: none */
 }
 
-static const uint32_t work_oids[7] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8,
-				      PG_OID_INT4, PG_OID_BYTEA, PG_OID_INT8};
+/* queue, instance, execution, activity, priority, payload, visible_at, session (G1) */
+static const uint32_t work_oids[8] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8,
+				      PG_OID_INT4, PG_OID_BYTEA, PG_OID_INT8, PG_OID_TEXT};
 
 static int send_work(pg_conn *c, durq_op *const *ops, size_t n, int64_t now, pg_opstate *st)
 {
 	entry_cursor cur = {.ops = ops, .n = n};
 	while (cursor_more(&cur)) {
-		pg_arr a[7];
+		pg_arr a[8];
 		pg_params p;
 		size_t bytes = 0;
-		for (int k = 0; k < 7; k++)
+		for (int k = 0; k < 8; k++)
 			pg_arr_init(&a[k], work_oids[k]);
 		for (; cursor_more(&cur); cur.i++) {
 			const durq_work *w = &ops[cur.op]->u.work_enqueue.items[cur.i];
@@ -210,6 +213,7 @@ static int send_work(pg_conn *c, durq_op *const *ops, size_t n, int64_t now, pg_
 		for (int k = 0; k < 7; k++)
 			pg_param_arr(&p, &a[k]);
 		pg_param_i64(&p, now);
+		pg_param_arr(&p, &a[7]); /* $9: the sessions */
 		int rc = send1(c, PG_WORK_INSERT, &p, st);
 		if (rc < 0)
 			return rc;
@@ -478,6 +482,11 @@ static int send_orch_ack(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_ops
 		pg_param_i64(&p, r->runtime_version);
 	else
 		pg_param_null(&p); /* pin nothing */
+	pg_arr sessions; /* G1: the work's sessions, one per item (NULL: none) */
+	pg_arr_init(&sessions, PG_OID_TEXT);
+	for (size_t i = 0; i < r->n_work; i++)
+		pg_arr_text(&sessions, r->work[i].session_id);
+	pg_param_arr(&p, &sessions);
 	return send1(c, PG_ORCH_ACK, &p, st);
 }
 
@@ -582,7 +591,8 @@ static int send_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_o
 {
 	pg_params p;
 	pg_params_init(&p);
-	enum pg_stmt_id id = op->u.work_claim.any_queue    ? PG_WORK_CLAIM_ANY
+	enum pg_stmt_id id = op->u.work_claim.owner_id     ? PG_WORK_CLAIM_SESSION
+			     : op->u.work_claim.any_queue    ? PG_WORK_CLAIM_ANY
 			     : op->u.work_claim.n_queues > 0 ? PG_WORK_CLAIM_SET
 							     : PG_WORK_CLAIM;
 	pg_param_token(&p, &op->token);
@@ -600,6 +610,10 @@ static int send_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_o
 	pg_param_i64(&p, ctx->now_ms);
 	pg_param_i64(&p, (int64_t)(op->u.work_claim.max - op->u.work_claim.n));
 	pg_param_i32(&p, max_attempts(c, ctx));
+	if (id == PG_WORK_CLAIM_SESSION) { /* G1: the owner and how long it holds */
+		pg_param_text(&p, op->u.work_claim.owner_id);
+		pg_param_i64(&p, ctx->now_ms + op->u.work_claim.session_lock_ms);
+	}
 	return send1(c, id, &p, st);
 }
 
@@ -623,14 +637,18 @@ static void claimed_item(durq_op *op, const durq_op_ctx *ctx, const PGresult *r,
 	it->priority = pg_i32(r, row, 6);
 	it->attempt = pg_i32(r, row, 7);
 	it->payload = pg_bytes(r, row, 8, &it->payload_len, oom);
+	if (PQnfields(r) > 9) /* a session claim (G1) */
+		it->session_id = pg_text(r, row, 9, oom);
 	it->token = op->token;
 	it->lease_until_ms = ctx->now_ms + op->u.work_claim.lease_ms;
 	if (!it->queue)
 		*oom = 1;
 }
 
-/* Items past max_attempts went to the dead letters in the same statement: if that left
- * room, another round (PG_AGAIN) claims more, so a fetch is never EMPTY with work ready. */
+/* Items past max_attempts went to the dead letters in the same statement, or items of a
+ * session another owner took meanwhile were left (G1: row 2 counts them): if that left
+ * room, another round (PG_AGAIN, a new transaction that sees the other owner) claims more,
+ * so a fetch is never EMPTY with work ready. */
 static int recv_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
 {
 	int rc, oom = 0, dead = 0;
@@ -638,7 +656,9 @@ static int recv_work_claim(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int 
 	if (!r)
 		return rc;
 	for (int i = 0; i < PQntuples(r); i++) {
-		if (pg_i32(r, i, 0)) {
+		if (pg_i32(r, i, 0) == 2) {
+			dead++; /* not dead: refused, but it calls for another round the same way */
+		} else if (pg_i32(r, i, 0)) {
 			dead++;
 			durq_log_emit(c->p->opts, DURQ_LOG_WARN, "POISON", "work item %lld "
 				      "dead-lettered after %d attempts", (long long)pg_i64(r, i, 1),
@@ -1011,6 +1031,39 @@ static int recv_handle_stats(pg_conn *c, int *local)
 	return rc;
 }
 
+/* ---- activity sessions (G1) -------------------------------------------------------- */
+
+static int send_session(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
+{
+	pg_params p;
+	pg_params_init(&p);
+	if (op->kind == DURQ_OP_SESSION_CLEANUP) {
+		pg_param_i64(&p, ctx->now_ms);
+		pg_param_i64(&p, op->u.session.idle_ms);
+		return send1(c, PG_SESSION_CLEANUP, &p, st);
+	}
+	pg_arr owners;
+	pg_arr_init(&owners, PG_OID_TEXT);
+	for (size_t i = 0; i < op->u.session.n; i++)
+		pg_arr_text(&owners, op->u.session.owners[i]);
+	pg_param_arr(&p, &owners);
+	pg_param_i64(&p, ctx->now_ms);
+	pg_param_i64(&p, ctx->now_ms + op->u.session.extend_ms);
+	pg_param_i64(&p, op->u.session.idle_ms);
+	return send1(c, PG_SESSION_RENEW, &p, st);
+}
+
+static int recv_session(pg_conn *c, durq_op *op, int *local)
+{
+	int64_t n = 0;
+	int rc = take_value(c, op->kind == DURQ_OP_SESSION_CLEANUP ? "clean up sessions"
+								    : "renew sessions", &n, local);
+	if (rc < 0)
+		return rc;
+	op->u.session.count = (size_t)n;
+	return DURQ_OK;
+}
+
 /* ---- runs and dispatch ---------------------------------------------------------------- */
 
 static int op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *st)
@@ -1034,6 +1087,8 @@ static int op_send(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, pg_opstate *
 	case DURQ_OP_INSTANCE_PURGE:
 		return send_delete_many(c, op, st);
 	case DURQ_OP_HANDLE_STATS: return send_handle_stats(c, op, st);
+	case DURQ_OP_SESSION_RENEW:
+	case DURQ_OP_SESSION_CLEANUP: return send_session(c, op, ctx, st);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}
@@ -1053,6 +1108,8 @@ static int op_recv(pg_conn *c, durq_op *op, const durq_op_ctx *ctx, int *local)
 	case DURQ_OP_INSTANCE_DELETE_MANY:
 	case DURQ_OP_INSTANCE_PURGE: return recv_delete_many(c, op, local);
 	case DURQ_OP_HANDLE_STATS: return recv_handle_stats(c, local);
+	case DURQ_OP_SESSION_RENEW:
+	case DURQ_OP_SESSION_CLEANUP: return recv_session(c, op, local);
 	default:
 		return durq_error_set(DURQ_EINVAL, "unknown op kind %d", op->kind);
 	}
@@ -1162,6 +1219,8 @@ int pg_op_wakes_others(const durq_op *op)
 	case DURQ_OP_INSTANCE_DELETE_MANY:
 	case DURQ_OP_INSTANCE_PURGE:
 	case DURQ_OP_HANDLE_STATS:
+	case DURQ_OP_SESSION_RENEW:  /* G1: renewals and removals make nothing claimable */
+	case DURQ_OP_SESSION_CLEANUP:
 		return 0;
 	case DURQ_OP_WORK_ACK:
 		return op->u.work_ack.completion != NULL;

@@ -1063,7 +1063,7 @@ static void fill_vtable(pg_provider *p)
 		.version = DURQ_PROVIDER_VERSION,
 		.name = "postgresql",
 		.flags = DURQ_PROVIDER_QUEUE_SETS | DURQ_PROVIDER_VERSION_FILTER |
-			 DURQ_PROVIDER_CONCURRENT_WRITERS,
+			 DURQ_PROVIDER_CONCURRENT_WRITERS | DURQ_PROVIDER_SESSIONS,
 		.conn_open = pg_conn_open,
 		.conn_close = pg_conn_close,
 		.conn_check = pg_conn_check,

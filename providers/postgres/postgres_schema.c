@@ -64,12 +64,22 @@ _Static_assert(DURQ_KV_MAX_KEYS == 1000, "PG_KV_MAX must equal DURQ_KV_MAX_KEYS"
 		"dead AS (DELETE FROM durq_work_queue w WHERE w.id = ANY (ARRAY(SELECT id FROM pick"\
 		" WHERE attempt >= $6::int4)) RETURNING w.*),"\
 		"dl AS (INSERT INTO durq_dead_letters(source, queue, instance_id, execution_id,"\
-		" activity_id, kind, priority, payload, attempt, dead_at) SELECT 2, queue, instance_id,"\
-		" execution_id, activity_id, 0, priority, payload, attempt, $4::int8 FROM dead"\
-		" ORDER BY id) "\
+		" activity_id, kind, priority, payload, attempt, dead_at, session_id) SELECT 2, queue,"\
+		" instance_id, execution_id, activity_id, 0, priority, payload, attempt, $4::int8,"\
+		" session_id FROM dead ORDER BY id) "\
 		"SELECT 0 AS dead, id, queue, instance_id, execution_id, activity_id, priority, attempt,"\
 		" payload FROM cl UNION ALL SELECT 1, id, NULL, NULL, NULL, NULL, priority, attempt,"\
 		" NULL FROM dead"
+
+/* G1: the sessions of the items rel returned (id, session_id) were active at $3 (now). */
+#define SESSION_TOUCH(rel)                                                                  \
+	"UPDATE durq_sessions ss SET last_activity_ms = $3::int8 WHERE ss.session_id IN "      \
+	"(SELECT x.session_id FROM " rel " x WHERE x.session_id IS NOT NULL)"
+
+/* G1: no other owner than $7 holds the session of work row w at $4 (now). */
+#define SESSION_FREE                                                                        \
+	" NOT EXISTS (SELECT 1 FROM durq_sessions s WHERE s.session_id = w.session_id AND"     \
+	" s.owner_id <> $7::text AND s.locked_until > $4::int8)"
 
 static const char *const stmt_sql[PG__COUNT] = {
 	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -94,9 +104,10 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"$3::bytea[], $4::int8[]) WITH ORDINALITY AS u(i, k, p, v, o) ORDER BY o",
 	[PG_WORK_INSERT] =
 		"INSERT INTO durq_work_queue(queue, instance_id, execution_id, activity_id, priority, "
-		"payload, visible_at, attempt, created_ms) SELECT q, i, e, a, pr, p, v, 0, $8::int8 "
-		"FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], $6::bytea[], "
-		"$7::int8[]) WITH ORDINALITY AS u(q, i, e, a, pr, p, v, o) ORDER BY o",
+		"payload, visible_at, attempt, created_ms, session_id) SELECT q, i, e, a, pr, p, v, 0, "
+		"$8::int8, s FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int4[], "
+		"$6::bytea[], $7::int8[], $9::text[]) WITH ORDINALITY AS u(q, i, e, a, pr, p, v, s, o) "
+		"ORDER BY o",
 	[PG_ORCH_CLAIM] = "SELECT r, id, n1, n2, t1, t2, t3, b FROM "
 			  "durq_orch_claim($1::int8, $2::bytea, $3::int8, $4::int4, $5::bool, "
 			  "$6::int4, $7::int8, $8::int8)",
@@ -105,22 +116,25 @@ static const char *const stmt_sql[PG__COUNT] = {
 			"$12::int8[], $13::bytea[], $14::text[], $15::text[], $16::int8[], $17::int8[], "
 			"$18::int4[], $19::bytea[], $20::int8[], $21::int8[], $22::int8[], $23::text[], "
 			"$24::int4[], $25::bytea[], $26::int8[], $27::text[], $28::bytea[], $29::text[], "
-			"$30::bool, $31::int8)",
+			"$30::bool, $31::int8, $32::text[])",
 	[PG_ORCH_ABANDON] = "SELECT durq_orch_abandon($1::text, $2::bytea, $3::int8, $4::int8, "
 			    "$5::bool)",
 	[PG_ORCH_RENEW] = "UPDATE durq_instance_locks SET locked_until = $4::int8 "
 			  "WHERE instance_id = $1::text AND token = $2::bytea AND locked_until > $3::int8",
 	/* Ready rows and rows whose lease expired, each branch in index order with SKIP
 	 * LOCKED, merged in priority/FIFO order; a row past max_attempts goes to the dead
-	 * letters instead (its old attempt count is what it had). One statement. */
+	 * letters instead (its old attempt count is what it had). One statement. Items with a
+	 * session are not for a plain claim (G1): the ready index holds none. */
 	[PG_WORK_CLAIM] =
 		"WITH cand AS ("
 		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
-		"  WHERE queue = $3::text AND lock_token IS NULL AND visible_at <= $4::int8"
-		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) ready"
+		"  WHERE queue = $3::text AND lock_token IS NULL AND session_id IS NULL AND"
+		"  visible_at <= $4::int8 ORDER BY priority DESC, id LIMIT $5::int8"
+		"  FOR UPDATE SKIP LOCKED) ready"
 		" UNION ALL"
 		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
 		"  WHERE queue = $3::text AND lock_token IS NOT NULL AND locked_until <= $4::int8"
+		"  AND session_id IS NULL"
 		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) expired),"
 		WORK_CLAIM_TAIL,
 	/* G2: the same over a queue set ($3 = the names), each queue's two branches bounded
@@ -129,25 +143,87 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"WITH cand AS ("
 		" SELECT r.id, r.priority, r.attempt FROM unnest($3::text[]) AS qn(name), LATERAL"
 		"  (SELECT id, priority, attempt FROM durq_work_queue WHERE queue = qn.name AND"
-		"  lock_token IS NULL AND visible_at <= $4::int8 ORDER BY priority DESC, id"
-		"  LIMIT $5::int8 FOR UPDATE SKIP LOCKED) r"
+		"  lock_token IS NULL AND session_id IS NULL AND visible_at <= $4::int8"
+		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) r"
 		" UNION ALL"
 		" SELECT r.id, r.priority, r.attempt FROM unnest($3::text[]) AS qn(name), LATERAL"
 		"  (SELECT id, priority, attempt FROM durq_work_queue WHERE queue = qn.name AND"
-		"  lock_token IS NOT NULL AND locked_until <= $4::int8 ORDER BY priority DESC, id"
-		"  LIMIT $5::int8 FOR UPDATE SKIP LOCKED) r),"
+		"  lock_token IS NOT NULL AND locked_until <= $4::int8 AND session_id IS NULL"
+		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) r),"
 		WORK_CLAIM_TAIL,
 	/* every queue ($3 unused): no index orders all queues, so this reads every ready row */
 	[PG_WORK_CLAIM_ANY] =
 		"WITH cand AS ("
 		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
-		"  WHERE $3::text IS NULL AND lock_token IS NULL AND visible_at <= $4::int8"
-		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) ready"
+		"  WHERE $3::text IS NULL AND lock_token IS NULL AND session_id IS NULL AND"
+		"  visible_at <= $4::int8 ORDER BY priority DESC, id LIMIT $5::int8"
+		"  FOR UPDATE SKIP LOCKED) ready"
 		" UNION ALL"
 		" SELECT id, priority, attempt FROM (SELECT id, priority, attempt FROM durq_work_queue"
-		"  WHERE lock_token IS NOT NULL AND locked_until <= $4::int8"
+		"  WHERE lock_token IS NOT NULL AND locked_until <= $4::int8 AND session_id IS NULL"
 		"  ORDER BY priority DESC, id LIMIT $5::int8 FOR UPDATE SKIP LOCKED) expired),"
 		WORK_CLAIM_TAIL,
+	/* G1: a claim for owner $7 (one queue, $3): the plain claim's branches, and the ready
+	 * and expired items of sessions no other owner holds. The picked items' sessions are
+	 * then held by $7 until at least $8 (claim by upsert, in session id order): a session
+	 * another owner took meanwhile (its claim committed while this one waited on the
+	 * row) is not granted, and its items stay unclaimed (row 2 counts them: the fetch
+	 * looks again in a new transaction). Items past max_attempts of granted sessions go
+	 * to the dead letters, with their session. One statement. */
+	[PG_WORK_CLAIM_SESSION] =
+		"WITH cand AS ("
+		" SELECT id, priority, attempt, session_id FROM (SELECT w.id, w.priority, w.attempt,"
+		"  w.session_id FROM durq_work_queue w WHERE w.queue = $3::text AND w.lock_token IS"
+		"  NULL AND w.session_id IS NULL AND w.visible_at <= $4::int8 ORDER BY w.priority"
+		"  DESC, w.id LIMIT $5::int8 FOR UPDATE OF w SKIP LOCKED) plain"
+		" UNION ALL"
+		" SELECT id, priority, attempt, session_id FROM (SELECT w.id, w.priority, w.attempt,"
+		"  w.session_id FROM durq_work_queue w WHERE w.queue = $3::text AND w.lock_token IS"
+		"  NULL AND w.session_id IS NOT NULL AND w.visible_at <= $4::int8 AND" SESSION_FREE
+		" ORDER BY w.priority DESC, w.id LIMIT $5::int8 FOR UPDATE OF w SKIP LOCKED) sess"
+		" UNION ALL"
+		" SELECT id, priority, attempt, session_id FROM (SELECT w.id, w.priority, w.attempt,"
+		"  w.session_id FROM durq_work_queue w WHERE w.queue = $3::text AND w.lock_token IS"
+		"  NOT NULL AND w.locked_until <= $4::int8 AND (w.session_id IS NULL OR" SESSION_FREE
+		") ORDER BY w.priority DESC, w.id LIMIT $5::int8 FOR UPDATE OF w SKIP LOCKED)"
+		"  expired),"
+		"pick AS (SELECT id, attempt, session_id FROM cand ORDER BY priority DESC, id"
+		" LIMIT $5::int8),"
+		"own AS (INSERT INTO durq_sessions AS s (session_id, owner_id, locked_until,"
+		" last_activity_ms) SELECT DISTINCT p.session_id, $7::text, $8::int8, $4::int8 FROM"
+		" pick p WHERE p.session_id IS NOT NULL ORDER BY 1 ON CONFLICT (session_id) DO UPDATE"
+		" SET owner_id = excluded.owner_id, locked_until = CASE WHEN s.owner_id ="
+		" excluded.owner_id THEN greatest(s.locked_until, excluded.locked_until) ELSE"
+		" excluded.locked_until END, last_activity_ms = excluded.last_activity_ms WHERE"
+		" s.owner_id = excluded.owner_id OR s.locked_until <= $4::int8 RETURNING s.session_id),"
+		"ok AS (SELECT id, attempt FROM pick WHERE session_id IS NULL OR session_id IN"
+		" (SELECT session_id FROM own)),"
+		"cl AS (UPDATE durq_work_queue w SET lock_token = $1::bytea, locked_until = $2::int8,"
+		" attempt = w.attempt + 1 WHERE w.id = ANY (ARRAY(SELECT id FROM ok WHERE attempt <"
+		" $6::int4)) RETURNING w.id, w.queue, w.instance_id, w.execution_id, w.activity_id,"
+		" w.priority, w.attempt, w.payload, w.session_id),"
+		"dead AS (DELETE FROM durq_work_queue w WHERE w.id = ANY (ARRAY(SELECT id FROM ok"
+		" WHERE attempt >= $6::int4)) RETURNING w.*),"
+		"dl AS (INSERT INTO durq_dead_letters(source, queue, instance_id, execution_id,"
+		" activity_id, kind, priority, payload, attempt, dead_at, session_id) SELECT 2, queue,"
+		" instance_id, execution_id, activity_id, 0, priority, payload, attempt, $4::int8,"
+		" session_id FROM dead ORDER BY id) "
+		"SELECT 0 AS dead, id, queue, instance_id, execution_id, activity_id, priority,"
+		" attempt, payload, session_id FROM cl UNION ALL SELECT 1, id, NULL, NULL, NULL, NULL,"
+		" priority, attempt, NULL, NULL FROM dead UNION ALL SELECT 2, count(*), NULL, NULL,"
+		" NULL, NULL, 0, 0, NULL, NULL FROM pick WHERE id NOT IN (SELECT id FROM ok) HAVING"
+		" count(*) > 0",
+	/* live, active within $4 ms: held until at least $3; each owner once */
+	[PG_SESSION_RENEW] =
+		"WITH r AS (UPDATE durq_sessions s SET locked_until = greatest(s.locked_until, "
+		"$3::int8) WHERE s.owner_id = ANY ($1::text[]) AND s.locked_until > $2::int8 AND "
+		"s.last_activity_ms + $4::int8 > $2::int8 RETURNING 1) SELECT count(*) FROM r",
+	/* expired or idle for $2 ms, and no item of the session queued */
+	[PG_SESSION_CLEANUP] =
+		"WITH d AS (DELETE FROM durq_sessions s WHERE (s.locked_until <= $1::int8 OR "
+		"s.last_activity_ms + $2::int8 <= $1::int8) AND NOT EXISTS (SELECT 1 FROM "
+		"durq_work_queue w WHERE w.session_id = s.session_id) RETURNING 1) "
+		"SELECT count(*) FROM d",
 	/* Acks, abandons and renews of a run (postgres_ops.c: distinct items, so the order
 	 * within it changes nothing) in one statement each: parallel arrays, one element per op;
 	 * RETURNING names the items that were live under their token, the others are refused.
@@ -157,15 +233,19 @@ static const char *const stmt_sql[PG__COUNT] = {
 	 * NULL) so that nothing implies "lock_token IS NOT NULL" and the partial index
 	 * durq_work_leased cannot serve the lookup: with statistics taken while few items were
 	 * leased the planner walked all of it (every leased item) per op, 30 buffers and
-	 * 0.27 ms an ack at 256 in flight. Now it is the primary key, ~5 buffers an op. */
+	 * 0.27 ms an ack at 256 in flight. Now it is the primary key, ~5 buffers an op.
+	 * An ack or a renew of an item with a session is activity of the session (G1): its
+	 * last_activity_ms, in the same statement. */
 	[PG_WORK_ACK] =
 		"WITH u AS MATERIALIZED (SELECT * FROM unnest($1::int8[], $2::bytea[], $4::text[], "
 		"$5::int4[], $6::bytea[], $7::int8[]) WITH ORDINALITY AS u(id, tok, inst, kind, pay, vis, "
 		"o)), d AS (DELETE FROM durq_work_queue w USING u WHERE w.id = u.id AND "
-		"w.lock_token IS NOT DISTINCT FROM u.tok AND w.locked_until > $3::int8 RETURNING w.id), "
+		"w.lock_token IS NOT DISTINCT FROM u.tok AND w.locked_until > $3::int8 RETURNING w.id, "
+		"w.session_id), "
 		"m AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, "
 		"created_ms) SELECT u.inst, u.kind, u.pay, u.vis, 0, $3::int8 FROM u JOIN d ON "
-		"d.id = u.id WHERE u.inst IS NOT NULL ORDER BY u.o) SELECT id FROM d",
+		"d.id = u.id WHERE u.inst IS NOT NULL ORDER BY u.o), "
+		"s AS (" SESSION_TOUCH("d") ") SELECT id FROM d",
 	[PG_WORK_ABANDON] =
 		"UPDATE durq_work_queue w SET lock_token = NULL, locked_until = NULL, "
 		"visible_at = CASE WHEN u.delay > 0 THEN $3::int8 + u.delay ELSE w.visible_at END, "
@@ -174,18 +254,19 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"WHERE w.id = u.id AND w.lock_token IS NOT DISTINCT FROM u.tok AND "
 		"w.locked_until > $3::int8 RETURNING w.id",
 	[PG_WORK_RENEW] =
-		"UPDATE durq_work_queue w SET locked_until = u.until FROM unnest($1::int8[], "
+		"WITH r AS (UPDATE durq_work_queue w SET locked_until = u.until FROM unnest($1::int8[], "
 		"$2::bytea[], $4::int8[]) AS u(id, tok, until) WHERE w.id = u.id AND "
-		"w.lock_token IS NOT DISTINCT FROM u.tok AND w.locked_until > $3::int8 RETURNING w.id",
+		"w.lock_token IS NOT DISTINCT FROM u.tok AND w.locked_until > $3::int8 RETURNING w.id, "
+		"w.session_id), s AS (" SESSION_TOUCH("r") ") SELECT id FROM r",
 	/* The same for a run of one, with scalar parameters: PostgreSQL then keeps one generic
 	 * plan, where the arrays' statements would be planned anew for every single op (0.26 ms
 	 * of planning for 0.06 ms of execution, per-op mode at 256 in flight). */
 	[PG_WORK_ACK1] =
 		"WITH d AS (DELETE FROM durq_work_queue WHERE id = $1::int8 AND lock_token IS NOT "
-		"DISTINCT FROM $2::bytea AND locked_until > $3::int8 RETURNING id), "
+		"DISTINCT FROM $2::bytea AND locked_until > $3::int8 RETURNING id, session_id), "
 		"m AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, "
 		"created_ms) SELECT $4::text, $5::int4, $6::bytea, $7::int8, 0, $3::int8 FROM d "
-		"WHERE $4::text IS NOT NULL) SELECT id FROM d",
+		"WHERE $4::text IS NOT NULL), s AS (" SESSION_TOUCH("d") ") SELECT id FROM d",
 	[PG_WORK_ABANDON1] =
 		"UPDATE durq_work_queue SET lock_token = NULL, locked_until = NULL, "
 		"visible_at = CASE WHEN $4::int8 > 0 THEN $3::int8 + $4::int8 ELSE visible_at END, "
@@ -193,17 +274,18 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"WHERE id = $1::int8 AND lock_token IS NOT DISTINCT FROM $2::bytea AND "
 		"locked_until > $3::int8 RETURNING id",
 	[PG_WORK_RENEW1] =
-		"UPDATE durq_work_queue SET locked_until = $4::int8 WHERE id = $1::int8 AND "
-		"lock_token IS NOT DISTINCT FROM $2::bytea AND locked_until > $3::int8 RETURNING id",
+		"WITH r AS (UPDATE durq_work_queue SET locked_until = $4::int8 WHERE id = $1::int8 AND "
+		"lock_token IS NOT DISTINCT FROM $2::bytea AND locked_until > $3::int8 RETURNING id, "
+		"session_id), s AS (" SESSION_TOUCH("r") ") SELECT id FROM r",
 	[PG_DEAD_REQUEUE] =
 		"WITH d AS (DELETE FROM durq_dead_letters WHERE id = $1::int8 RETURNING *), "
 		"o AS (INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, "
 		"created_ms) SELECT instance_id, kind, payload, $2::int8, 0, $2::int8 FROM d "
 		"WHERE source = 1), "
 		"w AS (INSERT INTO durq_work_queue(queue, instance_id, execution_id, activity_id, "
-		"priority, payload, visible_at, attempt, created_ms) SELECT coalesce(queue, ''), "
-		"instance_id, execution_id, activity_id, priority, payload, $2::int8, 0, $2::int8 "
-		"FROM d WHERE source = 2) SELECT count(*) FROM d",
+		"priority, payload, visible_at, attempt, created_ms, session_id) SELECT "
+		"coalesce(queue, ''), instance_id, execution_id, activity_id, priority, payload, "
+		"$2::int8, 0, $2::int8, session_id FROM d WHERE source = 2) SELECT count(*) FROM d",
 	[PG_INSTANCE_DELETE] = "SELECT durq_instance_delete($1::text)",
 	[PG_EXECUTION_PRUNE] = "SELECT durq_execution_prune($1::text, $2::int8)",
 	/* 0 rows: no such instance; a row with a NULL event: an execution with no events */
@@ -255,7 +337,11 @@ static const char *const stmt_sql[PG__COUNT] = {
 		"UNION ALL SELECT min(locked_until) FROM durq_work_queue WHERE lock_token IS NOT NULL "
 		"AND locked_until > $1::int8 "
 		"UNION ALL SELECT min(locked_until) FROM durq_instance_locks WHERE "
-		"locked_until > $1::int8) t",
+		"locked_until > $1::int8 "
+		/* G1: a held session's items become another owner's when its lock expires */
+		"UNION ALL SELECT min(s.locked_until) FROM durq_sessions s WHERE s.locked_until > "
+		"$1::int8 AND EXISTS (SELECT 1 FROM durq_work_queue w WHERE w.session_id = "
+		"s.session_id)) t",
 	[PG_DB_SIZE] = "SELECT pg_database_size(current_database())",
 	[PG_SETTING] = "SELECT current_setting($1::text)",
 	/* G7: a discarding turn deletes its tagged messages and the lease, nothing else; the
@@ -334,6 +420,8 @@ static const char *const stmt_names[PG__COUNT] = {
 	"durq_custom_status", "durq_kv_get", "durq_kv_list", "durq_work_claim_set",
 	"durq_work_claim_any",
 	[PG_HSTATS_PUBLISH] = "durq_hstats_publish", [PG_HSTATS_DELETE] = "durq_hstats_delete",
+	[PG_WORK_CLAIM_SESSION] = "durq_work_claim_session",
+	[PG_SESSION_RENEW] = "durq_session_renew", [PG_SESSION_CLEANUP] = "durq_session_cleanup",
 };
 
 const char *pg_stmt_sql(enum pg_stmt_id id)
@@ -519,7 +607,7 @@ static const char fn_orch_ack[] =
 	" w_insts text[], w_execs int8[], w_acts int8[], w_prios int4[], w_payloads bytea[],"
 	" w_vis int8[], c_execs int8[], c_acts int8[], m_insts text[], m_kinds int4[],"
 	" m_payloads bytea[], m_vis int8[], k_keys text[], k_values bytea[], k_clear text[],"
-	" k_clear_all bool, p_rtv int8) RETURNS TABLE(rc int4, a int8, b int8)"
+	" k_clear_all bool, p_rtv int8, w_sessions text[]) RETURNS TABLE(rc int4, a int8, b int8)"
 	" LANGUAGE plpgsql AS $f$\n"
 	"#variable_conflict use_column\n"
 	"DECLARE v_cur int8; v_ex int8; v_dup int8; v_kv int8;\n"
@@ -582,10 +670,10 @@ static const char fn_orch_ack[] =
 	"   WHEN p_status > 0 THEN NULL ELSE e.completed_ms END,\n"
 	"  updated_ms = p_now WHERE e.instance_id = p_id AND e.execution_id = v_ex;\n"
 	" INSERT INTO durq_work_queue(queue, instance_id, execution_id, activity_id, priority,\n"
-	"   payload, visible_at, attempt, created_ms)\n"
-	"  SELECT u.q, coalesce(u.i, p_id), u.e, u.a, u.pr, u.p, u.v, 0, p_now\n"
-	"  FROM unnest(w_queues, w_insts, w_execs, w_acts, w_prios, w_payloads, w_vis)\n"
-	"   WITH ORDINALITY AS u(q, i, e, a, pr, p, v, o) ORDER BY u.o;\n"
+	"   payload, visible_at, attempt, created_ms, session_id)\n"
+	"  SELECT u.q, coalesce(u.i, p_id), u.e, u.a, u.pr, u.p, u.v, 0, p_now, u.s\n"
+	"  FROM unnest(w_queues, w_insts, w_execs, w_acts, w_prios, w_payloads, w_vis,\n"
+	"   w_sessions) WITH ORDINALITY AS u(q, i, e, a, pr, p, v, s, o) ORDER BY u.o;\n"
 	" DELETE FROM durq_work_queue w USING unnest(c_execs, c_acts) AS c(e, a)\n"
 	"  WHERE w.instance_id = p_id AND w.execution_id = c.e AND w.activity_id = c.a;\n"
 	" INSERT INTO durq_orch_queue(instance_id, kind, payload, visible_at, attempt, created_ms)\n"
@@ -807,8 +895,33 @@ static const char schema_v5[] =
 	" bytea, bool, bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[],"
 	" int8[], int8[], int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool);";
 
+/* Version 6: activity sessions (G1). An item's session (NULL: none) and who holds each
+ * session; the ready index of plain claims holds only items without a session (the old one
+ * is replaced), session claims read their own; a dead letter keeps its session. The ack
+ * gained the work's session ids (old signature dropped). */
+static const char schema_v6[] =
+	"ALTER TABLE durq_work_queue ADD COLUMN IF NOT EXISTS session_id text COLLATE \"C\";"
+	"ALTER TABLE durq_dead_letters ADD COLUMN IF NOT EXISTS session_id text COLLATE \"C\";"
+	"DROP INDEX IF EXISTS durq_work_ready;"
+	"CREATE INDEX durq_work_ready ON durq_work_queue(queue, priority DESC, id)"
+	" WHERE lock_token IS NULL AND session_id IS NULL;"
+	"CREATE INDEX IF NOT EXISTS durq_work_session_ready ON durq_work_queue(queue,"
+	" priority DESC, id) WHERE lock_token IS NULL AND session_id IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS durq_work_by_session ON durq_work_queue(session_id)"
+	" WHERE session_id IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS durq_sessions(session_id text COLLATE \"C\" PRIMARY KEY,"
+	" owner_id text COLLATE \"C\" NOT NULL, locked_until int8 NOT NULL,"
+	" last_activity_ms int8 NOT NULL) WITH (" QUEUE_VACUUM ");"
+	"CREATE INDEX IF NOT EXISTS durq_sessions_owner ON durq_sessions(owner_id);"
+	"CREATE INDEX IF NOT EXISTS durq_sessions_until ON durq_sessions(locked_until);"
+	"DROP FUNCTION IF EXISTS durq_orch_ack(text, bytea, int8, int8, text, text, text, int4,"
+	" bytea, bool, bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[],"
+	" int8[], int8[], int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool,"
+	" int8);";
+
 static const char *const schema_parts[] = {
-	schema_tables, schema_v3, schema_v4, schema_v5, fn_orch_claim, fn_orch_ack, fn_orch_abandon,
+	schema_tables, schema_v3, schema_v4, schema_v5, schema_v6, fn_orch_claim, fn_orch_ack,
+	fn_orch_abandon,
 	fn_instance_delete, fn_execution_prune, fn_delete_ids, fn_delete_many, fn_purge,
 	fn_prune_ex,
 };
