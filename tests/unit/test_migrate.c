@@ -1,9 +1,10 @@
 /*
  * test_migrate.c — a database written by an older durq is migrated on open (issue 10):
- * SQLite user_version 1 -> 4, PostgreSQL schema version 2 -> 5. The old rows keep their
- * meaning (per-execution name and version from the instance, completion times from the
- * finished rows' update time), the new calls work on them, and dead-letter ids stay above
- * every id the old table handed out; the key/value state and runtime pins work.
+ * SQLite user_version 1 -> 5 and 4 -> 5, PostgreSQL schema version 2 -> 6 and 5 -> 6. The
+ * old rows keep their meaning (per-execution name and version from the instance,
+ * completion times from the finished rows' update time; queued items and dead letters have
+ * no session), the new calls work on them, and dead-letter ids stay above every id the old
+ * table handed out; the key/value state, runtime pins and activity sessions work.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,31 @@ static int user_version(const char *path)
 	return v;
 }
 
+/* Activity sessions (G1) on a migrated database: a session item goes to a session fetch
+ * only, its session is held, renewed and cleaned up. Leaves no item and no session. */
+static void check_sessions(durq *db)
+{
+	durq_work w = {.payload = "s", .payload_len = 1, .session_id = "sess"};
+	assert_int_equal(durq_work_enqueue(db, &w, 1), DURQ_OK);
+	durq_work_item *it = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 10, 30000, 0), DURQ_EMPTY);
+	durq_session_owner o = DURQ_SESSION_OWNER_INIT;
+	o.owner_id = "worker-1";
+	o.lock_ms = 60000;
+	assert_int_equal(durq_work_fetch_session(db, &it, &n, NULL, &o, 10, 30000, 0), DURQ_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(it->session_id, "sess");
+	assert_int_equal(durq_work_ack(db, it->id, &it->token, NULL), DURQ_OK);
+	durq_work_items_free(it, n);
+	const char *owners[] = {"worker-1"};
+	size_t k = 0;
+	assert_int_equal(durq_session_renew(db, &k, owners, 1, 60000, 60000), DURQ_OK);
+	assert_int_equal(k, 1);
+	assert_int_equal(durq_session_cleanup(db, &k, 0), DURQ_OK); /* idle, no items */
+	assert_int_equal(k, 1);
+}
+
 /* What every migrated database must show (the rows of v1_rows or their PG twins). */
 static void check_migrated(durq *db)
 {
@@ -156,6 +182,7 @@ static void check_migrated(durq *db)
 	assert_int_equal(durq_instance_delete_many(db, &dc, del, 1, 0), DURQ_OK);
 	assert_int_equal(dc.instances, 1);
 	assert_int_equal(dc.events, 2);
+	check_sessions(db);
 }
 
 static void test_sqlite_v1_database_is_migrated(void **state)
@@ -183,9 +210,10 @@ static void test_sqlite_v1_database_is_migrated(void **state)
 	size_t n = 0;
 	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 1, 30000, 0), DURQ_OK);
 	assert_int_equal(durq_work_abandon(db, it->id, &it->token, 0, 0), DURQ_OK);
+	assert_null(it->session_id); /* an old dead letter has no session */
 	durq_work_items_free(it, n);
 	durq_free(db);
-	assert_int_equal(user_version(path), 4);
+	assert_int_equal(user_version(path), 5);
 
 	durq_options o = DURQ_OPTIONS_INIT;
 	o.max_attempts = 1;
@@ -197,6 +225,91 @@ static void test_sqlite_v1_database_is_migrated(void **state)
 	assert_true(d[0].id > 5);
 	durq_dead_letters_free(d, n);
 	assert_int_equal(durq_dead_requeue(db, 5), DURQ_ENOTFOUND);
+	durq_free(db);
+
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A version-4 database (before activity sessions): today's schema with version 5's column,
+ * indexes and table dropped and the old ready index back, holding a queued item and a dead
+ * letter written the old way. */
+static const char sqlite_to_v4[] =
+	"DROP TABLE sessions;"
+	"DROP INDEX work_session_ready; DROP INDEX work_by_session; DROP INDEX work_ready;"
+	"ALTER TABLE work_queue DROP COLUMN session_id;"
+	"ALTER TABLE dead_letters DROP COLUMN session_id;"
+	"CREATE INDEX work_ready ON work_queue(queue, priority DESC, id) WHERE lock_token IS NULL;"
+	"PRAGMA user_version = 4;"
+	"INSERT INTO work_queue(queue, instance_id, execution_id, activity_id, priority, payload,"
+	" visible_at, attempt, created_ms) VALUES('', NULL, NULL, NULL, 0, x'6f6c64', 0, 0, 0);"
+	"INSERT INTO dead_letters(source, queue, instance_id, execution_id, activity_id, kind,"
+	" priority, payload, attempt, dead_at) VALUES(2, '', NULL, NULL, NULL, 0, 0, x'64', 3, 0);";
+
+/* One text cell of a query on the database file (NULL-safe copy into out). */
+static void query1(const char *path, const char *q, char *out, size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(s) == SQLITE_ROW) /* the last row (EXPLAIN QUERY PLAN: the scan) */
+		snprintf(out, len, "%s", sqlite3_column_text(s, sqlite3_column_count(s) - 1)
+					     ? (const char *)sqlite3_column_text(s, sqlite3_column_count(s) - 1)
+					     : "");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void test_sqlite_v4_database_gets_sessions(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/durq_migrate_XXXXXX", path[600], url[700], got[1024];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/v4.db", dir);
+	snprintf(url, sizeof(url), "sqlite:%s", path);
+	durq *db = NULL;
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		fail_msg("open: %s", durq_error_last());
+	durq_free(db); /* today's schema */
+	sqlite3 *raw;
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	sql(raw, sqlite_to_v4);
+	sqlite3_close(raw);
+	assert_int_equal(user_version(path), 4);
+
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		fail_msg("open: %s", durq_error_last());
+	durq_work_item *it = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 10, 30000, 0), DURQ_OK);
+	assert_int_equal(n, 1); /* the old item has no session: a plain fetch takes it */
+	assert_null(it->session_id);
+	assert_int_equal(durq_work_ack(db, it->id, &it->token, NULL), DURQ_OK);
+	durq_work_items_free(it, n);
+	durq_dead_letter *d = NULL;
+	assert_int_equal(durq_dead_list(db, &d, &n, 0), DURQ_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(durq_dead_requeue(db, d[0].id), DURQ_OK);
+	durq_dead_letters_free(d, n);
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 10, 30000, 0), DURQ_OK);
+	assert_null(it->session_id);
+	assert_int_equal(durq_work_ack(db, it->id, &it->token, NULL), DURQ_OK);
+	durq_work_items_free(it, n);
+	check_sessions(db);
+	durq_free(db);
+	assert_int_equal(user_version(path), 5);
+	/* the ready index of plain claims holds no session items, and they read it */
+	query1(path, "SELECT sql FROM sqlite_schema WHERE name = 'work_ready'", got, sizeof got);
+	assert_non_null(strstr(got, "session_id IS NULL"));
+	query1(path, "EXPLAIN QUERY PLAN SELECT id FROM work_queue WHERE queue = '' AND lock_token "
+	       "IS NULL AND session_id IS NULL AND visible_at <= 5 ORDER BY priority DESC, id "
+	       "LIMIT 10", got, sizeof got);
+	assert_non_null(strstr(got, "work_ready"));
+	if (durq_open(&db, url, NULL) != DURQ_OK) /* current: opened as it is */
+		fail_msg("open: %s", durq_error_last());
 	durq_free(db);
 
 	char cmd[700];
@@ -237,13 +350,32 @@ static void pg_sql(const char *url, const char *s)
 	PQfinish(c);
 }
 
+/* A version-5 database (before activity sessions): today's schema without version 6's
+ * table, columns and indexes, the old ready index back, the ack function of version 6
+ * dropped (the migration makes it anew). */
+#define PG_TO_V5                                                                            \
+	"DROP TABLE durq_sessions;"                                                             \
+	"DROP INDEX durq_work_session_ready; DROP INDEX durq_work_by_session;"                  \
+	"DROP INDEX durq_work_ready;"                                                           \
+	"ALTER TABLE durq_work_queue DROP COLUMN session_id;"                                   \
+	"ALTER TABLE durq_dead_letters DROP COLUMN session_id;"                                 \
+	"CREATE INDEX durq_work_ready ON durq_work_queue(queue, priority DESC, id)"             \
+	" WHERE lock_token IS NULL;"                                                            \
+	"DROP FUNCTION durq_orch_ack(text, bytea, int8, int8, text, text, text, int4, bytea, bool,"\
+	" bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[], int8[], int8[],"\
+	" int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool, int8, text[]);"
+
+static const char pg_to_v5[] =
+	PG_TO_V5
+	"UPDATE durq_meta SET value = 5 WHERE key = 'schema_version';"
+	"INSERT INTO durq_work_queue(queue, priority, payload, visible_at, attempt, created_ms)"
+	" VALUES ('', 0, 'old', 0, 0, 0);";
+
 /* A version-2 database: what durq wrote before issue 10, rebuilt from today's schema by
- * dropping what versions 3 to 5 added and recording version 2. */
+ * dropping what versions 3 to 6 added and recording version 2. */
 static const char pg_to_v2[] =
+	PG_TO_V5
 	"DROP FUNCTION durq_orch_claim(int8, bytea, int8, int4, bool, int4, int8, int8);"
-	"DROP FUNCTION durq_orch_ack(text, bytea, int8, int8, text, text, text, int4, bytea, bool,"
-	" bytea, int8[], bytea[], text[], text[], int8[], int8[], int4[], bytea[], int8[], int8[],"
-	" int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool, int8);"
 	"DROP TABLE durq_kv;"
 	"ALTER TABLE durq_executions DROP COLUMN runtime_version;"
 	"ALTER TABLE durq_instances DROP COLUMN runtime_version;"
@@ -288,14 +420,65 @@ static void test_postgres_v2_database_is_migrated(void **state)
 	snprintf(sqlbuf, sizeof(sqlbuf), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
 	pg_sql(base, sqlbuf);
 }
+
+static void test_postgres_v5_database_gets_sessions(void **state)
+{
+	(void)state;
+	const char *base = fixture_url();
+	char name[64], sqlbuf[256], url[1100];
+	snprintf(name, sizeof(name), "durq_migrate5_%d", (int)getpid());
+	snprintf(sqlbuf, sizeof(sqlbuf), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	pg_sql(base, sqlbuf);
+	snprintf(sqlbuf, sizeof(sqlbuf), "CREATE DATABASE %s", name);
+	pg_sql(base, sqlbuf);
+	url_with_db(url, sizeof(url), base, name);
+	durq *db = NULL;
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		fail_msg("open: %s", durq_error_last());
+	durq_free(db);
+	pg_sql(url, pg_to_v5);
+	if (durq_open(&db, url, NULL) != DURQ_OK)
+		fail_msg("open: %s", durq_error_last());
+	durq_work_item *it = NULL;
+	size_t n = 0;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 10, 30000, 0), DURQ_OK);
+	assert_int_equal(n, 1); /* the old item has no session: a plain fetch takes it */
+	assert_null(it->session_id);
+	assert_int_equal(durq_work_ack(db, it->id, &it->token, NULL), DURQ_OK);
+	durq_work_items_free(it, n);
+	check_sessions(db);
+	/* a turn schedules a session activity through the migrated ack function */
+	durq_message m = {.instance_id = "i9", .kind = 1, .payload = "x", .payload_len = 1};
+	assert_int_equal(durq_orch_enqueue(db, &m, 1), DURQ_OK);
+	durq_turn *t = NULL;
+	assert_int_equal(durq_orch_fetch(db, &t, 30000, 0), DURQ_OK);
+	durq_work w = {.payload = "a", .payload_len = 1, .session_id = "s9", .activity_id = 1};
+	durq_turn_result r = DURQ_TURN_RESULT_INIT;
+	r.work = &w;
+	r.n_work = 1;
+	assert_int_equal(durq_orch_ack(db, "i9", &t->token, &r), DURQ_OK);
+	durq_turn_free(t);
+	durq_session_owner o = DURQ_SESSION_OWNER_INIT;
+	o.owner_id = "worker-9";
+	o.lock_ms = 60000;
+	assert_int_equal(durq_work_fetch_session(db, &it, &n, NULL, &o, 10, 30000, 0), DURQ_OK);
+	assert_string_equal(it->session_id, "s9");
+	assert_string_equal(it->instance_id, "i9");
+	durq_work_items_free(it, n);
+	durq_free(db);
+	snprintf(sqlbuf, sizeof(sqlbuf), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	pg_sql(base, sqlbuf);
+}
 #endif
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sqlite_v1_database_is_migrated),
+		cmocka_unit_test(test_sqlite_v4_database_gets_sessions),
 #ifdef DURQ_WITH_POSTGRES
 		cmocka_unit_test(test_postgres_v2_database_is_migrated),
+		cmocka_unit_test(test_postgres_v5_database_gets_sessions),
 #endif
 	};
 	return cmocka_run_group_tests_name("test_migrate", tests, NULL, NULL);
