@@ -21,6 +21,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <ck_pr.h>
+
 #include "durq_internal.h"
 
 #define TEXT_MAX 2048 /* 8 counters and 2 histograms of 17 buckets: ~1 KiB at most */
@@ -189,7 +191,8 @@ int durq_publish_decode(const char *text, size_t len, durq_handle_stats *out)
 bool durq_publish_take(durq *db, durq_op *op, bool with_claims)
 {
 	struct durq_publisher *p = db->publisher;
-	if (!p)
+	/* closing: its row is deleted, none may come back (a completion callback's write) */
+	if (!p || ck_pr_load_int(&db->closed))
 		return false;
 	uint64_t now = durq_clock_mono_ns(), next = atomic_load(&p->next_ns);
 	if (now < next)

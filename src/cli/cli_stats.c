@@ -191,7 +191,7 @@ static void processes_text(cli *c, const durq_handle_stats *v, size_t n)
 			stale++;
 			continue;
 		}
-		char who[64], started[32], opc[32] = "-", pc[32], pa[32];
+		char who[300], started[32], opc[32] = "-", pc[32], pa[32];
 		proc_label(who, sizeof(who), h);
 		cli_time(started, sizeof(started), h->started_ms);
 		if (h->transactions)
@@ -481,7 +481,7 @@ static void procs_text(cli *c, const procs *ps)
 {
 	if (!ps->n)
 		return;
-	char all[32], who[64];
+	char all[32], who[300];
 	fprintf(c->out, "  %-28s %10s %10s %8s %11s %10s %13s\n", "PROCESS", "OPS/S",
 		"COMMITS/S", "OPS/C", "P99 COMMIT", "P99 ACK", "POOL WAITS/S");
 	proc_view t = total_of(ps);
