@@ -45,11 +45,13 @@ typedef struct pg_provider {
 	atomic_int config_logged;
 	_Atomic uint64_t db_bytes; /* pg_database_size, refreshed by the watch connection */
 	_Atomic int64_t db_bytes_at_ms;
+	pthread_mutex_t flush_mu;  /* the flusher: the flush thread, or recovery (committer) */
+	struct pg_conn *flusher;   /* its own session: durq_provider.flush (deferred flush) */
 } pg_provider;
 
 enum pg_stmt_id {
 	PG_BEGIN, PG_CLAIM_TXN, PG_COMMIT, PG_ROLLBACK, PG_SAVEPOINT, PG_RELEASE, PG_ROLLBACK_TO,
-	PG_NOTIFY,
+	PG_NOTIFY, PG_DEFER_TXN, PG_FLUSH,
 	PG_ORCH_INSERT, PG_WORK_INSERT, PG_ORCH_CLAIM, PG_ORCH_ACK, PG_ORCH_ABANDON, PG_ORCH_RENEW,
 	PG_WORK_CLAIM, PG_WORK_ACK, PG_WORK_ABANDON, PG_WORK_RENEW, PG_WORK_ACK1,
 	PG_WORK_ABANDON1, PG_WORK_RENEW1, PG_DEAD_REQUEUE,

@@ -297,6 +297,57 @@ static int begin_deferred(pg_conn *c, unsigned int flags)
 	int rc = pg_prefix_add(c, PG_BEGIN);
 	if (rc == DURQ_OK && (flags & DURQ_TXN_NO_FLUSH))
 		rc = pg_prefix_add(c, PG_CLAIM_TXN);
+	else if (rc == DURQ_OK && (flags & DURQ_TXN_DEFER_FLUSH))
+		rc = pg_prefix_add(c, PG_DEFER_TXN);
+	return rc;
+}
+
+/*
+ * Deferred flush (DURQ_PROVIDER_DEFERRED_FLUSH). A batch's transaction sets
+ * synchronous_commit off for itself (PG_DEFER_TXN rides with BEGIN), so its COMMIT answers
+ * as soon as the commit record is in the WAL buffers: the committer sends the next batch
+ * while the server flushes. pg_flush runs on the core's flush thread, on a session of its
+ * own: PG_FLUSH commits a WAL record with synchronous_commit on, which flushes the WAL up to
+ * it and so every commit acknowledged before it was sent (the WAL is one ordered log). A
+ * server that crashes loses unflushed commits: the flush fails, and the core reports those
+ * ops DURQ_EIO (outcome unknown) until pg_flush_recover, the same flush on a fresh session,
+ * succeeded.
+ */
+static int flush_on(pg_provider *p)
+{
+	int rc = DURQ_OK;
+	if (!p->flusher) {
+		durq_conn *d;
+		if ((rc = p->base.conn_open(&p->base, &d, DURQ_CONN_READ)) < 0)
+			return rc;
+		p->flusher = pg_conn_of(d);
+	}
+	PGresult *r;
+	if ((rc = pg_conn_ensure(p->flusher)) == DURQ_OK &&
+	    (rc = pg_exec(p->flusher, PG_FLUSH, NULL, "flush", &r)) == DURQ_OK)
+		PQclear(r);
+	return rc < 0 && rc != DURQ_ENOMEM ? durq_error_set(DURQ_EIO, "%s", durq_error_last()) : rc;
+}
+
+static int pg_flush(durq_conn *conn)
+{
+	pg_provider *p = pg_conn_of(conn)->p;
+	pthread_mutex_lock(&p->flush_mu);
+	int rc = flush_on(p);
+	pthread_mutex_unlock(&p->flush_mu);
+	return rc;
+}
+
+/* The flush on a new session: a dead one's state tells nothing. */
+static int pg_flush_recover(durq_conn *conn)
+{
+	pg_provider *p = pg_conn_of(conn)->p;
+	pthread_mutex_lock(&p->flush_mu);
+	if (p->flusher)
+		p->base.conn_close(&p->base, &p->flusher->base);
+	p->flusher = NULL;
+	int rc = flush_on(p);
+	pthread_mutex_unlock(&p->flush_mu);
 	return rc;
 }
 
@@ -742,7 +793,8 @@ static int run_rounds(pg_conn *c, pg_slot *s, size_t n, pg_round *round,
 {
 	int fresh = c->txn == PG_TXN_PENDING; /* nothing of this transaction sent before */
 	for (int i = 0; i < c->n_prefix; i++)
-		fresh &= c->prefix[i] == PG_BEGIN || c->prefix[i] == PG_CLAIM_TXN;
+		fresh &= c->prefix[i] == PG_BEGIN || c->prefix[i] == PG_CLAIM_TXN ||
+			 c->prefix[i] == PG_DEFER_TXN;
 	for (;;) {
 		int r = round_trip(c, s, n, round, ctx, close);
 		if (r < 0 && fresh && !c->commit_sent && pg_conn_broken(c)) {
@@ -946,6 +998,9 @@ static void pg_free(durq_provider *prov)
 	free(p->conninfo);
 	for (int i = 0; i < 2; i++)
 		free(p->secret[i]);
+	if (p->flusher)
+		conn_free(p->flusher);
+	pthread_mutex_destroy(&p->flush_mu);
 	pthread_mutex_destroy(&p->schema_mu);
 	free(p);
 }
@@ -1063,7 +1118,8 @@ static void fill_vtable(pg_provider *p)
 		.version = DURQ_PROVIDER_VERSION,
 		.name = "postgresql",
 		.flags = DURQ_PROVIDER_QUEUE_SETS | DURQ_PROVIDER_VERSION_FILTER |
-			 DURQ_PROVIDER_CONCURRENT_WRITERS | DURQ_PROVIDER_SESSIONS,
+			 DURQ_PROVIDER_CONCURRENT_WRITERS | DURQ_PROVIDER_SESSIONS |
+			 DURQ_PROVIDER_DEFERRED_FLUSH,
 		.conn_open = pg_conn_open,
 		.conn_close = pg_conn_close,
 		.conn_check = pg_conn_check,
@@ -1089,6 +1145,8 @@ static void fill_vtable(pg_provider *p)
 		.change_cancel = pg_change_cancel,
 		.settings = &p->resolved,
 		.admin = &durq_postgres_admin,
+		.flush = pg_flush,
+		.flush_recover = pg_flush_recover,
 	};
 }
 
@@ -1104,6 +1162,7 @@ int durq_postgres_factory(durq_provider **out, const durq_provider_config *cfg, 
 	if (!p)
 		return durq_error_set(DURQ_ENOMEM, "out of memory");
 	pthread_mutex_init(&p->schema_mu, NULL);
+	pthread_mutex_init(&p->flush_mu, NULL);
 	int rc = durq_options_resolve(&p->resolved, cfg->opts, 0);
 	p->opts = &p->resolved;
 	if (rc == DURQ_OK)

@@ -83,6 +83,14 @@ _Static_assert(DURQ_KV_MAX_KEYS == 1000, "PG_KV_MAX must equal DURQ_KV_MAX_KEYS"
 
 static const char *const stmt_sql[PG__COUNT] = {
 	[PG_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+	/* a deferred-flush transaction (DURQ_TXN_DEFER_FLUSH): COMMIT returns once the commit
+	 * record is in the server's WAL buffers; PG_FLUSH, on another session, makes it durable */
+	[PG_DEFER_TXN] = "SELECT set_config('synchronous_commit', 'off', true)",
+	/* the flush: an implicit transaction that writes one WAL record (a logical decoding
+	 * message, ignored unless someone decodes; no table, no privilege beyond LOGIN) and
+	 * commits with synchronous_commit on, so its commit flushes the WAL up to its own
+	 * record, which covers every commit the server acknowledged before it */
+	[PG_FLUSH] = "SELECT pg_logical_emit_message(true, 'durq', '')",
 	/* claims-only transactions: no WAL flush at commit (DURQ_TXN_NO_FLUSH), and no bitmap
 	 * scans, so a claim walks the ready index in order even before the table has
 	 * statistics (else the planner, told "few rows", may fetch and sort the whole ready
@@ -407,7 +415,7 @@ static const char *const stmt_sql[PG__COUNT] = {
 
 static const char *const stmt_names[PG__COUNT] = {
 	"durq_begin", "durq_claim_txn", "durq_commit", "durq_rollback", "durq_savepoint",
-	"durq_release", "durq_rollback_to", "durq_notify",
+	"durq_release", "durq_rollback_to", "durq_notify", "durq_defer_txn", "durq_flush",
 	"durq_orch_insert", "durq_work_insert", "durq_orch_claim", "durq_orch_ack",
 	"durq_orch_abandon", "durq_orch_renew", "durq_work_claim", "durq_work_ack",
 	"durq_work_abandon", "durq_work_renew", "durq_work_ack1", "durq_work_abandon1",

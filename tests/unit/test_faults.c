@@ -100,7 +100,7 @@ static void test_fsync_failure_fails_whole_batch_then_recovers(void **state)
 	bench_slowvfs_fail_syncs(1);
 	run_batch_of(f->db, e, 6);
 	for (int i = 0; i < 6; i++)
-		assert_int_equal(e[i].rc, DURQ_EIO);
+		assert_int_equal(e[i].rc, DURQ_EIO); /* none reports OK */
 	assert_true(durq_error_retryable(DURQ_EIO));
 	/* nothing half-applied: with the deferred flush (file, synchronous=FULL) the COMMIT
 	 * went through and only its flush failed, so all six are visible (outcome unknown, as
