@@ -59,11 +59,11 @@ static void pg_exec(const char *url, const char *sql)
 }
 #endif
 
+#ifdef DURQ_WITH_POSTGRES
 static int schema_seq;
 
 static int setup_pg(void **state)
 {
-#ifdef DURQ_WITH_POSTGRES
 	tfx *f = calloc(1, sizeof(*f));
 	const char *file = getenv("DURQ_TEST_PG_URL_FILE");
 	FILE *in = file ? fopen(file, "r") : NULL;
@@ -81,11 +81,8 @@ static int setup_pg(void **state)
 		 strchr(f->server, '?') ? '&' : '?', f->schema);
 	*state = f;
 	return 0;
-#else
-	(void)state;
-	return 0;
-#endif
 }
+#endif
 
 static int teardown(void **state)
 {
