@@ -205,7 +205,7 @@ static bool hand_to_syncer(durq_committer *c, durq_pending **batch, size_t n, si
 	/* a lone op (a batch of one: the load is low), nothing queued behind it and nothing
 	 * awaiting a flush: flush here (in order: the flush thread has no earlier batch). A
 	 * batch of more waits on the flush thread, so the committer is free for the next. */
-	if (n == 1 && ring_empty(c) && !has_ovf(c) && ck_pr_load_int(&c->syncer.pending) == 0) {
+	if (n == 1 && ring_empty(c) && !has_ovf(c) && durq_syncer_drained(&c->syncer)) {
 		durq_syncer_flush_here(&c->syncer, batch, n, txn_ops, t0);
 		return true;
 	}
@@ -355,8 +355,7 @@ static bool sleep_until_work(durq_committer *c)
 	ck_pr_fence_memory();
 	if ((ring_empty(c) && !has_ovf(c)) || ck_pr_load_int(&c->paused)) {
 		/* batches awaiting their flush may still submit more from their callbacks */
-		if (c->stop && ring_empty(c) && !has_ovf(c) &&
-		    ck_pr_load_int(&c->syncer.pending) == 0)
+		if (c->stop && ring_empty(c) && !has_ovf(c) && durq_syncer_drained(&c->syncer))
 			run = false;
 		else
 			pthread_cond_wait(&c->wake, &c->mu);

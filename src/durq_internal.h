@@ -169,6 +169,8 @@ void durq_syncer_flush_here(durq_syncer *s, durq_pending *const *ops, size_t n, 
 /* Committer thread: flush_recover succeeded; batches pushed after it are judged afresh. */
 int durq_syncer_push_marker(durq_syncer *s);
 bool durq_syncer_broken(durq_syncer *s);
+/* Every batch pushed has been completed (orders those completions before what follows). */
+bool durq_syncer_drained(durq_syncer *s);
 /* Nothing awaiting a flush and not broken (a direct commit may run). */
 bool durq_syncer_idle(durq_syncer *s);
 void durq_syncer_stop(durq_syncer *s);

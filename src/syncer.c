@@ -89,9 +89,19 @@ bool durq_syncer_broken(durq_syncer *s)
 	return s->started && ck_pr_load_int(&s->broken);
 }
 
+/* Nothing pushed is still to complete. A true answer orders the completions before the
+ * caller's next steps (for ThreadSanitizer too, which does not see ck_pr's atomics). */
+bool durq_syncer_drained(durq_syncer *s)
+{
+	if (ck_pr_load_int(&s->pending) != 0)
+		return false;
+	DURQ_HB_ACQUIRE(&s->pending);
+	return true;
+}
+
 bool durq_syncer_idle(durq_syncer *s)
 {
-	return !s->started || (ck_pr_load_int(&s->pending) == 0 && !ck_pr_load_int(&s->broken));
+	return !s->started || (durq_syncer_drained(s) && !ck_pr_load_int(&s->broken));
 }
 
 /* Complete one batch: each op with its own result, or with the flush's error. */
@@ -179,6 +189,9 @@ static void flush_round(durq_syncer *s, durq_flushing *list)
 		free(f);
 		done++;
 	}
+	/* what these completions wrote happens before whoever then sees pending at 0 (the
+	 * committer flushing a lone op itself, a direct commit, close): see durq_syncer_drained */
+	DURQ_HB_RELEASE(&s->pending);
 	if (ck_pr_faa_int(&s->pending, -done) == done && ck_pr_load_int(&s->db->committer.stopping))
 		durq_committer_kick(&s->db->committer); /* a closing committer waits for this */
 }
