@@ -5,7 +5,9 @@
  * sub-orchestration starts, worker items independent of instance status, cancellation and
  * deletion of terminal instances, pruning, and clearing custom status.
  *
- * Each test cites its specification in ../shared/duroxide-coverage.md §3 (T1..T13).
+ * docs/CONTRACT.md §7 maps each duroxide provider-validation test to the tests here that
+ * check it. The T1..T13 labels below number the scenarios of the coverage notes this file was
+ * written from (../shared/duroxide-coverage.md §3, outside this repository).
  */
 #include "conf_factory.h"
 
