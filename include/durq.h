@@ -92,7 +92,9 @@ DURQ_EXTERN int durq_error_retryable(int code);
 
 /* ---- limits and small types --------------------------------------------------------- */
 
-#define DURQ_INSTANCE_ID_MAX 256 /**< bytes, UTF-8, not counting the NUL */
+/** bytes, not counting the NUL. Instance ids, queue names, session ids and key/value keys
+ * must be valid UTF-8 on every provider (else DURQ_EINVAL, nothing written). */
+#define DURQ_INSTANCE_ID_MAX 256
 #define DURQ_QUEUE_NAME_MAX 256 /**< bytes, not counting the NUL */
 /** Longest session id (durq_work.session_id) and owner id (durq_session_owner.owner_id), in
  * bytes, not counting the NUL (G1; longer or empty: DURQ_EINVAL). */
@@ -624,7 +626,7 @@ typedef struct durq_turn {
  * to the instance: it survives continue-as-new and execution pruning and is deleted with
  * the instance. */
 typedef struct durq_kv {
-	const char *key;          /**< 1..DURQ_KV_KEY_MAX bytes */
+	const char *key;          /**< 1..DURQ_KV_KEY_MAX bytes of valid UTF-8 */
 	const void *value;        /**< at most options.max_payload bytes; NULL with 0 = empty */
 	size_t value_len;         /**< value length */
 } durq_kv;
@@ -1506,7 +1508,7 @@ DURQ_EXTERN int durq_custom_status_get(durq *db, void **value, size_t *len, uint
  *        buffer of 1 byte with *len 0)
  * @param len set to the value's length
  * @param instance_id the instance
- * @param key the key (1..DURQ_KV_KEY_MAX bytes)
+ * @param key the key (1..DURQ_KV_KEY_MAX bytes of valid UTF-8)
  * @return DURQ_OK, DURQ_ENOTFOUND (no such instance or key); DURQ_EINVAL (a bad argument),
  *         DURQ_ECLOSED, DURQ_EBUSY (no pool connection within pool_timeout_ms), DURQ_EIO,
  *         DURQ_ENOMEM, DURQ_ECORRUPT

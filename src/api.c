@@ -22,6 +22,40 @@
 
 /* ---- argument checks ---------------------------------------------------------------- */
 
+/* Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
+ * Ids, queue names, session ids and key/value keys must be: PostgreSQL refuses anything
+ * else, so every provider refuses it alike, before anything is written. */
+bool durq_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p++;
+		int more = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2
+			 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
+		if (more < 0 || end - p < more)
+			return false;
+		unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+		else if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+		for (int i = 0; i < more; i++, p++)
+			if (*p < (i == 0 ? lo : 0x80) || *p > (i == 0 ? hi : 0xBF))
+				return false;
+	}
+	return true;
+}
+
+static int check_utf8(const char *s, size_t len, const char *what)
+{
+	return durq_utf8_valid(s, len) ? DURQ_OK
+				       : durq_error_set(DURQ_EINVAL, "%s is not valid UTF-8", what);
+}
+
 int durq_check_id(const char *id, const char *what)
 {
 	if (!id)
@@ -32,7 +66,7 @@ int durq_check_id(const char *id, const char *what)
 	if (len > DURQ_INSTANCE_ID_MAX)
 		return durq_error_set(DURQ_EINVAL, "%s longer than %d bytes", what,
 				      DURQ_INSTANCE_ID_MAX);
-	return DURQ_OK;
+	return check_utf8(id, len, what);
 }
 
 /* A session or owner id (G1): 1..DURQ_SESSION_ID_MAX bytes. */
@@ -46,7 +80,7 @@ int durq_check_session_id(const char *id, const char *what)
 	if (len > DURQ_SESSION_ID_MAX)
 		return durq_error_set(DURQ_EINVAL, "%s longer than DURQ_SESSION_ID_MAX %d bytes",
 				      what, DURQ_SESSION_ID_MAX);
-	return DURQ_OK;
+	return check_utf8(id, len, what);
 }
 
 int durq_check_sessions(durq *db)
@@ -59,10 +93,11 @@ int durq_check_sessions(durq *db)
 
 static int check_queue(const char *q)
 {
-	if (q && strnlen(q, DURQ_QUEUE_NAME_MAX + 1) > DURQ_QUEUE_NAME_MAX)
+	size_t len = q ? strnlen(q, DURQ_QUEUE_NAME_MAX + 1) : 0;
+	if (len > DURQ_QUEUE_NAME_MAX)
 		return durq_error_set(DURQ_EINVAL, "queue name longer than %d bytes",
 				      DURQ_QUEUE_NAME_MAX);
-	return DURQ_OK;
+	return check_utf8(q ? q : "", len, "queue name");
 }
 
 static int check_payload(durq *db, const void *p, size_t len, const char *what)
@@ -199,7 +234,7 @@ static int check_kv_key(const char *key)
 	if (len == 0 || len > DURQ_KV_KEY_MAX)
 		return durq_error_set(DURQ_EINVAL, "key/value key of %s bytes: must be 1..%d",
 				      len ? "more than 256" : "0", DURQ_KV_KEY_MAX);
-	return DURQ_OK;
+	return check_utf8(key, len, "key/value key");
 }
 
 /* The key/value changes of a turn (G3): counts, keys, values. */

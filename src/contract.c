@@ -465,6 +465,8 @@ static int check_key(const char *key)
 	size_t len = strnlen(key, DURQ_KV_KEY_MAX + 1);
 	if (len == 0 || len > DURQ_KV_KEY_MAX)
 		return durq_error_set(DURQ_EINVAL, "key must be 1..%d bytes", DURQ_KV_KEY_MAX);
+	if (!durq_utf8_valid(key, len))
+		return durq_error_set(DURQ_EINVAL, "key is not valid UTF-8");
 	return DURQ_OK;
 }
 

@@ -275,6 +275,8 @@ void durq_api_leave(durq *db);
 /* Run one write op: group mode via the committer, per-op mode on this thread. */
 /* An instance id argument: non-NULL, 1..DURQ_INSTANCE_ID_MAX bytes (api.c). */
 int durq_check_id(const char *id, const char *what);
+/* Well-formed UTF-8 of n bytes (api.c): ids, names and keys must be. */
+bool durq_utf8_valid(const char *s, size_t n);
 /* A session or owner id (G1): non-NULL, 1..DURQ_SESSION_ID_MAX bytes (api.c). */
 int durq_check_session_id(const char *id, const char *what);
 /* DURQ_OK if the provider has activity sessions (DURQ_PROVIDER_SESSIONS), else EINVAL. */

@@ -398,6 +398,35 @@ static void test_instance_id_of_256_bytes_is_ok(void **state)
 	durq_instance_info_free(info);
 }
 
+/* Ids, queue names and key/value keys are UTF-8 on every provider (PostgreSQL refuses
+ * anything else, so durq refuses it alike, before anything is written). */
+static void test_ids_names_and_keys_that_are_not_utf8_are_einval(void **state)
+{
+	conf_ctx *c = *state;
+	static const char *const bad[] = {
+		"\xff",             /* never in UTF-8 */
+		"a\xc0\xaf" "b",    /* overlong '/' */
+		"\xed\xa0\x80",     /* a surrogate */
+		"\xf4\x90\x80\x80", /* past U+10FFFF */
+		"ok\xe2\x82",       /* truncated at the end */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(conf_msg(c, bad[i], 1, "x"), DURQ_EINVAL);
+		assert_non_null(strstr(durq_error_last(), "UTF-8"));
+		durq_work w = conf_w(NULL, "x");
+		w.queue = bad[i];
+		assert_int_equal(durq_work_enqueue(c->db, &w, 1), DURQ_EINVAL);
+		assert_non_null(strstr(durq_error_last(), "UTF-8"));
+		void *v = NULL;
+		size_t n = 0;
+		assert_int_equal(durq_kv_get(c->db, &v, &n, "i", bad[i]), DURQ_EINVAL);
+		assert_int_equal(durq_kv_get(c->db, &v, &n, bad[i], "k"), DURQ_EINVAL);
+	}
+	conf_assert_no_turn(c);
+	conf_assert_no_work(c, NULL);
+	conf_create_instance(c, "caf\xc3\xa9-\xe6\x97\xa5\xf0\x9f\x98\x80"); /* café-日😀: fine */
+}
+
 static void test_empty_or_null_instance_id_is_einval(void **state)
 {
 	conf_ctx *c = *state;
@@ -796,6 +825,7 @@ int main(void)
 		T(test_instance_id_of_257_bytes_is_einval),
 		T(test_instance_id_of_256_bytes_is_ok),
 		T(test_empty_or_null_instance_id_is_einval),
+		T(test_ids_names_and_keys_that_are_not_utf8_are_einval),
 		T(test_queue_name_of_257_bytes_is_einval),
 		T(test_enqueue_batch_with_one_bad_item_enqueues_nothing),
 		T(test_forged_work_token_is_elocklost),
