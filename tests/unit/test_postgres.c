@@ -13,7 +13,8 @@
  *  - one group-commit batch whose acks, renews and abandons the provider merges into array
  *    statements still gives each op the result it would get alone, in submission order: a
  *    second ack of one item, a renew after its ack, an ack after an abandon are refused
- *    (DURQ_ELOCKLOST), a completion with bad UTF-8 fails alone, all in one transaction.
+ *    (DURQ_ELOCKLOST), a completion the server refuses (a CHECK
+ *    constraint the test adds) fails alone, all in one transaction.
  * The shared server comes from the CTest fixture (DURQ_TEST_PG_URL_FILE); the crash and
  * password tests start servers of their own with scripts/pg-server.sh.
  */
@@ -572,7 +573,11 @@ static void test_one_batch_of_merged_runs_gives_each_op_its_own_result(void **st
 	assert_int_equal(n, ITEMS);
 	durq_token forged = it[5].token;
 	forged.bytes[0] ^= 0x5a;
-	durq_message bad = {.instance_id = "bad-\xff\xfe", .kind = 1};
+	/* an op the server refuses on its own (durq checks ids itself now, UTF-8 included):
+	 * a CHECK constraint the test adds, SQLSTATE 23514 */
+	admin_exec(url, "ALTER TABLE durq_orch_queue ADD CONSTRAINT durq_test_refuse "
+			"CHECK (instance_id <> 'bad-refused')");
+	durq_message bad = {.instance_id = "bad-refused", .kind = 1};
 	durq_message good = {.instance_id = "parent-ok", .kind = 1};
 
 	durq_stats before, after;
@@ -612,7 +617,7 @@ static void test_one_batch_of_merged_runs_gives_each_op_its_own_result(void **st
 			fail_msg("op %d: %s, expected %s", i, durq_error_name(r[i].rc),
 				 durq_error_name(want[i]));
 	}
-	/* the crafted batch was one transaction (a replay after the bad UTF-8 is internal) */
+	/* the crafted batch was one transaction (a replay after the refused insert is internal) */
 	assert_int_equal(after.transactions - before.transactions, 1);
 	/* item 2 back on the queue; 3 (failed ack, renewed) and 5 (forged) still leased */
 	durq_queue_depths d;
