@@ -74,7 +74,8 @@ int durq_syncer_push(durq_syncer *s, durq_pending *const *ops, size_t n, size_t 
 	f->t0 = t0;
 	f->n = n;
 	f->txn_ops = txn_ops;
-	memcpy(f->ops, ops, n * sizeof(f->ops[0]));
+	if (n) /* the recovery marker has no ops (ops NULL) */
+		memcpy(f->ops, ops, n * sizeof(f->ops[0]));
 	push(s, f);
 	return DURQ_OK;
 }
