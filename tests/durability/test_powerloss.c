@@ -255,6 +255,7 @@ static void child_main(const config *cfg, const char *db_path, const powerloss_p
 {
 	char url[PATH_MAX + 64];
 	durq_options o = DURQ_OPTIONS_INIT;
+	o.stats_publish_ms = DURQ_STATS_PUBLISH_OFF; /* I/O counted: none time-driven */
 	load l = {.fd = fd, .async = cfg->async, .seed = (unsigned int)plan->seed,
 		  .first = BASE_ITEMS + 1, .end = BASE_ITEMS + 1 + items};
 	pthread_t prod, cons[N_CONSUMERS];
@@ -401,6 +402,7 @@ static void make_base(sweep *s)
 		char url[PATH_MAX + 16];
 		durq *db;
 		durq_options o = DURQ_OPTIONS_INIT;
+	o.stats_publish_ms = DURQ_STATS_PUBLISH_OFF; /* I/O counted: none time-driven */
 		unsigned char buf[DUR_PAYLOAD_MAX];
 		close(fds[0]);
 		o.pool_size = 5;
@@ -552,6 +554,7 @@ static void read_image_durq(sweep *s, const point *pt, const char *path, const i
 {
 	char url[PATH_MAX + 16];
 	durq_options o = DURQ_OPTIONS_INIT;
+	o.stats_publish_ms = DURQ_STATS_PUBLISH_OFF; /* I/O counted: none time-driven */
 	durq *db;
 	durq_work_item *it;
 	durq_dead_letter *dl;

@@ -92,6 +92,7 @@ static void add_group(outcome *o, unsigned mask, int rc, int expect)
 static int open_handle(run *r)
 {
 	durq_options opts = DURQ_OPTIONS_INIT;
+	opts.stats_publish_ms = DURQ_STATS_PUBLISH_OFF; /* I/O counted: none time-driven */
 	opts.pool_size = 5;
 	opts.commit_mode = r->cfg->commit_mode;
 	opts.clock = run_clock;
