@@ -421,6 +421,29 @@ static int claim_loop(durq *db, durq_op *op, int timeout_ms)
 
 /* ---- worker queue ------------------------------------------------------------------- */
 
+/* The shared half of the work fetches: op is a DURQ_OP_WORK_CLAIM with everything but
+ * its item array and max (at most 1024 per fetch); the items go to *items / *n. Called
+ * inside the API (ENTER done), it leaves it. */
+static int work_claim(durq *db, durq_op *op, size_t max, int timeout_ms, durq_work_item **items,
+		      size_t *n)
+{
+	*items = NULL;
+	*n = 0;
+	op->u.work_claim.max = max > 1024 ? 1024 : max;
+	op->u.work_claim.items = calloc(op->u.work_claim.max, sizeof(durq_work_item));
+	if (!op->u.work_claim.items)
+		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
+	int rc = claim_loop(db, op, timeout_ms);
+	durq_api_leave(db);
+	if (rc < 0 || op->u.work_claim.n == 0) {
+		free(op->u.work_claim.items);
+		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
+	}
+	*items = op->u.work_claim.items;
+	*n = op->u.work_claim.n;
+	return DURQ_OK;
+}
+
 int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *queue, size_t max,
 		    int64_t lease_ms, int timeout_ms)
 {
@@ -432,25 +455,9 @@ int durq_work_fetch(durq *db, durq_work_item **items, size_t *n, const char *que
 		rc = check_fetch_args(lease_ms, timeout_ms);
 	if (rc < 0)
 		return leave(db, rc);
-	*items = NULL;
-	*n = 0;
-	if (max > 1024)
-		max = 1024;
-	durq_work_item *arr = calloc(max, sizeof(*arr));
-	if (!arr)
-		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
-		      .u.work_claim = {.queue = queue ? queue : "", .max = max,
-				       .lease_ms = lease_ms, .items = arr}};
-	rc = claim_loop(db, &op, timeout_ms);
-	durq_api_leave(db);
-	if (rc < 0 || op.u.work_claim.n == 0) {
-		free(arr);
-		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
-	}
-	*items = arr;
-	*n = op.u.work_claim.n;
-	return DURQ_OK;
+		      .u.work_claim = {.queue = queue ? queue : "", .lease_ms = lease_ms}};
+	return work_claim(db, &op, max, timeout_ms, items, n);
 }
 
 /* A queue set's names as the provider gets them (NULL -> "", DEFAULT_AND adds "") into
@@ -505,26 +512,11 @@ int durq_work_fetch_set(durq *db, durq_work_item **items, size_t *n, const durq_
 		rc = check_fetch_args(lease_ms, timeout_ms);
 	if (rc < 0)
 		return leave(db, rc);
-	*items = NULL;
-	*n = 0;
-	if (max > 1024)
-		max = 1024;
-	durq_work_item *arr = calloc(max, sizeof(*arr));
-	if (!arr)
-		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
-		      .u.work_claim = {.queue = "", .max = max, .lease_ms = lease_ms,
-				       .items = arr, .queues = any ? NULL : names,
+		      .u.work_claim = {.queue = "", .lease_ms = lease_ms,
+				       .queues = any ? NULL : names,
 				       .n_queues = any ? 0 : n_names, .any_queue = any}};
-	rc = claim_loop(db, &op, timeout_ms);
-	durq_api_leave(db);
-	if (rc < 0 || op.u.work_claim.n == 0) {
-		free(arr);
-		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
-	}
-	*items = arr;
-	*n = op.u.work_claim.n;
-	return DURQ_OK;
+	return work_claim(db, &op, max, timeout_ms, items, n);
 }
 
 void durq_work_item_clear(durq_work_item *it)
@@ -557,27 +549,11 @@ int durq_work_fetch_session(durq *db, durq_work_item **items, size_t *n, const c
 		rc = check_fetch_args(lease_ms, timeout_ms);
 	if (rc < 0)
 		return leave(db, rc);
-	*items = NULL;
-	*n = 0;
-	if (max > 1024)
-		max = 1024;
-	durq_work_item *arr = calloc(max, sizeof(*arr));
-	if (!arr)
-		return leave(db, durq_error_set(DURQ_ENOMEM, "out of memory"));
 	durq_op op = {.kind = DURQ_OP_WORK_CLAIM,
-		      .u.work_claim = {.queue = queue ? queue : "", .max = max,
-				       .lease_ms = lease_ms, .items = arr,
+		      .u.work_claim = {.queue = queue ? queue : "", .lease_ms = lease_ms,
 				       .owner_id = owner->owner_id,
 				       .session_lock_ms = owner->lock_ms}};
-	rc = claim_loop(db, &op, timeout_ms);
-	durq_api_leave(db);
-	if (rc < 0 || op.u.work_claim.n == 0) {
-		free(arr);
-		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
-	}
-	*items = arr;
-	*n = op.u.work_claim.n;
-	return DURQ_OK;
+	return work_claim(db, &op, max, timeout_ms, items, n);
 }
 
 void durq_work_items_free(durq_work_item *items, size_t n)
