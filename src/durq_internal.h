@@ -155,7 +155,6 @@ typedef struct durq_syncer {
 	bool stop;
 	int pending;                 /* ck_pr: batches pushed and not yet completed */
 	int broken;                  /* ck_pr: a flush failed; cleared at the recovery marker */
-	uint64_t flushes;            /* ck_pr: flush() calls */
 } durq_syncer;
 
 int durq_syncer_start(durq_syncer *s, struct durq *db, durq_conn *conn);

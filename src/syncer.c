@@ -130,7 +130,6 @@ static int flush_once(durq_syncer *s, char *msg, size_t len)
 {
 	durq_error_clear();
 	int rc = s->db->provider->flush(s->conn);
-	ck_pr_inc_64(&s->flushes);
 	if (rc < 0) {
 		snprintf(msg, len, "the flush after COMMIT failed (%s): this op's outcome is unknown "
 			 "(it is visible, and may or may not survive a crash)", durq_error_last());
