@@ -226,7 +226,7 @@ static int check_discard(const durq_turn_result *r)
 	return DURQ_OK;
 }
 
-static int check_kv_key(const char *key)
+int durq_check_kv_key(const char *key)
 {
 	if (!key)
 		return durq_error_set(DURQ_EINVAL, "key/value key is NULL");
@@ -256,12 +256,12 @@ static int check_kv(durq *db, const durq_turn_result *r)
 		return durq_error_set(DURQ_ETOOBIG, "%zu keys to set exceed DURQ_KV_MAX_KEYS %d",
 				      r->n_kv_set, DURQ_KV_MAX_KEYS);
 	for (size_t i = 0; i < r->n_kv_set; i++)
-		if ((rc = check_kv_key(r->kv_set[i].key)) < 0 ||
+		if ((rc = durq_check_kv_key(r->kv_set[i].key)) < 0 ||
 		    (rc = check_payload(db, r->kv_set[i].value, r->kv_set[i].value_len,
 					"key/value value")) < 0)
 			return rc;
 	for (size_t i = 0; i < r->n_kv_clear; i++)
-		if ((rc = check_kv_key(r->kv_clear[i])) < 0)
+		if ((rc = durq_check_kv_key(r->kv_clear[i])) < 0)
 			return rc;
 	return DURQ_OK;
 }

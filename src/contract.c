@@ -458,18 +458,6 @@ int durq_custom_status_get(durq *db, void **value, size_t *len, uint64_t *versio
 
 /* ---- key/value state (G3) ----------------------------------------------------------- */
 
-static int check_key(const char *key)
-{
-	if (!key)
-		return durq_error_set(DURQ_EINVAL, "key is NULL");
-	size_t len = strnlen(key, DURQ_KV_KEY_MAX + 1);
-	if (len == 0 || len > DURQ_KV_KEY_MAX)
-		return durq_error_set(DURQ_EINVAL, "key must be 1..%d bytes", DURQ_KV_KEY_MAX);
-	if (!durq_utf8_valid(key, len))
-		return durq_error_set(DURQ_EINVAL, "key is not valid UTF-8");
-	return DURQ_OK;
-}
-
 int durq_kv_get(durq *db, void **value, size_t *len, const char *instance_id, const char *key)
 {
 	int rc = DURQ_OK;
@@ -477,7 +465,7 @@ int durq_kv_get(durq *db, void **value, size_t *len, const char *instance_id, co
 	if (!value || !len)
 		rc = durq_error_set(DURQ_EINVAL, "durq_kv_get: value/len is NULL");
 	else if ((rc = durq_check_id(instance_id, "instance_id")) == DURQ_OK)
-		rc = check_key(key);
+		rc = durq_check_kv_key(key);
 	if (rc < 0)
 		return leave(db, rc);
 	*value = NULL;

@@ -276,6 +276,8 @@ void durq_api_leave(durq *db);
 int durq_check_id(const char *id, const char *what);
 /* Well-formed UTF-8 of n bytes (api.c): ids, names and keys must be. */
 bool durq_utf8_valid(const char *s, size_t n);
+/* A key/value key (G3): non-NULL, 1..DURQ_KV_KEY_MAX bytes of UTF-8 (api.c). */
+int durq_check_kv_key(const char *key);
 /* A session or owner id (G1): non-NULL, 1..DURQ_SESSION_ID_MAX bytes (api.c). */
 int durq_check_session_id(const char *id, const char *what);
 /* DURQ_OK if the provider has activity sessions (DURQ_PROVIDER_SESSIONS), else EINVAL. */
