@@ -809,17 +809,27 @@ DURQ_EXTERN int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *i
  * - A *_async call that returns DURQ_OK completes exactly once: its done callback is called
  *   and it counts down its group. One that returns an error never completes.
  * - Inputs are copied at submit: the caller's buffers may be reused as soon as it returns.
- * - The callback runs on one of the handle's write threads (group mode) once the op is
- *   durable, with no durq lock held, in submission order within a batch: the flush thread
- *   ("durq-flush") where the provider flushes after COMMIT (a file database with
- *   synchronous=FULL), else the committer thread ("durq-commit"); in per-op mode it runs on
- *   the submitting thread before the submit call returns. It may submit more async ops
- *   (from a write thread these never block, whatever the flags), read, and signal its own
- *   threads. Anything
- *   that would wait for ops (a synchronous write, durq_flush, durq_work_ack_many,
- *   durq_group_wait with a timeout other than 0, durq_close) fails with DURQ_EINVAL there:
- *   those ops need the very thread that runs the callback. Keep it short: it delays the next
- *   batch.
+ * - The callback runs once the op is durable, with no durq lock held, in submission order
+ *   within a batch, on one of three threads:
+ *   - the flush thread ("durq-flush"), group mode, where the provider flushes after COMMIT
+ *     (synchronous=FULL on an SQLite file or on PostgreSQL);
+ *   - the committer thread ("durq-commit"), group mode, otherwise (also a lone op on a
+ *     handle that flushes after COMMIT: it is flushed where it committed);
+ *   - the submitting thread, before the submit call returns: always in per-op mode; in
+ *     group mode when the handle commits without a flush (the in-memory database, or an
+ *     SQLite file with synchronous below FULL) and nothing else is queued or committing
+ *     (the op is then committed on the submitting thread, saving the hand-off). A submit
+ *     made from inside such a callback is queued for the committer and never completes
+ *     before it returns, so callbacks that submit again do not nest. A callback must not
+ *     take a lock that its submitter holds across the submit call.
+ *   On a write thread (flush or committer) a callback may submit more async ops (these
+ *   never block there, whatever the flags), read, and signal its own threads. Anything that
+ *   would wait for ops (a synchronous write, durq_flush, durq_work_ack_many, durq_group_wait
+ *   with a timeout other than 0, durq_close) fails with DURQ_EINVAL there: those ops need
+ *   the very thread that runs the callback. Keep it short: it delays the next batch. On the
+ *   submitting thread it may also make synchronous calls (it runs outside the commit, as
+ *   in per-op mode), but a callback that must work in every case keeps to the write
+ *   threads' rules.
  * - Backpressure: when `backlog` ops are pending, a submit blocks until there is room, or
  *   with DURQ_SUBMIT_NOWAIT returns DURQ_EAGAIN (retryable) at once.
  * - durq_close completes every submitted op (committing it) before it returns.

@@ -6,7 +6,8 @@
  * the rest in one flushed BEGIN IMMEDIATE … COMMIT, a savepoint per op (an op that fails
  * rolls back alone), every op completed with its own result, fetchers woken. No fixed
  * delay: an idle committer takes the first op at once; only right after a batch of k does
- * it wait (at most half a commit) for those k callers to come back.
+ * it wait (at most half a commit) for those k callers to come back. A lone op, synchronous
+ * or (with no flush at COMMIT) async, skips the hand-off and commits on its own thread.
  * Does not own: SQL (the provider), per-op mode (handle.c), fetch waiting (api.c).
  */
 #include <errno.h>
@@ -575,6 +576,8 @@ static void wait_done(durq_committer *c, durq_pending *p)
 			;
 }
 
+static bool post_direct(durq_committer *c, durq_pending *p);
+
 int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait)
 {
 	p->rc = DURQ_OK;
@@ -596,6 +599,8 @@ int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait)
 			wake_committer(c);
 		return DURQ_OK;
 	}
+	if (p->async && post_direct(c, p))
+		return DURQ_OK; /* committed and completed on this thread */
 	DURQ_HB_RELEASE(p);
 	while (!enqueue(c, p)) {
 		if (nowait)
@@ -612,16 +617,18 @@ int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait)
  * the committer is not running a batch, the hand-off (two thread switches) would cost more
  * than the op. Callers that arrive meanwhile find the connection taken and queue as usual,
  * so under load the committer still batches them; ops of one thread stay in order because
- * the direct path is taken only when the ring is empty.
+ * the direct path is taken only when the ring is empty. An async op may take it too (see
+ * post_direct).
  */
-static bool run_direct(durq_committer *c, durq_pending *p)
+static bool run_direct(durq_committer *c, durq_pending *p, bool async_op)
 {
 	if (ck_pr_load_int(&c->paused) || !ring_empty(c) || pthread_mutex_trylock(&c->conn_mu) != 0)
 		return false;
 	/* with batches awaiting their flush, an op committed and flushed here would complete
-	 * before ops committed earlier: it queues behind them instead */
+	 * before ops committed earlier: it queues behind them instead. An async op also queues
+	 * behind callbacks' ops (the overflow list), which the committer takes first. */
 	bool alone = ring_empty(c) && !ck_pr_load_int(&c->paused) && !ck_pr_load_int(&c->stopping) &&
-		     durq_syncer_idle(&c->syncer);
+		     durq_syncer_idle(&c->syncer) && !(async_op && has_ovf(c));
 	if (alone) {
 		durq_pending *one[1] = {p};
 		durq_writer_enter();
@@ -633,6 +640,50 @@ static bool run_direct(durq_committer *c, durq_pending *p)
 	return alone;
 }
 
+/* A commit on this handle is cheap: no flush (the in-memory provider, or synchronous below
+ * FULL) on a database in this process. A server's COMMIT (DURQ_PROVIDER_CONCURRENT_WRITERS:
+ * PostgreSQL) is a network round trip even when it does not flush: not counted as cheap. */
+static bool commits_without_flush(const durq *db)
+{
+	const durq_provider *pr = db->provider;
+	if (pr->flags & DURQ_PROVIDER_CONCURRENT_WRITERS)
+		return false;
+	return (pr->flags & DURQ_PROVIDER_VOLATILE) || db->opts.synchronous != DURQ_SYNC_FULL;
+}
+
+/* How many inline completions (post_direct) this thread is inside. */
+static _Thread_local unsigned int inline_depth;
+
+/*
+ * An async op takes the direct path too when the commit is cheap (commits_without_flush)
+ * and run_direct would take it for a synchronous caller: it commits on the submitting
+ * thread, and its callback runs there before the submit returns, as in per-op mode: after
+ * COMMIT, with the connection released and the thread no longer a writer, so the callback
+ * may do what a per-op one may. At one op in flight that saves the two thread wake-ups of
+ * the hand-off, which cost more than an unflushed commit. With a flush at COMMIT it never
+ * does: the submitter would block for an fsync instead of submitting its next acks, which
+ * the committer batches meanwhile. A submit from inside an inline callback goes through the
+ * ring (inline_depth), or a callback that submits again would recurse once per op without
+ * bound. Claims and the core's own ops (flush marker, stats) keep the ring; so does a
+ * submit from a writing thread (a log callback inside a direct commit holds the connection).
+ */
+static bool post_direct(durq_committer *c, durq_pending *p)
+{
+	if (inline_depth > 0 || durq_in_writer() || p->op.kind >= DURQ_OP__COUNT ||
+	    durq_op_is_claim(&p->op) || !commits_without_flush(c->db) || has_ovf(c))
+		return false;
+	p->state = DURQ_PENDING_WAITING;
+	p->async = false; /* so run_txn only marks it done: it is completed below */
+	bool done = run_direct(c, p, true);
+	p->async = true;
+	if (!done)
+		return false;
+	inline_depth++;
+	durq_async_complete(p); /* callback, group, free */
+	inline_depth--;
+	return true;
+}
+
 /* A synchronous caller never runs on the committer thread (durq_exec refuses a write from
  * a writing thread), so posting blocks for space like any producer. */
 int durq_committer_submit(durq_committer *c, durq_pending *p)
@@ -640,7 +691,7 @@ int durq_committer_submit(durq_committer *c, durq_pending *p)
 	p->rc = DURQ_OK;
 	p->state = DURQ_PENDING_WAITING;
 	p->errmsg[0] = '\0';
-	if (!run_direct(c, p)) {
+	if (!run_direct(c, p, false)) {
 		if (sem_init(&p->done, 0, 0) != 0)
 			return durq_error_set(DURQ_ENOMEM, "committer: sem_init failed: %s",
 					      strerror(errno));
