@@ -3,7 +3,8 @@
  * result, only after the COMMIT that made it durable; a failing op fails alone in its batch;
  * a failed commit fails every op of the batch; durq_flush covers every earlier op; close
  * completes everything pending; backpressure blocks or returns DURQ_EAGAIN; a callback that
- * submits again does not deadlock; inputs are copied at submit.
+ * submits again does not deadlock; inputs are copied at submit; a lone op on a handle that
+ * commits without a flush completes on the submitting thread, and callbacks never nest.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -435,6 +436,175 @@ static void test_callback_that_submits_again_does_not_deadlock(void **state)
 	assert_int_equal(ready(db), 1 + 20 * 3 + 1);
 }
 
+/* ---- a lone async op on a handle that commits without a flush runs inline ----------- */
+
+/* What an inline-path callback saw. */
+typedef struct seen {
+	durq *db;
+	int calls;          /* ck_pr */
+	int rc;
+	pthread_t thread;
+	int64_t leased;     /* work_leased read from the callback: the ack's COMMIT is visible */
+	int sync_rc;        /* a synchronous write from the callback */
+} seen;
+
+static void seen_done(void *ctx, const durq_completion *c)
+{
+	seen *s = ctx;
+	s->rc = c->rc;
+	s->thread = pthread_self();
+	durq_queue_depths d;
+	s->leased = durq_queue_depths_get(s->db, &d, NULL) == DURQ_OK ? d.work_leased : -1;
+	durq_work w = {.queue = "from-callback", .payload = "s", .payload_len = 1};
+	s->sync_rc = durq_work_enqueue(s->db, &w, 1);
+	ck_pr_inc_int(&s->calls);
+}
+
+static durq *open_url(fx *f, const char *url, int synchronous)
+{
+	durq_options o = DURQ_OPTIONS_INIT;
+	o.commit_mode = DURQ_COMMIT_GROUP;
+	o.synchronous = synchronous;
+	o.stats_publish_ms = DURQ_STATS_PUBLISH_OFF; /* no stats op ahead of the one measured */
+	assert_int_equal(durq_open(&f->db, url, &o), DURQ_OK);
+	return f->db;
+}
+
+/* Idle handle, no flush at COMMIT: the ack commits on this thread and its callback has run
+ * here, after the COMMIT, before the submit returns; a synchronous write from that callback
+ * works as in per-op mode. With the committer held, the next one queues and completes on
+ * the committer thread instead. */
+static void lone_async_op_completes_inline(fx *f, const char *url, int synchronous)
+{
+	durq *db = open_url(f, url, synchronous);
+	enqueue_n(db, 2);
+	durq_work_item *it;
+	size_t n;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 2, 60000, 0), DURQ_OK);
+	assert_int_equal(n, 2);
+	durq_stats s0, s1;
+	assert_int_equal(durq_stats_get(db, &s0), DURQ_OK);
+	seen a = {.db = db, .rc = 99, .leased = 99, .sync_rc = 99};
+	durq_async how = {.done = seen_done, .ctx = &a};
+	assert_int_equal(durq_work_ack_async(db, it[0].id, &it[0].token, NULL, &how), DURQ_OK);
+	assert_int_equal(ck_pr_load_int(&a.calls), 1); /* before the submit returned */
+	assert_true(pthread_equal(a.thread, pthread_self()));
+	assert_int_equal(a.rc, DURQ_OK);
+	assert_int_equal(a.leased, 1); /* the acked item's lease is gone: after COMMIT */
+	assert_int_equal(a.sync_rc, DURQ_OK);
+	assert_int_equal(durq_stats_get(db, &s1), DURQ_OK);
+	assert_int_equal(s1.ops[DURQ_OP_WORK_ACK] - s0.ops[DURQ_OP_WORK_ACK], 1);
+	assert_int_equal(s1.work_ack_latency.count - s0.work_ack_latency.count, 1);
+
+	/* the committer busy (held): queued, completed on the committer thread */
+	seen b = {.db = db, .rc = 99};
+	how.ctx = &b;
+	durq_committer_pause(db, 1);
+	assert_int_equal(durq_work_ack_async(db, it[1].id, &it[1].token, NULL, &how), DURQ_OK);
+	assert_int_equal(durq_committer_backlog(db), 1);
+	assert_int_equal(ck_pr_load_int(&b.calls), 0);
+	durq_committer_pause(db, 0);
+	assert_int_equal(durq_flush(db, -1), DURQ_OK);
+	assert_int_equal(ck_pr_load_int(&b.calls), 1);
+	assert_true(pthread_equal(b.thread, db->committer.thread));
+	assert_int_equal(b.rc, DURQ_OK);
+	assert_int_equal(b.sync_rc, DURQ_EINVAL); /* on the committer: refused, as documented */
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_leased, 0);
+	assert_int_equal(d.work_ready, 1); /* the one enqueued from the inline callback */
+	durq_work_items_free(it, n);
+}
+
+static void test_lone_async_op_completes_inline_in_memory(void **state)
+{
+	lone_async_op_completes_inline(*state, "sqlite::memory:", DURQ_SYNC_DEFAULT);
+}
+
+static void test_lone_async_op_completes_inline_on_a_file_without_full(void **state)
+{
+	fx *f = *state;
+	lone_async_op_completes_inline(f, f->url, DURQ_SYNC_NORMAL);
+}
+
+/* A file with synchronous=FULL flushes at every commit: an async op never blocks its
+ * submitter for that, it completes on the committer (lone op) or the flush thread. */
+static void test_async_op_on_a_full_file_completes_on_a_write_thread(void **state)
+{
+	fx *f = *state;
+	durq *db = open_url(f, f->url, DURQ_SYNC_FULL);
+	enqueue_n(db, 1);
+	durq_work_item *it;
+	size_t n;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 1, 60000, 0), DURQ_OK);
+	seen a = {.db = db, .rc = 99};
+	durq_async how = {.done = seen_done, .ctx = &a};
+	assert_int_equal(durq_work_ack_async(db, it[0].id, &it[0].token, NULL, &how), DURQ_OK);
+	assert_int_equal(durq_flush(db, -1), DURQ_OK);
+	assert_int_equal(ck_pr_load_int(&a.calls), 1);
+	assert_int_equal(a.rc, DURQ_OK);
+	assert_false(pthread_equal(a.thread, pthread_self()));
+	assert_true(pthread_equal(a.thread, db->committer.thread) ||
+		    (db->committer.syncer.started &&
+		     pthread_equal(a.thread, db->committer.syncer.thread)));
+	assert_int_equal(a.sync_rc, DURQ_EINVAL);
+	durq_work_items_free(it, n);
+}
+
+/* Each callback submits the next op: 10,000 in a chain, started inline. A submit from an
+ * inline callback goes through the ring, so callbacks never nest (depth 1), however long
+ * the chain; without that each op would recurse into the next on the submitter's stack. */
+enum { CHAIN_N = 10000 };
+
+typedef struct deep {
+	durq *db;
+	durq_group *g;
+	int submitted;      /* callbacks run one at a time (a chain): no lock */
+	int max_depth;
+	int submit_rc;
+} deep;
+
+static _Thread_local int cb_depth;
+
+static void deep_done(void *ctx, const durq_completion *c)
+{
+	deep *d = ctx;
+	if (++cb_depth > d->max_depth)
+		d->max_depth = cb_depth;
+	if (c->rc != DURQ_OK)
+		d->submit_rc = c->rc;
+	if (d->submitted < CHAIN_N) {
+		d->submitted++;
+		durq_work w = {.payload = "d", .payload_len = 1};
+		durq_async a = {.done = deep_done, .ctx = d, .group = d->g};
+		int rc = durq_work_enqueue_async(d->db, &w, 1, &a);
+		if (rc != DURQ_OK)
+			d->submit_rc = rc;
+	}
+	cb_depth--;
+}
+
+static void test_inline_callback_that_submits_again_does_not_recurse(void **state)
+{
+	fx *f = *state;
+	durq *db = open_url(f, "sqlite::memory:", DURQ_SYNC_DEFAULT);
+	deep d = {.db = db, .submitted = 1};
+	assert_int_equal(durq_group_new(&d.g), DURQ_OK);
+	durq_work w = {.payload = "d", .payload_len = 1};
+	durq_async a = {.done = deep_done, .ctx = &d, .group = d.g};
+	assert_int_equal(durq_work_enqueue_async(db, &w, 1, &a), DURQ_OK);
+	/* the first completed inline and submitted the second, which did not run here */
+	assert_int_equal(d.max_depth, 1);
+	/* each op of the chain is submitted before its predecessor leaves the group */
+	assert_int_equal(durq_group_wait(d.g, -1, NULL), DURQ_OK);
+	assert_int_equal(durq_flush(db, -1), DURQ_OK);
+	assert_int_equal(d.submitted, CHAIN_N);
+	assert_int_equal(d.submit_rc, DURQ_OK);
+	assert_int_equal(d.max_depth, 1);
+	assert_int_equal(ready(db), CHAIN_N);
+	durq_group_free(d.g);
+}
+
 /* ---- the batch form ----------------------------------------------------------------- */
 
 static void test_ack_many_each_fails_alone(void **state)
@@ -480,6 +650,10 @@ int main(void)
 		T(test_backpressure_eagain_or_block),
 		T(test_callback_that_submits_again_does_not_deadlock),
 		T(test_ack_many_each_fails_alone),
+		T(test_lone_async_op_completes_inline_in_memory),
+		T(test_lone_async_op_completes_inline_on_a_file_without_full),
+		T(test_async_op_on_a_full_file_completes_on_a_write_thread),
+		T(test_inline_callback_that_submits_again_does_not_recurse),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
