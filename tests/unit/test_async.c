@@ -460,6 +460,14 @@ static void seen_done(void *ctx, const durq_completion *c)
 	ck_pr_inc_int(&s->calls);
 }
 
+/* Wait until the committer sleeps for want of work: it holds the write connection only
+ * while it drains and runs a batch, so from now on a lone op finds it free. */
+static void committer_asleep(durq *db)
+{
+	while (!ck_pr_load_int(&db->committer.sleeping))
+		sched_yield();
+}
+
 static durq *open_url(fx *f, const char *url, int synchronous)
 {
 	durq_options o = DURQ_OPTIONS_INIT;
@@ -486,6 +494,7 @@ static void lone_async_op_completes_inline(fx *f, const char *url, int synchrono
 	assert_int_equal(durq_stats_get(db, &s0), DURQ_OK);
 	seen a = {.db = db, .rc = 99, .leased = 99, .sync_rc = 99};
 	durq_async how = {.done = seen_done, .ctx = &a};
+	committer_asleep(db);
 	assert_int_equal(durq_work_ack_async(db, it[0].id, &it[0].token, NULL, &how), DURQ_OK);
 	assert_int_equal(ck_pr_load_int(&a.calls), 1); /* before the submit returned */
 	assert_true(pthread_equal(a.thread, pthread_self()));
@@ -525,6 +534,54 @@ static void test_lone_async_op_completes_inline_on_a_file_without_full(void **st
 {
 	fx *f = *state;
 	lone_async_op_completes_inline(f, f->url, DURQ_SYNC_NORMAL);
+}
+
+/* Acks submitted back to back (a fetched batch) are a burst: only the first may commit on
+ * the submitting thread, the rest go to the committer and share its commits. A
+ * synchronous write (the next fetch's claim) ends the burst. The mean commit time is set
+ * high so that "back to back" does not depend on this machine's speed. */
+static void test_a_burst_of_async_acks_goes_to_the_committer(void **state)
+{
+	fx *f = *state;
+	durq *db = open_url(f, "sqlite::memory:", DURQ_SYNC_DEFAULT);
+	enum { N = 100 };
+	enqueue_n(db, N + 1);
+	durq_work_item *it;
+	size_t n;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, N + 1, 60000, 0), DURQ_OK);
+	assert_int_equal(n, N + 1);
+	seen s[N + 1];
+	memset(s, 0, sizeof(s));
+	durq_group *g;
+	assert_int_equal(durq_group_new(&g), DURQ_OK);
+	ck_pr_store_64(&db->committer.commit_ewma_ns, 10ull * 1000000000ull);
+	committer_asleep(db);
+	for (int i = 0; i < N; i++) {
+		s[i].db = db;
+		durq_async a = {.done = seen_done, .ctx = &s[i], .group = g};
+		assert_int_equal(durq_work_ack_async(db, it[i].id, &it[i].token, NULL, &a), DURQ_OK);
+	}
+	assert_int_equal(durq_group_wait(g, -1, NULL), DURQ_OK);
+	int here = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(s[i].calls, 1);
+		assert_int_equal(s[i].rc, DURQ_OK);
+		here += pthread_equal(s[i].thread, pthread_self()) != 0;
+	}
+	assert_true(pthread_equal(s[0].thread, pthread_self()));
+	assert_int_equal(here, 1);
+	/* a synchronous write: the next ack is a lone op again */
+	durq_work w = {.payload = "x", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(db, &w, 1), DURQ_OK);
+	committer_asleep(db);
+	s[N].db = db;
+	durq_async a = {.done = seen_done, .ctx = &s[N]};
+	assert_int_equal(durq_work_ack_async(db, it[N].id, &it[N].token, NULL, &a), DURQ_OK);
+	assert_int_equal(ck_pr_load_int(&s[N].calls), 1);
+	assert_true(pthread_equal(s[N].thread, pthread_self()));
+	assert_int_equal(s[N].rc, DURQ_OK);
+	durq_group_free(g);
+	durq_work_items_free(it, n);
 }
 
 /* A file with synchronous=FULL flushes at every commit: an async op never blocks its
@@ -592,6 +649,7 @@ static void test_inline_callback_that_submits_again_does_not_recurse(void **stat
 	assert_int_equal(durq_group_new(&d.g), DURQ_OK);
 	durq_work w = {.payload = "d", .payload_len = 1};
 	durq_async a = {.done = deep_done, .ctx = &d, .group = d.g};
+	committer_asleep(db);
 	assert_int_equal(durq_work_enqueue_async(db, &w, 1, &a), DURQ_OK);
 	/* the first completed inline and submitted the second, which did not run here */
 	assert_int_equal(d.max_depth, 1);
@@ -652,6 +710,7 @@ int main(void)
 		T(test_ack_many_each_fails_alone),
 		T(test_lone_async_op_completes_inline_in_memory),
 		T(test_lone_async_op_completes_inline_on_a_file_without_full),
+		T(test_a_burst_of_async_acks_goes_to_the_committer),
 		T(test_async_op_on_a_full_file_completes_on_a_write_thread),
 		T(test_inline_callback_that_submits_again_does_not_recurse),
 #undef T
