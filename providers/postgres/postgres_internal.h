@@ -19,12 +19,16 @@
 
 #include "durq/provider.h"
 
-#define PG_SCHEMA_VERSION 6 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
+#define PG_SCHEMA_VERSION 7 /* 2: instance advisory lock keyed by schema and id; 3: issue 10
 			     * (execution name/version/completion, deletes, retention); 4: the
 			     * per-instance key/value state (durq_kv, durq_orch_ack's kv arrays);
 			     * 5: runtime version pins and the claim's version range; 6: activity
-			     * sessions (durq_sessions, the items' session_id) */
+			     * sessions (durq_sessions, the items' session_id); 7: the work queue
+			     * leaves half of each page free (fillfactor 50) */
 #define PG_NOTIFY_CHANNEL "durq"
+/* A claim's NOTIFY (its lease's expiry makes work claimable) goes at most once per this
+ * many ms per provider instance: see pg_notify_due. */
+#define PG_CLAIM_NOTIFY_MS 100
 #define PG_MAX_PARAMS 32 /* durq_orch_ack takes 32 */
 #define PG_PREFIX_MAX 6
 /* The largest message libpq and the server exchange is 1 GiB - 1 (the server's
@@ -45,6 +49,7 @@ typedef struct pg_provider {
 	atomic_int config_logged;
 	_Atomic uint64_t db_bytes; /* pg_database_size, refreshed by the watch connection */
 	_Atomic int64_t db_bytes_at_ms;
+	_Atomic int64_t claim_notify_ms; /* monotonic ms of the last claim that notified */
 	pthread_mutex_t flush_mu;  /* the flusher: the flush thread, or recovery (committer) */
 	struct pg_conn *flusher;   /* its own session: durq_provider.flush (deferred flush) */
 } pg_provider;

