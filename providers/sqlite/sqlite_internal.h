@@ -60,6 +60,8 @@ extern const char *const sq_contract_sql[SQ__COUNT - SQ_CONTRACT_FIRST];
 extern const char *const sq_migrations[];
 extern const int sq_n_migrations;
 
+struct sq_ckpt;
+
 typedef struct sq_conn {
 	durq_conn base;      /* first: the core sees a durq_conn */
 	sqlite3 *db;
@@ -74,8 +76,59 @@ typedef struct sq_conn {
 	int sticky_rc;       /* first failed bind or copy since sq_stmt (see sq_step) */
 	unsigned int txn_flags; /* DURQ_TXN_* of the open write transaction */
 	sqlite3_file *wal;   /* ck_pr: the WAL file, for sq_flush (set by deferred commits) */
+	struct sq_ckpt *ckpt; /* a file database's write connection: its checkpointer */
 	sqlite3_stmt *stmts[SQ__COUNT];
 } sq_conn;
+
+/* A connection's role beside the core's DURQ_CONN_*: the checkpointer's (sqlite_ckpt.c). */
+#define SQ_ROLE_CKPT 16
+
+/* Checkpoint policy (sqlite_provider.c for connections that commit with SQLite's
+ * wal_autocheckpoint, sqlite_ckpt.c for a file database's write connection): a PASSIVE
+ * checkpoint every CKPT_FRAMES frames; past RESTART_FRAMES a RESTART that waits up to
+ * RESTART_BUDGET_MS for readers, past FORCE_FRAMES up to FORCE_BUDGET_MS. */
+#define SQ_CKPT_FRAMES 1000
+#define SQ_RESTART_FRAMES 8000
+#define SQ_FORCE_FRAMES 12000
+#define SQ_RESTART_BUDGET_MS 1000
+#define SQ_FORCE_BUDGET_MS 3000
+
+/* Open a connection of role DURQ_CONN_* or SQ_ROLE_CKPT (no schema work, logs nothing). */
+int sq_conn_open_role(sq_provider *p, sq_conn **out, int role);
+void sq_conn_free(sq_conn *c);
+
+/* sqlite_ckpt.c: the checkpointer of a file database's write connection. attach disables
+ * the write connection's automatic checkpoints and wakes the checkpointer thread (started
+ * at its first wake-up) through sqlite3_wal_hook; detach stops and joins it and closes its
+ * connection (before the write connection closes). */
+int sq_ckpt_attach(sq_conn *w);
+void sq_ckpt_detach(sq_conn *w);
+/* Write connection, before BEGIN: wait while the checkpointer holds or awaits the write
+ * lock for a RESTART (a handshake instead of a busy-handler backoff on both sides). */
+void sq_ckpt_yield(struct sq_ckpt *k);
+/* Around a checkpoint on the write connection (flush_recover): no checkpointer run
+ * overlaps it (SQLite refuses a second checkpoint at once with SQLITE_BUSY, no busy wait). */
+void sq_ckpt_pause(struct sq_ckpt *k);
+void sq_ckpt_resume(struct sq_ckpt *k);
+
+/* What the checkpointer did (tests, diagnostics). */
+typedef struct sq_ckpt_counts {
+	unsigned long wakeups;   /* wake-ups by the WAL hook */
+	unsigned long runs;      /* PASSIVE checkpoints run */
+	unsigned long restarts;  /* RESTART checkpoints that reset the WAL */
+	unsigned long failures;  /* checkpoints that returned an error (busy excluded) */
+	unsigned long db_syncs;  /* the checkpointer's own database fsyncs (one per run) */
+	int max_frames;          /* the largest WAL (frames) a run saw */
+	int started;             /* the thread was started */
+	int running;             /* a run is in progress */
+	int pausers;             /* threads in sq_ckpt_pause (waiting, or their checkpoint) */
+	int stopping;            /* detach has begun */
+} sq_ckpt_counts;
+/* The counts of write connection w's checkpointer; false if it has none (in-memory). */
+bool sq_ckpt_counts_get(durq_conn *w, sq_ckpt_counts *out);
+/* Tests: wait until w's checkpointer has run `runs` checkpoints and is idle, at most
+ * timeout_ms; returns its run count. */
+unsigned long sq_ckpt_wait_runs(durq_conn *w, unsigned long runs, int timeout_ms);
 
 /* Grow *arr (of elem bytes, durq_mem_*) to hold n+1 entries; new entries zeroed. */
 int sq_grow(void **arr, size_t *cap, size_t n, size_t elem);

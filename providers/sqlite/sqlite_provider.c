@@ -400,7 +400,10 @@ static const char *sync_name(int s)
 }
 
 /*
- * Checkpoint policy. SQLite's wal_autocheckpoint runs PASSIVE checkpoints, which copy only
+ * Checkpoint policy of the connections that commit with SQLite's automatic checkpoints
+ * (per-op mode's pool connections, the in-memory database's write connection); a file
+ * database's write connection has a checkpointer thread instead (sqlite_ckpt.c), which
+ * applies the same tiers. SQLite's wal_autocheckpoint runs PASSIVE checkpoints, which copy only
  * what the oldest reader's snapshot allows and never reset the WAL while readers use it, so
  * under overlapping readers the WAL only grows. Every CHECK_EVERY commits the writer looks at
  * the WAL (a PASSIVE checkpoint reports its frames); past RESTART_FRAMES it runs a RESTART
@@ -424,10 +427,10 @@ static const char *sync_name(int s)
  */
 #define CHECK_EVERY 256
 #define RETRY_EVERY 32
-#define RESTART_FRAMES 8000
-#define FORCE_FRAMES 12000
-#define RESTART_BUDGET_MS 1000
-#define FORCE_BUDGET_MS 3000
+#define RESTART_FRAMES SQ_RESTART_FRAMES
+#define FORCE_FRAMES SQ_FORCE_FRAMES
+#define RESTART_BUDGET_MS SQ_RESTART_BUDGET_MS
+#define FORCE_BUDGET_MS SQ_FORCE_BUDGET_MS
 
 static void checkpoint_policy(sq_conn *c)
 {
@@ -514,7 +517,7 @@ static int apply_profile(sq_conn *c)
 	    trusted != 0)
 		return durq_error_set(DURQ_EIO, "PRAGMA trusted_schema=OFF did not take effect on "
 				      "'%s'", p->path);
-	if (!p->config_logged) {
+	if (c->role != SQ_ROLE_CKPT && !p->config_logged) {
 		p->config_logged = 1;
 		for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 			durq_log_emit(p->opts, DURQ_LOG_INFO, "CONFIG", "%s", pragmas[i]);
@@ -660,10 +663,11 @@ out:
 	return rc;
 }
 
-static void conn_free(sq_conn *c)
+void sq_conn_free(sq_conn *c)
 {
 	if (!c)
 		return;
+	sq_ckpt_detach(c); /* its thread and connection go before the write connection */
 	for (int i = 0; i < SQ__COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
 	sqlite3_close_v2(c->db);
@@ -673,7 +677,7 @@ static void conn_free(sq_conn *c)
 static void sq_conn_close(durq_provider *prov, durq_conn *conn)
 {
 	(void)prov;
-	conn_free(sq_conn_of(conn));
+	sq_conn_free(sq_conn_of(conn));
 }
 
 /*
@@ -775,9 +779,8 @@ static int check_payload_limit(sq_conn *c)
 			      c->p->opts->max_payload, cap, limit);
 }
 
-static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
+int sq_conn_open_role(sq_provider *p, sq_conn **out, int role)
 {
-	sq_provider *p = (sq_provider *)prov;
 	sq_conn *c = calloc(1, sizeof(*c));
 	int rc;
 	if (!c)
@@ -795,19 +798,29 @@ static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
 			     SQLITE_OPEN_NOFOLLOW, p->opts->sqlite_vfs);
 	if (rc != SQLITE_OK) {
 		rc = open_error(c);
-		conn_free(c);
+		sq_conn_free(c);
 		return rc;
 	}
 	if ((rc = apply_profile(c)) < 0 || (rc = check_payload_limit(c)) < 0 ||
 	    (role == DURQ_CONN_WRITE && ((rc = create_schema(c)) < 0 ||
 					 (rc = check_schema_objects(c)) < 0 ||
-					 (rc = companions_0600(p)) < 0))) {
-		conn_free(c);
+					 (rc = companions_0600(p)) < 0)) ||
+	    (role == DURQ_CONN_WRITE && !p->is_memory && (rc = sq_ckpt_attach(c)) < 0)) {
+		sq_conn_free(c);
 		return rc;
 	}
-	c->base.provider = prov;
-	*out = &c->base;
+	c->base.provider = &p->base;
+	*out = c;
 	return DURQ_OK;
+}
+
+static int sq_conn_open(durq_provider *prov, durq_conn **out, int role)
+{
+	sq_conn *c = NULL;
+	int rc = sq_conn_open_role((sq_provider *)prov, &c, role);
+	if (rc == DURQ_OK)
+		*out = &c->base;
+	return rc;
 }
 
 /* A pool connection must come back with no transaction open. */
@@ -848,6 +861,8 @@ static int sq_txn_begin(durq_conn *conn, unsigned int flags)
 	if ((flags & (DURQ_TXN_NO_FLUSH | DURQ_TXN_DEFER_FLUSH)) && want == DURQ_SYNC_FULL)
 		want = DURQ_SYNC_NORMAL;
 	c->txn_flags = flags;
+	if (c->ckpt)
+		sq_ckpt_yield(c->ckpt);
 	int rc = set_sync(c, want);
 	return rc < 0 ? rc : run_simple(c, SQ_BEGIN, "BEGIN IMMEDIATE");
 }
@@ -874,7 +889,7 @@ static int sq_txn_commit(durq_conn *conn)
 	rc = run_simple(c, SQ_COMMIT, "COMMIT");
 	if (rc == DURQ_OK && (c->txn_flags & DURQ_TXN_DEFER_FLUSH))
 		note_wal(c);
-	if (rc == DURQ_OK)
+	if (rc == DURQ_OK && !c->ckpt) /* a write connection's checkpoints: sqlite_ckpt.c */
 		checkpoint_policy(c);
 	return rc;
 }
@@ -919,9 +934,13 @@ static int sq_flush_recover(durq_conn *conn)
 {
 	sq_conn *c = sq_conn_of(conn);
 	int log = 0, ckpt = 0;
+	if (c->ckpt) /* a second checkpoint at once would fail at once with SQLITE_BUSY */
+		sq_ckpt_pause(c->ckpt);
 	c->busy_cap_ms = FORCE_BUDGET_MS;
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &ckpt);
 	c->busy_cap_ms = 0;
+	if (c->ckpt)
+		sq_ckpt_resume(c->ckpt);
 	if (rc != SQLITE_OK)
 		return sq_error(c, rc, "checkpoint(TRUNCATE) after a failed flush");
 	return DURQ_OK;
