@@ -73,6 +73,16 @@ typedef struct op_ctx {
 	atomic_int *slot;    /* or store the rc here */
 } op_ctx;
 
+/* ThreadSanitizer builds: a child ends at its power cut with _exit() from inside the VFS,
+ * wherever its threads are, so a thread that finished and was not joined yet is the cut
+ * itself, not a leak (TSan reported one in 3 of 52 runs and made the child exit 66). Other
+ * reports stay on; TSAN_OPTIONS still overrides. Unused without TSan. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "report_thread_leaks=0";
+}
+
 static void child_fail(const char *what, int rc)
 {
 	fprintf(stderr, "powerloss child: %s: %s %s\n", what, durq_error_name(rc), durq_error_last());
