@@ -299,7 +299,13 @@ static void run_batch(durq_committer *c, size_t n)
 			c->batch[k++] = p;
 		}
 	if (c->deferred) {
-		run_txn(c, c->batch, n, k, k < n ? DURQ_TXN_DEFER_FLUSH : DURQ_TXN_NO_FLUSH);
+		/* a lone write (a batch of one, nothing queued behind it, nothing awaiting a
+		 * flush, no failed flush unrecovered): its commit flushes as well, one commit
+		 * instead of a commit and then a flush (PostgreSQL: one round trip, not two) */
+		bool lone = n == 1 && k == 0 && ring_empty(c) && !has_ovf(c) &&
+			    durq_syncer_idle(&c->syncer);
+		run_txn(c, c->batch, n, k,
+			lone ? 0 : k < n ? DURQ_TXN_DEFER_FLUSH : DURQ_TXN_NO_FLUSH);
 		return;
 	}
 	if (k > 0)

@@ -501,21 +501,28 @@ static void test_recovery_waits_for_a_running_checkpoint(void **state)
 	pthread_mutex_unlock(&spy.mu);
 	enqueue_until(t, ckpt_held, 0, "a checkpoint held in a database write");
 	spy_wait_held();
-	/* an async enqueue whose flush fails: DURQ_EIO, outcome unknown */
+	/* two async enqueues in one batch whose flush fails: DURQ_EIO, outcome unknown (a
+	 * batch of two: a lone op commits with its flush, and a failed commit applies nothing) */
 	pthread_mutex_lock(&spy.mu);
 	spy.fail_wal_syncs = 1;
 	pthread_mutex_unlock(&spy.mu);
-	int arc = 1;
+	int arc[2] = {1, 1};
 	durq_work w = {.queue = "lost?", .payload = "x", .payload_len = 1};
-	durq_async a = {.done = note_done, .ctx = &arc};
-	assert_int_equal(durq_work_enqueue_async(t->f->db, &w, 1, &a), DURQ_OK);
+	durq_committer_pause(t->f->db, 1); /* both in one batch */
+	for (int i = 0; i < 2; i++) {
+		durq_async a = {.done = note_done, .ctx = &arc[i]};
+		assert_int_equal(durq_work_enqueue_async(t->f->db, &w, 1, &a), DURQ_OK);
+	}
+	durq_committer_pause(t->f->db, 0);
 	struct timespec ts; /* not durq_flush: its marker's batch would start the recovery */
 	deadline_in(&ts, WAIT_MS);
 	pthread_mutex_lock(&spy.mu);
-	while (arc == 1 && pthread_cond_timedwait(&spy.cv, &spy.mu, &ts) != ETIMEDOUT)
+	while ((arc[0] == 1 || arc[1] == 1) &&
+	       pthread_cond_timedwait(&spy.cv, &spy.mu, &ts) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&spy.mu);
-	assert_int_equal(arc, DURQ_EIO);
+	assert_int_equal(arc[0], DURQ_EIO);
+	assert_int_equal(arc[1], DURQ_EIO);
 	/* the next write makes the committer recover first: it waits for the held run */
 	writer wr = {.db = t->f->db, .payload = t->payload};
 	pthread_t th;
