@@ -209,8 +209,10 @@ typedef struct durq_committer {
 int durq_committer_start(durq_committer *c, struct durq *db);
 /* Post op, wait for its result. Group mode only. */
 int durq_committer_submit(durq_committer *c, durq_pending *p);
-/* Post an async op (owned by the committer from now on). Blocks while the backlog is full,
- * or DURQ_EAGAIN with nowait; never blocks on the committer thread itself. */
+/* Post an async op: on DURQ_OK it is no longer the caller's (the committer's, or already
+ * committed, completed and freed on this thread: see post_direct in committer.c). Blocks
+ * while the backlog is full, or DURQ_EAGAIN with nowait; never blocks on the committer
+ * thread itself. */
 int durq_committer_post(durq_committer *c, durq_pending *p, bool nowait);
 void durq_committer_stop(durq_committer *c);
 /* Test hook: while paused the committer leaves ops in the ring; resume commits them as one
