@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +147,56 @@ static void test_batches_after_a_failed_flush_fail_until_recovered(void **state)
 	assert_integrity(f);
 }
 
+/* An async op's completion, waited for without durq_flush (its marker would join the
+ * op's batch, and this test needs a batch of one). */
+typedef struct done_box {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int rc, done;
+} done_box;
+
+static void box_done(void *ctx, const durq_completion *c)
+{
+	done_box *b = ctx;
+	pthread_mutex_lock(&b->mu);
+	b->rc = c->rc;
+	b->done = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static int enqueue_async_wait(durq *db, const char *payload)
+{
+	done_box b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	durq_work w = {.payload = payload, .payload_len = strlen(payload)};
+	durq_async a = {.done = box_done, .ctx = &b};
+	assert_int_equal(durq_work_enqueue_async(db, &w, 1, &a), DURQ_OK);
+	pthread_mutex_lock(&b.mu);
+	while (!b.done)
+		pthread_cond_wait(&b.cv, &b.mu);
+	pthread_mutex_unlock(&b.mu);
+	return b.rc;
+}
+
+/*
+ * A lone write (a batch of one op, nothing queued behind it, nothing awaiting the flush
+ * thread) commits with its flush, on the committer thread. When that fsync fails, SQLite
+ * applies nothing (the frames never enter the WAL index) and no earlier batch awaits a
+ * flush, so the op fails alone: nothing visible, and the next write needs no recovery.
+ */
+static void test_lone_write_with_a_failed_fsync_applies_nothing(void **state)
+{
+	fx *f = *state;
+	int64_t before = ready(f->db);
+	bench_slowvfs_fail_syncs(1);
+	assert_int_equal(enqueue_async_wait(f->db, "lone"), DURQ_EIO);
+	assert_int_equal(ready(f->db), before); /* not "outcome unknown": not applied */
+	bench_slowvfs_fail_syncs(0);
+	assert_int_equal(enqueue_async_wait(f->db, "next"), DURQ_OK);
+	assert_int_equal(ready(f->db), before + 1);
+	assert_integrity(f);
+}
+
 static void test_disk_full_fails_batch_with_efull_then_recovers(void **state)
 {
 	fx *f = *state;
@@ -233,6 +284,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fsync_failure_fails_whole_batch_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches_after_a_failed_flush_fail_until_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lone_write_with_a_failed_fsync_applies_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_fails_batch_with_efull_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_ack_commit_keeps_the_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eio_commit_outcome_is_unknown_after_a_crash, setup, teardown),
