@@ -203,13 +203,6 @@ static bool has_batch_method(const durq_provider *p)
 static bool hand_to_syncer(durq_committer *c, durq_pending **batch, size_t n, size_t txn_ops,
 			   uint64_t t0)
 {
-	/* a lone op (a batch of one: the load is low), nothing queued behind it and nothing
-	 * awaiting a flush: flush here (in order: the flush thread has no earlier batch). A
-	 * batch of more waits on the flush thread, so the committer is free for the next. */
-	if (n == 1 && ring_empty(c) && !has_ovf(c) && durq_syncer_drained(&c->syncer)) {
-		durq_syncer_flush_here(&c->syncer, batch, n, txn_ops, t0);
-		return true;
-	}
 	if (durq_syncer_push(&c->syncer, batch, n, txn_ops, t0) == DURQ_OK)
 		return true;
 	int rc = c->db->provider->flush(c->conn);

@@ -162,9 +162,6 @@ int durq_syncer_start(durq_syncer *s, struct durq *db, durq_conn *conn);
  * the flush that covers it. */
 int durq_syncer_push(durq_syncer *s, durq_pending *const *ops, size_t n, size_t txn_ops,
 		     uint64_t t0);
-/* Committer thread, with nothing pending in the syncer: flush and complete here. */
-void durq_syncer_flush_here(durq_syncer *s, durq_pending *const *ops, size_t n, size_t txn_ops,
-			    uint64_t t0);
 /* Committer thread: flush_recover succeeded; batches pushed after it are judged afresh. */
 int durq_syncer_push_marker(durq_syncer *s);
 bool durq_syncer_broken(durq_syncer *s);

@@ -143,26 +143,6 @@ static const char broken_msg[] = "an earlier WAL flush failed and the recovery h
 				 "yet: this op's outcome is unknown (it may or may not survive "
 				 "a crash)";
 
-/*
- * Committer thread, nothing pending here and nothing else queued: flush and complete the
- * batch on the committer's own thread. A hand-off would only add a thread switch (a futex
- * wake, ~45 us on this VM) to a lone caller's every op; under load batches come faster
- * than flushes and go to the flush thread.
- */
-void durq_syncer_flush_here(durq_syncer *s, durq_pending *const *ops, size_t n, size_t txn_ops,
-			    uint64_t t0)
-{
-	char msg[DURQ_ERRMSG_MAX] = "";
-	int rc;
-	if (ck_pr_load_int(&s->broken)) {
-		rc = DURQ_EIO;
-		snprintf(msg, sizeof(msg), "%s", broken_msg);
-	} else {
-		rc = flush_once(s, msg, sizeof(msg));
-	}
-	complete_ops(s, ops, n, txn_ops, t0, rc, msg);
-}
-
 /* One round: flush once for everything taken, then complete it in commit order. A list
  * may hold batches of the broken state, the recovery marker, then batches after it. */
 static void flush_round(durq_syncer *s, durq_flushing *list)
