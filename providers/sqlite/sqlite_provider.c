@@ -406,7 +406,7 @@ static const char *sync_name(int s)
  * applies the same tiers. SQLite's wal_autocheckpoint runs PASSIVE checkpoints, which copy only
  * what the oldest reader's snapshot allows and never reset the WAL while readers use it, so
  * under overlapping readers the WAL only grows. Every CHECK_EVERY commits the writer looks at
- * the WAL (a PASSIVE checkpoint reports its frames); past RESTART_FRAMES it runs a RESTART
+ * the WAL (a PASSIVE checkpoint reports its frames); past SQ_RESTART_FRAMES it runs a RESTART
  * so the next commit writes from the start (journal_size_limit then truncates the file).
  *
  * RESTART holds the write lock while it waits, in two phases: for readers of snapshots older
@@ -414,12 +414,12 @@ static const char *sync_name(int s)
  * that wait (they read the WAL's last snapshot); readers that begin after the copy read the
  * database file only. So it needs up to twice the longest read, and every writer of every
  * process waits with it. Hence two tiers:
- *  - past RESTART_FRAMES it waits RESTART_BUDGET_MS at most (the full busy_timeout made
+ *  - past SQ_RESTART_FRAMES it waits SQ_RESTART_BUDGET_MS at most (the full busy_timeout made
  *    every writer stall 5 s under the soak's overlapping readers, and some failed with
  *    DURQ_EBUSY; 20 ms never succeeded against 0.5 s snapshots: the WAL passed 300 MB), and
  *    a failed one is tried again RETRY_EVERY commits later;
- *  - past FORCE_FRAMES (47 MiB at a 4 KiB page, under the 64 MiB journal_size_limit) it
- *    waits FORCE_BUDGET_MS (or busy_timeout if smaller): reads of up to 1.5 s cannot keep
+ *  - past SQ_FORCE_FRAMES (47 MiB at a 4 KiB page, under the 64 MiB journal_size_limit) it
+ *    waits SQ_FORCE_BUDGET_MS (or busy_timeout if smaller): reads of up to 1.5 s cannot keep
  *    it from succeeding, at the price of a longer writer stall. The soak
  *    found the one-tier policy unbounded: with 0.5-0.7 s snapshots and a loaded machine the
  *    two waits passed 1 s, restarts failed, and the WAL reached 56-66 MB of its 64 MiB
@@ -427,10 +427,6 @@ static const char *sync_name(int s)
  */
 #define CHECK_EVERY 256
 #define RETRY_EVERY 32
-#define RESTART_FRAMES SQ_RESTART_FRAMES
-#define FORCE_FRAMES SQ_FORCE_FRAMES
-#define RESTART_BUDGET_MS SQ_RESTART_BUDGET_MS
-#define FORCE_BUDGET_MS SQ_FORCE_BUDGET_MS
 
 static void checkpoint_policy(sq_conn *c)
 {
@@ -442,14 +438,14 @@ static void checkpoint_policy(sq_conn *c)
 	c->next_check = c->commits + CHECK_EVERY;
 	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt) !=
 		    SQLITE_OK ||
-	    log <= RESTART_FRAMES)
+	    log <= SQ_RESTART_FRAMES)
 		return;
-	int force = log > FORCE_FRAMES;
+	int force = log > SQ_FORCE_FRAMES;
 	if (force)
 		durq_log_emit(c->p->opts, DURQ_LOG_WARN, "CHECKPOINT", "the WAL holds %d frames "
 			      "(readers kept it from restarting): waiting up to %d ms for them",
-			      log, FORCE_BUDGET_MS);
-	c->busy_cap_ms = force ? FORCE_BUDGET_MS : RESTART_BUDGET_MS;
+			      log, SQ_FORCE_BUDGET_MS);
+	c->busy_cap_ms = force ? SQ_FORCE_BUDGET_MS : SQ_RESTART_BUDGET_MS;
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
 	c->busy_cap_ms = 0;
 	if (rc != SQLITE_OK || log != ckpt)
@@ -936,7 +932,7 @@ static int sq_flush_recover(durq_conn *conn)
 	int log = 0, ckpt = 0;
 	if (c->ckpt) /* a second checkpoint at once would fail at once with SQLITE_BUSY */
 		sq_ckpt_pause(c->ckpt);
-	c->busy_cap_ms = FORCE_BUDGET_MS;
+	c->busy_cap_ms = SQ_FORCE_BUDGET_MS;
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &ckpt);
 	c->busy_cap_ms = 0;
 	if (c->ckpt)
