@@ -352,6 +352,17 @@ static int64_t ready(durq *db)
 	return d.work_ready;
 }
 
+/* Enqueue until a checkpointer run is held inside a database write (the spy holds it
+ * until spy_release). */
+static void hold_a_checkpoint(tfx *t)
+{
+	pthread_mutex_lock(&spy.mu);
+	spy.hold = 1;
+	pthread_mutex_unlock(&spy.mu);
+	enqueue_until(t, ckpt_held, 0, "a checkpoint held in a database write");
+	spy_wait_held();
+}
+
 /* Close, check SQLite's close-time checkpoint removed the WAL, reopen, count the items. */
 static void reopen_and_count(tfx *t)
 {
@@ -438,11 +449,7 @@ static void *close_thread(void *arg)
 static void test_close_while_a_checkpoint_runs(void **state)
 {
 	tfx *t = *state;
-	pthread_mutex_lock(&spy.mu);
-	spy.hold = 1;
-	pthread_mutex_unlock(&spy.mu);
-	enqueue_until(t, ckpt_held, 0, "a checkpoint held in a database write");
-	spy_wait_held();
+	hold_a_checkpoint(t);
 	durq_conn *w = t->f->db->committer.conn; /* alive until close has joined the thread */
 	assert_true(counts(t->f->db).running);
 	closer c = {.db = t->f->db};
@@ -496,11 +503,7 @@ static void *enqueue_thread(void *arg)
 static void test_recovery_waits_for_a_running_checkpoint(void **state)
 {
 	tfx *t = *state;
-	pthread_mutex_lock(&spy.mu);
-	spy.hold = 1;
-	pthread_mutex_unlock(&spy.mu);
-	enqueue_until(t, ckpt_held, 0, "a checkpoint held in a database write");
-	spy_wait_held();
+	hold_a_checkpoint(t);
 	/* two async enqueues in one batch whose flush fails: DURQ_EIO, outcome unknown (a
 	 * batch of two: a lone op commits with its flush, and a failed commit applies nothing) */
 	pthread_mutex_lock(&spy.mu);

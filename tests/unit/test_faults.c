@@ -147,35 +147,24 @@ static void test_batches_after_a_failed_flush_fail_until_recovered(void **state)
 	assert_integrity(f);
 }
 
-/* An async op's completion, waited for without durq_flush (its marker would join the
- * op's batch, and this test needs a batch of one). */
-typedef struct done_box {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int rc, done;
-} done_box;
-
-static void box_done(void *ctx, const durq_completion *c)
+/* An async op's result, through a callback; waited for with a group, not durq_flush (its
+ * marker would join the op's batch, and the test needs a batch of one). */
+static void keep_rc(void *ctx, const durq_completion *c)
 {
-	done_box *b = ctx;
-	pthread_mutex_lock(&b->mu);
-	b->rc = c->rc;
-	b->done = 1;
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
+	*(int *)ctx = c->rc;
 }
 
 static int enqueue_async_wait(durq *db, const char *payload)
 {
-	done_box b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	int rc = 1;
+	durq_group *g = NULL;
+	assert_int_equal(durq_group_new(&g), DURQ_OK);
 	durq_work w = {.payload = payload, .payload_len = strlen(payload)};
-	durq_async a = {.done = box_done, .ctx = &b};
+	durq_async a = {.done = keep_rc, .ctx = &rc, .group = g};
 	assert_int_equal(durq_work_enqueue_async(db, &w, 1, &a), DURQ_OK);
-	pthread_mutex_lock(&b.mu);
-	while (!b.done)
-		pthread_cond_wait(&b.cv, &b.mu);
-	pthread_mutex_unlock(&b.mu);
-	return b.rc;
+	assert_int_equal(durq_group_wait(g, -1, NULL), DURQ_OK); /* after the callback */
+	durq_group_free(g);
+	return rc;
 }
 
 /*
