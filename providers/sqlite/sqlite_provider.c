@@ -557,11 +557,29 @@ static int schema_steps(sqlite3 *db, int from)
 	return rc;
 }
 
+/* 1 if the database holds table name (read without a lock beyond a read transaction). */
+static int has_table(sq_conn *c, const char *name)
+{
+	sqlite3_stmt *s;
+	int found = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+			       "name = ?1", -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return found;
+}
+
+/* A database whose schema is current is opened without the write lock: taking it would
+ * make every open wait for (and, polling, maybe starve behind) another process's writer. */
 static int create_schema(sq_conn *c)
 {
 	int rc, v;
-	if ((rc = check_schema_version(c, NULL)) < 0)
+	if ((rc = check_schema_version(c, &v)) < 0)
 		return rc;
+	if (v == SCHEMA_VERSION && has_table(c, "handle_stats"))
+		return DURQ_OK;
 	if ((rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
 		return sq_error(c, rc, "create schema");
 	if ((rc = check_schema_version(c, &v)) < 0) { /* again, under the write lock */

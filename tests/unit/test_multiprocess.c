@@ -202,6 +202,49 @@ static void test_write_waits_for_another_writers_lock_and_counts_it(void **state
 	durq_work_items_free(it, n);
 }
 
+/* A database whose schema is current opens while another process holds the write lock
+ * for longer than the open's busy_timeout: opening takes no write lock (it did, and `durq
+ * top` beside a busy writer failed with DURQ_EBUSY "create schema"). A database that still
+ * needs its schema waits for the lock as before. */
+static void test_open_of_a_current_database_needs_no_write_lock(void **state)
+{
+	fx *f = *state;
+	durq_options o = DURQ_OPTIONS_INIT;
+	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_OK); /* creates the schema */
+	durq_free(f->db);
+	f->db = NULL;
+	sqlite3 *other;
+	assert_int_equal(sqlite3_open_v2(f->url + strlen("sqlite:"), &other, SQLITE_OPEN_READWRITE,
+					 NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	o.busy_timeout_ms = 50;
+	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_OK);
+	durq_stats st;
+	assert_int_equal(durq_stats_get(f->db, &st), DURQ_OK);
+	assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(other), SQLITE_OK);
+}
+
+static void test_open_that_creates_the_schema_waits_for_the_write_lock(void **state)
+{
+	fx *f = *state;
+	sqlite3 *other;
+	assert_int_equal(sqlite3_open_v2(f->url + strlen("sqlite:"), &other,
+					 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "PRAGMA journal_mode=WAL; BEGIN IMMEDIATE", NULL,
+				      NULL, NULL),
+			 SQLITE_OK);
+	durq_options o = DURQ_OPTIONS_INIT;
+	o.busy_timeout_ms = 50;
+	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_EBUSY);
+	assert_non_null(strstr(durq_error_last(), "create schema"));
+	assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(other), SQLITE_OK);
+	assert_int_equal(durq_open(&f->db, f->url, &o), DURQ_OK);
+}
+
 static int setup_locked(void **state)
 {
 	*state = fx_new("locked.db");
@@ -213,6 +256,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_processes_share_a_file_each_item_acked_once),
 		cmocka_unit_test_setup_teardown(test_write_waits_for_another_writers_lock_and_counts_it,
+						setup_locked, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_of_a_current_database_needs_no_write_lock,
+						setup_locked, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_that_creates_the_schema_waits_for_the_write_lock,
 						setup_locked, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
