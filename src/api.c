@@ -397,26 +397,148 @@ static int check_fetch_args(int64_t lease_ms, int timeout_ms)
 	return DURQ_OK;
 }
 
+/* ---- wake credits (durq.wake_credit) ----------------------------------------------- */
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* What kind of fetcher op is: fetchers of the same kind can take each other's work, so
+ * credit one of them took is never wasted on a fetcher that cannot see the thing that was
+ * made fetchable. 0: not interchangeable with anything (filters, sets, sessions). */
+static uint64_t fetch_signature(const durq_op *op)
+{
+	if (op->kind == DURQ_OP_ORCH_CLAIM)
+		return op->u.orch_claim.filtered ? 0 : 1;
+	if (op->u.work_claim.queues || op->u.work_claim.any_queue || op->u.work_claim.owner_id)
+		return 0;
+	return fnv1a(14695981039346656037ull, op->u.work_claim.queue) | 1;
+}
+
+/* A fetch starts: count it (the credit cap) and mark the channel mixed if its fetchers
+ * differ. */
+static void fetch_enter(durq *db, int ch, const durq_op *op)
+{
+	uint64_t sig = fetch_signature(op);
+	pthread_mutex_lock(&db->wake_mu);
+	db->wake_fetchers[ch]++;
+	if (!db->wake_sig[ch])
+		db->wake_sig[ch] = sig;
+	if (!sig || sig != db->wake_sig[ch])
+		db->wake_mixed[ch] = 1;
+	pthread_mutex_unlock(&db->wake_mu);
+}
+
+static void fetch_leave(durq *db, int ch)
+{
+	pthread_mutex_lock(&db->wake_mu);
+	db->wake_fetchers[ch]--;
+	if (db->wake_credit[ch] > (uint64_t)db->wake_fetchers[ch] * (ch == DURQ_WAKE_ORCH ? 1u : 1024u))
+		db->wake_credit[ch] = (uint64_t)db->wake_fetchers[ch] * (ch == DURQ_WAKE_ORCH ? 1u : 1024u);
+	pthread_mutex_unlock(&db->wake_mu);
+}
+
+static size_t claimed(const durq_op *op, int rc)
+{
+	if (rc != DURQ_OK)
+		return 0;
+	if (op->kind == DURQ_OP_ORCH_CLAIM)
+		return op->u.orch_claim.out && op->u.orch_claim.out->instance_id ? 1 : 0;
+	return op->u.work_claim.n;
+}
+
+/* After a claim that had taken `took` credit got n things: what it got beyond its credit
+ * was someone's credit too. Credit it took and did not use is dropped, not given back: it
+ * counted things another claim got first (or that were not fetchable yet, like a message
+ * for an instance whose turn is running), and given back it would make the next fetcher
+ * claim for nothing again. */
+static void credit_settle(durq *db, int ch, uint64_t took, size_t n)
+{
+	if (n <= took)
+		return;
+	pthread_mutex_lock(&db->wake_mu);
+	uint64_t extra = n - took;
+	db->wake_credit[ch] -= extra < db->wake_credit[ch] ? extra : db->wake_credit[ch];
+	pthread_mutex_unlock(&db->wake_mu);
+}
+
+/* Under wake_mu: may this fetcher, whose last claim started at sequence number claim_seq,
+ * claim again now? *took = the credit it took for it. */
+static bool may_claim(durq *db, int ch, uint64_t claim_seq, size_t max, uint64_t *took)
+{
+	*took = 0;
+	if (db->wake_seq[ch] == claim_seq)
+		return false; /* nothing committed since its claim began */
+	if (db->wake_mixed[ch] || ck_pr_load_int(&db->closed))
+		return true;
+	if (!db->wake_credit[ch])
+		return false;
+	*took = db->wake_credit[ch] < max ? db->wake_credit[ch] : max;
+	db->wake_credit[ch] -= *took;
+	return true;
+}
+
+/*
+ * Between two claims of one fetch: wait until this fetcher should claim again, or the
+ * deadline. It claims again when a commit of this process made something fetchable and
+ * it got credit for it (or, on a mixed channel, on any such commit), when a timer is due,
+ * when another process wrote, and at each fallback poll if anything was committed since
+ * its last claim (so credit lost to a race costs at most a poll interval, never a wakeup).
+ */
+static void await_claim(durq *db, int ch, uint64_t claim_seq, uint64_t deadline, size_t max,
+			uint64_t *took)
+{
+	uint64_t seq;
+	pthread_mutex_lock(&db->wake_mu);
+	bool go = may_claim(db, ch, claim_seq, max, took);
+	seq = db->wake_seq[ch];
+	pthread_mutex_unlock(&db->wake_mu);
+	while (!go) {
+		enum wait_reason why = wait_for_work(db, ch, seq, deadline);
+		pthread_mutex_lock(&db->wake_mu);
+		if (why == WAIT_WOKEN)
+			go = may_claim(db, ch, claim_seq, max, took);
+		else
+			go = why != WAIT_POLL || db->wake_seq[ch] != claim_seq;
+		seq = db->wake_seq[ch];
+		pthread_mutex_unlock(&db->wake_mu);
+		if (!go && why == WAIT_POLL && durq_others_wrote(db))
+			go = true;
+	}
+}
+
 /* Claim with op until it returns something other than EMPTY or the timeout passes. */
 static int claim_loop(durq *db, durq_op *op, int timeout_ms)
 {
 	uint64_t deadline = durq_clock_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
 	int ch = op->kind == DURQ_OP_ORCH_CLAIM ? DURQ_WAKE_ORCH : DURQ_WAKE_WORK;
+	size_t max = op->kind == DURQ_OP_ORCH_CLAIM ? 1 : op->u.work_claim.max;
+	uint64_t took = 0;
+	int rc;
+	fetch_enter(db, ch, op);
 	for (;;) {
 		uint64_t seq = wake_seq(db, ch);
-		int rc = durq_token_random(&op->token);
+		rc = durq_token_random(&op->token);
 		if (rc == DURQ_OK)
 			rc = durq_exec(db, op);
+		credit_settle(db, ch, took, claimed(op, rc));
 		if (rc != DURQ_EMPTY)
-			return rc;
-		if (ck_pr_load_int(&db->closed))
-			return durq_error_set(DURQ_ECLOSED, "durq handle closed while fetching");
-		if (durq_clock_mono_ns() >= deadline)
-			return durq_error_set(DURQ_EMPTY, "nothing to fetch");
-		/* a poll interval with no commit anywhere needs no claim: wait on */
-		while (wait_for_work(db, ch, seq, deadline) == WAIT_POLL && !durq_others_wrote(db))
-			;
+			break;
+		if (ck_pr_load_int(&db->closed)) {
+			rc = durq_error_set(DURQ_ECLOSED, "durq handle closed while fetching");
+			break;
+		}
+		if (durq_clock_mono_ns() >= deadline) {
+			rc = durq_error_set(DURQ_EMPTY, "nothing to fetch");
+			break;
+		}
+		await_claim(db, ch, seq, deadline, max, &took);
 	}
+	fetch_leave(db, ch);
+	return rc;
 }
 
 /* ---- worker queue ------------------------------------------------------------------- */

@@ -242,6 +242,17 @@ struct durq {
 	pthread_cond_t wake_cv[DURQ_WAKE__COUNT]; /* long-polling fetchers, per channel */
 	uint64_t wake_seq[DURQ_WAKE__COUNT];      /* bumped after commits that may make work
 						   * of that channel visible */
+	/* Wake credits (api.c, claim_credit_*): how many things commits of this process made
+	 * fetchable that no claim has taken yet, capped by the fetchers inside a fetch. A
+	 * fetcher claims again after finding nothing only by taking credit, so N fetchers do
+	 * not each claim once per commit. Under wake_mu, like the rest of the wake state. */
+	uint64_t wake_credit[DURQ_WAKE__COUNT];
+	unsigned int wake_fetchers[DURQ_WAKE__COUNT]; /* callers inside a fetch's claim loop */
+	/* Fetchers of a channel that are not interchangeable (other queues, queue sets,
+	 * sessions, version filters) cannot share credit: once one is seen the channel goes
+	 * back to claiming on every commit (sticky). wake_sig: the first fetcher's kind. */
+	int wake_mixed[DURQ_WAKE__COUNT];
+	uint64_t wake_sig[DURQ_WAKE__COUNT];
 	pthread_cond_t idle_cv;      /* close waits here for callers to leave */
 	pthread_mutex_t watch_mu;    /* guards watch and watch_version (watch.c) */
 	durq_conn *watch;            /* sees other connections' commits, or NULL */

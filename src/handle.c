@@ -247,6 +247,11 @@ static void wake_channels(durq *db, const unsigned int ready[DURQ_WAKE__COUNT])
 		if (!ready[ch])
 			continue;
 		db->wake_seq[ch]++;
+		/* credit: orchestration claims take one turn each, so at most one per fetcher is
+		 * of use; work claims take many items each */
+		uint64_t cap = (uint64_t)db->wake_fetchers[ch] * (ch == DURQ_WAKE_ORCH ? 1u : 1024u);
+		uint64_t credit = db->wake_credit[ch] + ready[ch];
+		db->wake_credit[ch] = credit < cap ? credit : cap;
 		/* worker queues share a channel: a signal could wake a fetcher of another queue,
 		 * so work fetchers are all woken; orchestration fetchers are interchangeable */
 		if (ch == DURQ_WAKE_WORK || ready[ch] >= 64)
@@ -439,12 +444,70 @@ bool durq_op_is_claim(const durq_op *op)
 	       (op->kind == DURQ_OP_HANDLE_STATS && op->u.handle_stats.with_claims);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static size_t add_msg_ids(const char **ids, size_t k, size_t cap, const durq_message *m,
+			  size_t n, int64_t now)
+{
+	for (size_t i = 0; i < n && k <= cap; i++)
+		if (durq_message_visible_at(&m[i], now) <= now) {
+			if (k < cap)
+				ids[k] = m[i].instance_id;
+			k++;
+		}
+	return k;
+}
+
+/* How many distinct instances the batch's ops made fetchable by a turn now: a fetcher
+ * claims a whole instance (all its visible messages), so five activity results for one
+ * instance in one batch are one turn to wake a fetcher for, not five. SIZE_MAX if there
+ * are too many to tell (the per-message count stands then). */
+static size_t orch_ready_instances(durq_op *const *ops, size_t n, int64_t now)
+{
+	const char *ids[256];
+	size_t k = 0, cap = sizeof(ids) / sizeof(ids[0]);
+	for (size_t i = 0; i < n && k <= cap; i++) {
+		const durq_op *op = ops[i];
+		if (op->kind == DURQ_OP_ORCH_ENQUEUE) {
+			k = add_msg_ids(ids, k, cap, op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now);
+		} else if (op->kind == DURQ_OP_ORCH_ACK) {
+			if (k < cap)
+				ids[k] = op->u.orch_ack.instance_id; /* its lease is released */
+			k++;
+			k = add_msg_ids(ids, k, cap, op->u.orch_ack.result->messages,
+					op->u.orch_ack.result->n_messages, now);
+		} else if (op->kind == DURQ_OP_WORK_ACK && op->u.work_ack.completion) {
+			k = add_msg_ids(ids, k, cap, op->u.work_ack.completion, 1, now);
+		} else if (op->kind == DURQ_OP_ORCH_ABANDON || op->kind == DURQ_OP_DEAD_REQUEUE) {
+			return SIZE_MAX; /* counted without an id (abandon: only if not delayed) */
+		}
+	}
+	if (k > cap)
+		return SIZE_MAX;
+	for (size_t i = 0; i < k; i++)
+		if (!ids[i])
+			return SIZE_MAX;
+	qsort(ids, k, sizeof(ids[0]), cmp_str);
+	size_t distinct = k ? 1 : 0;
+	for (size_t i = 1; i < k; i++)
+		distinct += strcmp(ids[i - 1], ids[i]) != 0;
+	return distinct;
+}
+
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 {
 	unsigned int ready[DURQ_WAKE__COUNT] = {0, 0};
 	int64_t due = INT64_MAX;
 	for (size_t i = 0; i < n; i++)
 		durq_op_makes_visible(ops[i], now, &due, ready);
+	if (ready[DURQ_WAKE_ORCH] > 1) {
+		size_t distinct = orch_ready_instances(ops, n, now);
+		if (distinct < ready[DURQ_WAKE_ORCH])
+			ready[DURQ_WAKE_ORCH] = (unsigned int)distinct;
+	}
 	if (due != INT64_MAX) {
 		/* a new earliest timer: waiters recompute their deadline (both channels) */
 		pthread_mutex_lock(&db->wake_mu);

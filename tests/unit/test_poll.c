@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 
 #include "durq_internal.h"
 #include "unit_util.h"
@@ -189,6 +190,112 @@ static void test_item_wakes_its_own_queues_fetcher(void **state)
 	assert_string_equal(a.payload, "for-a");
 }
 
+typedef struct waiter {
+	durq *db;
+	int rc;
+	atomic_int *returned;
+	durq_turn *turn;
+} waiter;
+
+static void *fetch_one_item(void *arg)
+{
+	waiter *w = arg;
+	durq_work_item *it;
+	size_t n;
+	w->rc = durq_work_fetch(w->db, &it, &n, "q", 1, 60000, NEVER_MS);
+	if (w->rc == DURQ_OK)
+		durq_work_items_free(it, n);
+	atomic_fetch_add(w->returned, 1);
+	return NULL;
+}
+
+static void *fetch_one_turn(void *arg)
+{
+	waiter *w = arg;
+	w->rc = durq_orch_fetch(w->db, &w->turn, 60000, NEVER_MS);
+	atomic_fetch_add(w->returned, 1);
+	return NULL;
+}
+
+static uint64_t claims(durq *db, int kind)
+{
+	durq_stats s;
+	assert_int_equal(durq_stats_get(db, &s), DURQ_OK);
+	return s.ops[kind];
+}
+
+/* Start n fetchers and return once each has made its first (empty) claim. */
+static void start_waiters(fx *f, waiter *w, pthread_t *th, int n, atomic_int *returned,
+			  void *(*fn)(void *), int kind)
+{
+	for (int i = 0; i < n; i++) {
+		w[i] = (waiter){.db = f->db, .rc = 99, .returned = returned};
+		assert_int_equal(pthread_create(&th[i], NULL, fn, &w[i]), 0);
+	}
+	while (claims(f->db, kind) < (uint64_t)n)
+		sched_yield();
+}
+
+/* Eight fetchers of one queue wait; one item wakes them all (they share a channel) but
+ * only one claims: a fetcher claims again only with credit for something made fetchable,
+ * so an item costs one claim, not one per waiter. Then seven items in one commit: seven
+ * claims, each successful. 8 first claims + 1 + 7, exactly (no fallback poll fires). */
+static void test_one_item_costs_one_claim_not_one_per_waiter(void **state)
+{
+	fx *f = *state;
+	enum { N = 8 };
+	waiter w[N];
+	pthread_t th[N];
+	atomic_int returned = 0;
+	start_waiters(f, w, th, N, &returned, fetch_one_item, DURQ_OP_WORK_CLAIM);
+	durq_work one = {.queue = "q", .payload = "x", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(f->db, &one, 1), DURQ_OK);
+	while (atomic_load(&returned) < 1)
+		sched_yield();
+	durq_work seven[N - 1];
+	for (int i = 0; i < N - 1; i++)
+		seven[i] = one;
+	assert_int_equal(durq_work_enqueue(f->db, seven, N - 1), DURQ_OK);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, DURQ_OK);
+	}
+	assert_int_equal(claims(f->db, DURQ_OP_WORK_CLAIM), N + 1 + (N - 1));
+}
+
+/* Four orchestration fetchers wait; five messages for one instance in one commit are one
+ * turn, so they wake one fetcher and cost one claim (it gets all five); then messages for
+ * three other instances: three claims. 4 + 1 + 3 claims, exactly. */
+static void test_messages_for_one_instance_wake_one_orchestration_fetcher(void **state)
+{
+	fx *f = *state;
+	enum { N = 4 };
+	waiter w[N];
+	pthread_t th[N];
+	atomic_int returned = 0;
+	start_waiters(f, w, th, N, &returned, fetch_one_turn, DURQ_OP_ORCH_CLAIM);
+	durq_message five[5];
+	for (int i = 0; i < 5; i++)
+		five[i] = (durq_message){.instance_id = "i1", .kind = 1, .payload = "m",
+					 .payload_len = 1};
+	assert_int_equal(durq_orch_enqueue(f->db, five, 5), DURQ_OK);
+	while (atomic_load(&returned) < 1)
+		sched_yield();
+	durq_message three[3] = {{.instance_id = "i2", .kind = 1}, {.instance_id = "i3", .kind = 1},
+				 {.instance_id = "i4", .kind = 1}};
+	assert_int_equal(durq_orch_enqueue(f->db, three, 3), DURQ_OK);
+	size_t got_five = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, DURQ_OK);
+		if (w[i].turn->n_messages == 5)
+			got_five++;
+		durq_turn_free(w[i].turn);
+	}
+	assert_int_equal(got_five, 1);
+	assert_int_equal(claims(f->db, DURQ_OP_ORCH_CLAIM), N + 1 + 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +304,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiring_lease_wakes_a_long_poll, setup_no_poll, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delayed_completion_wakes_an_orchestration_poll, setup_no_poll, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_item_wakes_its_own_queues_fetcher, setup_no_poll, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_one_item_costs_one_claim_not_one_per_waiter, setup_no_poll, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_messages_for_one_instance_wake_one_orchestration_fetcher, setup_no_poll, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
