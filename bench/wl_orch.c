@@ -2,7 +2,8 @@
  * wl_orch.c — the orchestration workload (the seeds' workload), driven like the runtime does.
  *
  * Each orchestration fans out 5 activities and waits for all of them:
- *   starter    keeps --in-flight (20) orchestrations running: durq_orch_enqueue(START)
+ *   starter    keeps --orch-in-flight (20) orchestrations running: durq_orch_enqueue(START)
+ *              (durq_orch_enqueue_async with --orch-async)
  *   D dispatchers  loop durq_orch_fetch -> decide -> durq_orch_ack with a history delta:
  *                  first turn appends Started + 5 TaskScheduled events and schedules 5
  *                  durq_work items (instance, execution 1, activity 1..5); later turns append
@@ -61,6 +62,46 @@ static void finish_one(octx *o)
 	pthread_mutex_unlock(&o->lock);
 }
 
+/* An asynchronous start (--orch-async): its message lives until its callback. */
+typedef struct start_msg {
+	octx *o;
+	char id[64];
+	unsigned char payload[];
+} start_msg;
+
+static void start_done(void *ctx, const durq_completion *c)
+{
+	start_msg *sm = ctx;
+	if (c->rc != DURQ_OK) {
+		atomic_fetch_add(&sm->o->failures, 1);
+		bench_note_msg(sm->o->row, "durq_orch_enqueue_async", c->rc, c->message);
+		finish_one(sm->o);
+	}
+	free(sm);
+}
+
+/* Submit one start without waiting for its commit, as a runtime's client would that
+ * starts many: the starter then keeps the level in flight instead of being bound by one
+ * commit-and-flush per start. */
+static int start_async(octx *o, long seq, size_t plen)
+{
+	start_msg *sm = malloc(sizeof(*sm) + plen);
+	if (!sm)
+		return DURQ_ENOMEM;
+	sm->o = o;
+	snprintf(sm->id, sizeof(sm->id), "orch-%08ld", seq);
+	memset(sm->payload, 0, plen);
+	uint64_t now = bench_now_ns();
+	memcpy(sm->payload, &now, sizeof(now));
+	durq_message m = {.instance_id = sm->id, .kind = MSG_START, .payload = sm->payload,
+			  .payload_len = plen};
+	durq_async a = {.done = start_done, .ctx = sm};
+	int rc = durq_orch_enqueue_async(o->db, &m, 1, &a);
+	if (rc < 0)
+		free(sm);
+	return rc;
+}
+
 static void *starter_main(void *arg)
 {
 	octx *o = arg;
@@ -86,6 +127,17 @@ static void *starter_main(void *arg)
 		if (atomic_load(&o->stop))
 			break;
 		long seq = atomic_fetch_add(&o->started, 1);
+		if (o->row->cfg.orch_async) {
+			int rc = start_async(o, seq, plen);
+			if (rc < 0) {
+				atomic_fetch_add(&o->failures, 1);
+				bench_note_error(o->row, "durq_orch_enqueue_async", rc);
+				finish_one(o);
+				if (rc == DURQ_ECLOSED)
+					break;
+			}
+			continue;
+		}
 		snprintf(id, sizeof(id), "orch-%08ld", seq);
 		uint64_t now = bench_now_ns();
 		memcpy(payload, &now, sizeof(now));
@@ -348,7 +400,8 @@ static void *activity_main(void *arg)
 			continue;
 		}
 		for (size_t i = 0; i < n; i++) {
-			bench_sleep_us(o->row->cfg.activity_ms * 1000L); /* the simulated work */
+			if (o->row->cfg.activity_ms > 0) /* the simulated work */
+				bench_sleep_us(o->row->cfg.activity_ms * 1000L);
 			durq_message done = {.instance_id = items[i].instance_id, .kind = MSG_ACT_DONE,
 					     .payload = result, .payload_len = plen};
 			uint64_t t1 = bench_now_ns();
