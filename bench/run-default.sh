@@ -6,7 +6,9 @@
 # group/per-op/ceiling at 1,2,4,8 workers and 1/1..8/8 dispatchers/activity workers (one
 # synchronous op per thread), then the queue and produce-and-consume workloads with
 # asynchronous acks at 1,8,64,256,1024 items in flight over 2 workers, group vs per-op, and
-# writes bench-results/results.json, bench-results/throughput.png and bench-results/table.txt.
+# writes bench-results/results.json, bench-results/throughput.png and bench-results/table.txt;
+# then orchestration with asynchronous turns and 0 ms activities, 64 in flight, 1/1 and 8/8
+# (bench-results/table-orch-async.txt, results-orch-async.json).
 # Sized to finish in under 5 minutes on 2 cores. Extra arguments are passed to durq-bench
 # (later flags win), e.g.  bench/run-default.sh --sync-latency-us 1000
 set -euo pipefail
@@ -48,10 +50,23 @@ build-bench/bench/durq-bench \
 	--payload 256 --sync FULL --activity-ms 10 \
 	--json "$out/results.json" --plot "$out/throughput.png" \
 	"$@" | tee "$out/table.txt"
+# The shape of issue #8's orchestration target: activities that take no time, 64
+# orchestrations in flight, turns, activity acks and starts submitted asynchronously.
+echo
+build-bench/bench/durq-bench \
+	--provider sqlite-file,sqlite-memory \
+	--workload orchestration \
+	--mode group,per-op \
+	--concurrency 1/1,8/8 \
+	--orch-async --activity-ms 0 --orch-in-flight 64 \
+	--orch-items 1000000 --orch-duration 3 \
+	--payload 256 --sync FULL \
+	--json "$out/results-orch-async.json" \
+	"$@" | tee "$out/table-orch-async.txt"
 end=$(date +%s)
 
 echo
 echo "run-default: finished in $((end - start)) s"
 echo "run-default: table   -> $out/table.txt"
-echo "run-default: JSON    -> $out/results.json"
+echo "run-default: JSON    -> $out/results.json (orchestration, asynchronous: results-orch-async.json)"
 echo "run-default: plot    -> $out/throughput.png (gnuplot script: $out/throughput.png.gp)"
