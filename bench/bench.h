@@ -3,7 +3,8 @@
  * small helpers (clock, latency samples, CPU time) every workload uses.
  *
  * Owns: the row/config structs and helper prototypes. Does not own: argument parsing
- * (main.c), the workloads (wl_queue.c, wl_inflight.c, wl_orch.c, ceiling.c, pg_baseline.c),
+ * (main.c), the workloads (wl_queue.c, wl_inflight.c, wl_orch.c, ceiling.c, sq_baseline.c,
+ * pg_baseline.c),
  * the PostgreSQL server (pg_server.c), output (report.c), the slow sync VFS (slowvfs.c).
  */
 #ifndef DURQ_BENCH_H
@@ -17,11 +18,12 @@
 
 enum bench_provider { PROV_FILE = 0, PROV_MEMORY = 1, PROV_PG = 2 };
 enum bench_workload { WL_QUEUE = 0, WL_QUEUE_PRODUCE = 1, WL_ORCH = 2 };
-/* The baselines (no durq): the raw-SQLite ceiling; on PostgreSQL, libpq by hand one item per
- * transaction (pg-naive) and 128 per transaction (pg-batched). */
+/* The baselines (no durq): the raw-SQLite ceiling; on SQLite, the sqlite3 API by hand with
+ * 128 items per transaction (sqlite-batched, issue #8's bar); on PostgreSQL, libpq by hand
+ * one item per transaction (pg-naive) and 128 per transaction (pg-batched). */
 enum bench_mode { MODE_GROUP = 0, MODE_PER_OP = 1, MODE_CEILING = 2, MODE_PG_NAIVE = 3,
-		  MODE_PG_BATCHED = 4 };
-#define BENCH_NMODES 5
+		  MODE_PG_BATCHED = 4, MODE_SQ_BATCHED = 5 };
+#define BENCH_NMODES 6
 
 static inline int bench_mode_is_baseline(int m)
 {
@@ -31,6 +33,8 @@ static inline int bench_mode_is_baseline(int m)
 typedef struct bench_pg bench_pg; /* pg_server.c: the bench's PostgreSQL server */
 #define BENCH_PG_BASE_WORKERS 2   /* connections of the pg-naive and pg-batched rows */
 #define BENCH_PG_BATCH 128        /* pg-batched: items claimed (and deleted) per transaction */
+#define BENCH_SQ_BASE_WORKERS 2   /* sqlite-batched: threads, one sqlite3 connection each */
+#define BENCH_SQ_BATCH 128        /* sqlite-batched: items claimed (and deleted) per transaction */
 
 /* What one row runs: fixed for the row, filled by main.c. */
 typedef struct bench_row_cfg {
@@ -160,7 +164,36 @@ void bench_run_queue(bench_row *row);       /* wl_queue.c: queue and queue-produ
 void bench_run_inflight(bench_row *row);    /* wl_inflight.c: the same, asynchronous acks */
 void bench_run_orch(bench_row *row);        /* wl_orch.c */
 void bench_run_ceiling(bench_row *row);     /* ceiling.c */
+void bench_run_sq_baseline(bench_row *row); /* sq_baseline.c: sqlite-batched */
 void bench_run_pg_baseline(bench_row *row); /* pg_baseline.c: pg-naive, pg-batched */
+
+/* ---- the raw-SQLite baselines' shared parts (ceiling.c; used by sq_baseline.c) ---- */
+struct sqlite3;
+/* The queue table of the raw-SQLite baselines: item rows with a lease token, a partial
+ * index on ready rows. */
+extern const char *const bench_sq_schema;
+/* "PRAGMA synchronous=FULL|NORMAL|OFF" for an enum durq_sync. */
+const char *bench_sq_sync_pragma(int sync);
+/* The row's first error (thread-safe): "<mode>: <what>: <msg>". */
+void bench_sq_note(bench_row *row, const char *what, const char *msg);
+/* sqlite3_exec; on failure the first error goes to row->first_error (bench_sq_note).
+ * Returns the SQLite code. */
+int bench_sq_exec(struct sqlite3 *db, const char *sql, bench_row *row);
+/* A fresh directory for the row's database: under /dev/shm for sqlite-memory (a WAL file
+ * on tmpfs; cfg->tmpdir if /dev/shm is not writable), else under cfg->tmpdir. -1 = skipped
+ * (the note says why). */
+int bench_sq_mkdir(bench_row *row, char *dir, size_t len);
+/* Open dir/bench.db through the row's VFS (file rows: cfg->vfs, the slow-sync one; memory
+ * rows: cfg->mem_vfs, counting only) with the seeds' PRAGMAs: journal_mode=WAL,
+ * synchronous as --sync, temp_store=MEMORY, busy_timeout=5000. create = 1: also the
+ * schema. On failure *db may be set (close it) and first_error says why. */
+int bench_sq_open(bench_row *row, const char *dir, int create, struct sqlite3 **db);
+/* Insert n ready items (payload of cfg->payload zero bytes), 1,000 per transaction. */
+int bench_sq_prefill(struct sqlite3 *db, bench_row *row, long n);
+/* Wall-clock milliseconds (the schema's visible_at / locked_until). */
+int64_t bench_sq_wall_ms(void);
+/* A random 16-byte lease token from a xorshift state. */
+void bench_sq_token(uint64_t *seed, unsigned char tok[16]);
 
 /* ---- PostgreSQL server and per-row databases (pg_server.c) ---- */
 /* 1 if this durq-bench was built with libpq (DURQ_WITH_POSTGRES=ON). */

@@ -10,10 +10,13 @@
  * The in-memory provider's ceiling uses a WAL database on /dev/shm (tmpfs).
  *
  * Latency of an item = its claim start -> COMMIT of its transaction returned.
- * Owns: its own sqlite3 connection and files. Does not own: anything of durq.
+ * Owns: its own sqlite3 connection and files; and the parts the raw-SQLite baselines share
+ * (bench_sq_*: the schema, opening with the seeds' PRAGMAs, the prefill), which
+ * sq_baseline.c (sqlite-batched) uses too. Does not own: anything of durq.
  */
 #include "bench.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +26,7 @@
 
 #define TXN_ITEMS 1000
 
-static const char *const schema =
+const char *const bench_sq_schema =
 	"CREATE TABLE work("
 	" id INTEGER PRIMARY KEY,"
 	" queue TEXT NOT NULL DEFAULT '',"
@@ -35,7 +38,7 @@ static const char *const schema =
 	" attempt INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX work_ready ON work(queue, priority DESC, id) WHERE lock_token IS NULL;";
 
-static const char *sync_pragma(int sync)
+const char *bench_sq_sync_pragma(int sync)
 {
 	switch (sync) {
 	case DURQ_SYNC_OFF:
@@ -47,19 +50,29 @@ static const char *sync_pragma(int sync)
 	}
 }
 
-static int exec(sqlite3 *db, const char *sql, bench_row *row)
+static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void bench_sq_note(bench_row *row, const char *what, const char *msg)
+{
+	pthread_mutex_lock(&note_lock);
+	if (!row->first_error[0])
+		snprintf(row->first_error, sizeof(row->first_error), "%s: %.40s: %.100s",
+			 bench_mode_name(row->cfg.mode), what, msg);
+	pthread_mutex_unlock(&note_lock);
+}
+
+int bench_sq_exec(sqlite3 *db, const char *sql, bench_row *row)
 {
 	char *err = NULL;
 	int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
-		snprintf(row->first_error, sizeof(row->first_error), "ceiling: %.40s: %.100s", sql,
-			 err ? err : sqlite3_errstr(rc));
+		bench_sq_note(row, sql, err ? err : sqlite3_errstr(rc));
 		sqlite3_free(err);
 	}
 	return rc;
 }
 
-static int64_t wall_ms(void)
+int64_t bench_sq_wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,7 +88,14 @@ static uint64_t xorshift(uint64_t *s)
 	return *s = x;
 }
 
-static int prefill(sqlite3 *db, bench_row *row, long n)
+void bench_sq_token(uint64_t *seed, unsigned char tok[16])
+{
+	uint64_t r1 = xorshift(seed), r2 = xorshift(seed);
+	memcpy(tok, &r1, 8);
+	memcpy(tok + 8, &r2, 8);
+}
+
+int bench_sq_prefill(sqlite3 *db, bench_row *row, long n)
 {
 	sqlite3_stmt *ins = NULL;
 	size_t plen = row->cfg.payload;
@@ -85,31 +105,67 @@ static int prefill(sqlite3 *db, bench_row *row, long n)
 				    " VALUES('', 0, ?1, ?2)",
 				    -1, &ins, NULL);
 	for (long done = 0; rc == SQLITE_OK && done < n;) {
-		rc = exec(db, "BEGIN IMMEDIATE", row);
+		rc = bench_sq_exec(db, "BEGIN IMMEDIATE", row);
 		for (long i = 0; rc == SQLITE_OK && i < TXN_ITEMS && done < n; i++, done++) {
 			sqlite3_bind_blob(ins, 1, payload, (int)plen, SQLITE_STATIC);
-			sqlite3_bind_int64(ins, 2, wall_ms());
+			sqlite3_bind_int64(ins, 2, bench_sq_wall_ms());
 			rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 			sqlite3_reset(ins);
 		}
 		if (rc == SQLITE_OK)
-			rc = exec(db, "COMMIT", row);
+			rc = bench_sq_exec(db, "COMMIT", row);
 	}
 	sqlite3_finalize(ins);
 	free(payload);
 	return rc;
 }
 
+int bench_sq_mkdir(bench_row *row, char *dir, size_t len)
+{
+	const bench_row_cfg *cfg = &row->cfg;
+	const char *parent = cfg->provider == PROV_MEMORY ? "/dev/shm" : cfg->tmpdir;
+	if (cfg->provider == PROV_MEMORY && access("/dev/shm", W_OK) != 0)
+		parent = cfg->tmpdir;
+	if (bench_mkdir(dir, len, parent) < 0) {
+		row->skipped = 1;
+		snprintf(row->note, sizeof(row->note), "cannot create a directory under %s", parent);
+		return -1;
+	}
+	return 0;
+}
+
+int bench_sq_open(bench_row *row, const char *dir, int create, sqlite3 **db)
+{
+	const bench_row_cfg *cfg = &row->cfg;
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/bench.db", dir);
+	/* The slow-sync VFS models a slower disk: the file rows only, like durq's rows; the
+	 * memory rows go through the counting VFS (no delay). */
+	int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+				 cfg->provider == PROV_FILE ? cfg->vfs : cfg->mem_vfs);
+	if (rc != SQLITE_OK) {
+		bench_sq_note(row, "open", sqlite3_errstr(rc));
+		return rc;
+	}
+	if ((rc = bench_sq_exec(*db, "PRAGMA journal_mode=WAL", row)) ||
+	    (rc = bench_sq_exec(*db, bench_sq_sync_pragma(cfg->sync), row)) ||
+	    (rc = bench_sq_exec(*db, "PRAGMA temp_store=MEMORY", row)) ||
+	    (rc = bench_sq_exec(*db, "PRAGMA busy_timeout=5000", row)))
+		return rc;
+	return create ? bench_sq_exec(*db, bench_sq_schema, row) : SQLITE_OK;
+}
+
 void bench_run_ceiling(bench_row *row)
 {
 	const bench_row_cfg *cfg = &row->cfg;
-	char dir[4096], path[4200];
+	char dir[4096];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *claim = NULL, *ack = NULL;
 	bench_lat lat = {0};
 	uint64_t seed = 0x9e3779b97f4a7c15ull ^ bench_now_ns();
 	long n = cfg->items > 0 ? cfg->items : 10000, done = 0;
 	uint64_t txns = 0, commit_ns = 0;
+	int rc;
 
 	if (cfg->workload != WL_QUEUE) {
 		row->skipped = 1;
@@ -117,27 +173,9 @@ void bench_run_ceiling(bench_row *row)
 			 "ceiling is defined for the queue workload only");
 		return;
 	}
-	const char *parent = cfg->provider == PROV_MEMORY ? "/dev/shm" : cfg->tmpdir;
-	if (cfg->provider == PROV_MEMORY && access("/dev/shm", W_OK) != 0)
-		parent = cfg->tmpdir;
-	if (bench_mkdir(dir, sizeof(dir), parent) < 0) {
-		row->skipped = 1;
-		snprintf(row->note, sizeof(row->note), "cannot create a directory under %s", parent);
+	if (bench_sq_mkdir(row, dir, sizeof(dir)) < 0)
 		return;
-	}
-	snprintf(path, sizeof(path), "%s/bench.db", dir);
-	/* The slow-sync VFS models a slower disk: the file rows only, like durq's rows; the
-	 * memory ceiling goes through the counting VFS (no delay). */
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-				 cfg->provider == PROV_FILE ? cfg->vfs : cfg->mem_vfs);
-	if (rc != SQLITE_OK) {
-		snprintf(row->first_error, sizeof(row->first_error), "ceiling: open %.80s: %.60s", path,
-			 sqlite3_errstr(rc));
-		goto out;
-	}
-	if (exec(db, "PRAGMA journal_mode=WAL", row) || exec(db, sync_pragma(cfg->sync), row) ||
-	    exec(db, "PRAGMA temp_store=MEMORY", row) || exec(db, "PRAGMA busy_timeout=5000", row) ||
-	    exec(db, schema, row) || prefill(db, row, n))
+	if (bench_sq_open(row, dir, 1, &db) || bench_sq_prefill(db, row, n))
 		goto out;
 	rc = sqlite3_prepare_v2(db,
 				"UPDATE work SET lock_token = ?1, locked_until = ?2,"
@@ -150,8 +188,7 @@ void bench_run_ceiling(bench_row *row)
 		rc = sqlite3_prepare_v2(db, "DELETE FROM work WHERE id = ?1 AND lock_token = ?2", -1,
 					&ack, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(row->first_error, sizeof(row->first_error), "ceiling: prepare: %s",
-			 sqlite3_errmsg(db));
+		bench_sq_note(row, "prepare", sqlite3_errmsg(db));
 		goto out;
 	}
 
@@ -164,14 +201,12 @@ void bench_run_ceiling(bench_row *row)
 	while (done < n && (!deadline || bench_now_ns() < deadline)) {
 		uint64_t tb = bench_now_ns();
 		long k = 0;
-		if (exec(db, "BEGIN IMMEDIATE", row))
+		if (bench_sq_exec(db, "BEGIN IMMEDIATE", row))
 			break;
 		for (; k < TXN_ITEMS && done + k < n; k++) {
 			unsigned char tok[16];
-			uint64_t r1 = xorshift(&seed), r2 = xorshift(&seed);
-			int64_t now = wall_ms(), id = -1;
-			memcpy(tok, &r1, 8);
-			memcpy(tok + 8, &r2, 8);
+			int64_t now = bench_sq_wall_ms(), id = -1;
+			bench_sq_token(&seed, tok);
 			starts[k] = bench_now_ns();
 			sqlite3_bind_blob(claim, 1, tok, 16, SQLITE_STATIC);
 			sqlite3_bind_int64(claim, 2, now + 30000);
@@ -189,7 +224,7 @@ void bench_run_ceiling(bench_row *row)
 				row->failures++;
 			sqlite3_reset(ack);
 		}
-		if (exec(db, "COMMIT", row))
+		if (bench_sq_exec(db, "COMMIT", row))
 			break;
 		t1 = bench_now_ns();
 		txns++;

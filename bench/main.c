@@ -3,8 +3,8 @@
  * concurrency, plus the queue rows at fixed levels of work in flight), print the tables and
  * the target checks, write JSON and the plot.
  *
- * Owns: the command line and the row loop. Does not own: measuring (wl_*.c, ceiling.c) or
- * formatting (report.c).
+ * Owns: the command line and the row loop. Does not own: measuring (wl_*.c, ceiling.c,
+ * sq_baseline.c, pg_baseline.c) or formatting (report.c).
  */
 #include "bench.h"
 
@@ -47,9 +47,11 @@ static void usage(FILE *f)
 		"  --pg-no-analyze      postgresql rows: no ANALYZE after the prefill (default: durq's\n"
 		"                       rows and the baselines both ANALYZE their prefilled table)\n"
 		"  --workload LIST      queue,queue-produce,orchestration (default queue,orchestration)\n"
-		"  --mode LIST          group,per-op,ceiling (default all three); on postgresql\n"
-		"                       'ceiling' = the libpq baselines pg-naive,pg-batched (also\n"
-		"                       selectable by name)\n"
+		"  --mode LIST          group,per-op,ceiling (default all three); on sqlite with\n"
+		"                       --in-flight, 'ceiling' adds sqlite-batched (sqlite3 by hand,\n"
+		"                       2 threads x 128 items/txn: issue #8's bar); on postgresql\n"
+		"                       'ceiling' = the libpq baselines pg-naive,pg-batched (each\n"
+		"                       also selectable by name)\n"
 		"  --workers LIST       queue workers, e.g. 1,2,4,8 (default)\n"
 		"  --concurrency LIST   orchestration dispatchers/activity workers, e.g. 1/1,2/2,4/4,8/8\n"
 		"  --items N            queue: items per row (default 20000); orchestration: orchestrations\n"
@@ -138,6 +140,8 @@ static int one_mode(const char *s, int *v)
 		*v = MODE_PG_NAIVE;
 	else if (!strcmp(s, "pg-batched"))
 		*v = MODE_PG_BATCHED;
+	else if (!strcmp(s, "sqlite-batched"))
+		*v = MODE_SQ_BATCHED;
 	else
 		return -1;
 	return 0;
@@ -414,15 +418,40 @@ static size_t add_pg_baseline(bench_row *rows, const opts *o, int m, bench_pg *p
 	return 1;
 }
 
+/* sqlite-batched (sqlite-file, sqlite-memory; queue): 2 threads x 128 items per transaction,
+ * sized like the pg baselines (the async rows' items and window when there are some). */
+static size_t add_sq_baseline(bench_row *rows, const opts *o, int p, const char *vfs,
+			      const char *mem_vfs)
+{
+	bench_row_cfg *c = &rows[0].cfg;
+	row_common(c, o, p, WL_QUEUE, MODE_SQ_BATCHED, vfs, mem_vfs, NULL);
+	c->workers = BENCH_SQ_BASE_WORKERS;
+	c->in_flight = BENCH_SQ_BASE_WORKERS * BENCH_SQ_BATCH;
+	c->items = o->nlv ? o->if_items : o->items > 0 ? o->items : 20000;
+	c->duration_s = o->nlv ? o->if_duration : o->duration > 0 ? o->duration : 0;
+	return 1;
+}
+
+static int has_mode(const opts *o, int m)
+{
+	for (int i = 0; i < o->nm; i++)
+		if (o->modes[i] == m)
+			return 1;
+	return 0;
+}
+
 /* Rows of one provider x workload x mode. Ceiling is one thread: once per provider (queue);
- * on postgresql it stands for the two libpq baselines. Queue workloads: the synchronous rows
- * at each --workers level. */
+ * on sqlite with async rows it brings sqlite-batched along (unless that is selected by
+ * name); on postgresql it stands for the two libpq baselines. Queue workloads: the
+ * synchronous rows at each --workers level. */
 static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, const char *vfs,
 		       const char *mem_vfs, bench_pg *pg)
 {
 	size_t n = 0;
 	if (m == MODE_PG_NAIVE || m == MODE_PG_BATCHED)
 		return p == PROV_PG && w == WL_QUEUE ? add_pg_baseline(rows, o, m, pg) : 0;
+	if (m == MODE_SQ_BATCHED)
+		return p != PROV_PG && w == WL_QUEUE ? add_sq_baseline(rows, o, p, vfs, mem_vfs) : 0;
 	if (m == MODE_CEILING && p == PROV_PG) {
 		if (w != WL_QUEUE)
 			return 0;
@@ -436,7 +465,10 @@ static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, cons
 		rows[n].cfg.workers = rows[n].cfg.in_flight = 1;
 		rows[n].cfg.items = o->items > 0 ? o->items : 20000;
 		rows[n].cfg.duration_s = o->duration > 0 ? o->duration : 0;
-		return 1;
+		n++;
+		if (o->nlv && !has_mode(o, MODE_SQ_BATCHED))
+			n += add_sq_baseline(rows + n, o, p, vfs, mem_vfs);
+		return n;
 	}
 	if (w == WL_ORCH) {
 		int own = o->orch_items >= 0 || o->orch_duration >= 0;
@@ -530,6 +562,7 @@ static void print_inflight_checks(const bench_row *rows, size_t n, const opts *o
 	const bench_row *g = find_async(rows, n, PROV_FILE, WL_QUEUE, MODE_GROUP, wk, hi);
 	const bench_row *p = find_async(rows, n, PROV_FILE, WL_QUEUE, MODE_PER_OP, wk, hi);
 	const bench_row *c = find(rows, n, PROV_FILE, WL_QUEUE, MODE_CEILING, -1);
+	const bench_row *sb = find(rows, n, PROV_FILE, WL_QUEUE, MODE_SQ_BATCHED, -1);
 	if (g || p || c)
 		printf("  async acks, queue sqlite-file, %d workers:\n", wk);
 	if (g && p)
@@ -538,6 +571,10 @@ static void print_inflight_checks(const bench_row *rows, size_t n, const opts *o
 	if (g && c)
 		printf("    in flight %d: group/ceiling = %.2fx (target >= 0.5x, stretch 0.8x)\n", hi,
 		       ratio(g, c));
+	if (g && sb)
+		printf("    in flight %d: group/sqlite-batched = %.2fx (target >= 1x: the hand-batched "
+		       "bar), %.1f vs %.1f cycles/s\n", hi, ratio(g, sb), g->throughput,
+		       sb->throughput);
 	if (g)
 		printf("    in flight %d group: ops per fsync = %.1f (target >= 100); ack p99 %.3f ms "
 		       "= %.2fx the mean commit %.3f ms (target <= 3x)\n", hi, g->ops_per_fsync,
@@ -704,7 +741,8 @@ static void run_row(bench_row *r, size_t i, size_t n, int quiet)
 		else if (r->cfg.async)
 			snprintf(conc, sizeof(conc), "W=%d in-flight=%d async", r->cfg.workers,
 				 r->cfg.in_flight);
-		else if (r->cfg.mode == MODE_PG_NAIVE || r->cfg.mode == MODE_PG_BATCHED)
+		else if (r->cfg.mode == MODE_PG_NAIVE || r->cfg.mode == MODE_PG_BATCHED ||
+			 r->cfg.mode == MODE_SQ_BATCHED)
 			snprintf(conc, sizeof(conc), "W=%d in-flight=%d", r->cfg.workers,
 				 r->cfg.in_flight);
 		else
@@ -715,6 +753,8 @@ static void run_row(bench_row *r, size_t i, size_t n, int quiet)
 	}
 	if (r->cfg.mode == MODE_PG_NAIVE || r->cfg.mode == MODE_PG_BATCHED)
 		bench_run_pg_baseline(r);
+	else if (r->cfg.mode == MODE_SQ_BATCHED)
+		bench_run_sq_baseline(r);
 	else if (r->cfg.mode == MODE_CEILING)
 		bench_run_ceiling(r);
 	else if (r->cfg.workload == WL_ORCH)
@@ -797,7 +837,7 @@ int main(int argc, char **argv)
 			bench_print_row(&rows[i]);
 	if (o.nlv) {
 		printf("\nasynchronous acks at fixed work in flight (latency = ack submit -> durable; "
-		       "ceiling and pg baselines repeated for reference)\n");
+		       "baselines repeated for reference: ceiling, sqlite-batched, pg)\n");
 		bench_print_inflight_header();
 		for (size_t i = 0; i < n; i++)
 			if (rows[i].cfg.async ||

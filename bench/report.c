@@ -23,8 +23,8 @@ const char *bench_workload_name(int w)
 
 const char *bench_mode_name(int m)
 {
-	static const char *const names[BENCH_NMODES] = {"group", "per-op", "ceiling", "pg-naive",
-							"pg-batched"};
+	static const char *const names[BENCH_NMODES] = {"group",    "per-op",     "ceiling",
+							"pg-naive", "pg-batched", "sqlite-batched"};
 	return m >= 0 && m < BENCH_NMODES ? names[m] : "?";
 }
 
@@ -38,7 +38,7 @@ static void conc_str(const bench_row *r, char *buf, size_t len)
 
 void bench_print_header(void)
 {
-	printf("%-13s %-13s %-10s %5s %7s %10s %-6s %8s %8s %8s %8s %7s %5s %11s %7s %8s %8s %9s %7s %6s\n",
+	printf("%-13s %-13s %-14s %5s %7s %10s %-6s %8s %8s %8s %8s %7s %5s %11s %7s %8s %8s %9s %7s %6s\n",
 	       "provider", "workload", "mode", "conc", "done", "throughput", "unit", "act/s",
 	       "p50_ms", "p99_ms", "ackp99ms", "ok%", "fail", "busy(h/s)", "ops/txn", "txn/item",
 	       "cpu/1k_s", "commit_ms", "bound", "%bound");
@@ -49,7 +49,7 @@ void bench_print_row(const bench_row *r)
 	char conc[32], busy[32], act[32], bound[32], pct[32];
 	conc_str(r, conc, sizeof(conc));
 	if (r->skipped) {
-		printf("%-13s %-13s %-10s %5s  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
+		printf("%-13s %-13s %-14s %5s  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
 		       bench_workload_name(r->cfg.workload), bench_mode_name(r->cfg.mode), conc,
 		       r->note);
 		return;
@@ -60,7 +60,7 @@ void bench_print_row(const bench_row *r)
 	snprintf(act, sizeof(act), orch ? "%.1f" : "-", r->act_throughput);
 	snprintf(bound, sizeof(bound), orch ? "%.1f" : "-", r->bound);
 	snprintf(pct, sizeof(pct), orch ? "%.1f" : "-", r->pct_of_bound);
-	printf("%-13s %-13s %-10s %5s %7ld %10.1f %-6s %8s %8.3f %8.3f %8.3f %7.2f %5ld %11s %7.2f %8.3f %8.3f %9.3f %7s %6s\n",
+	printf("%-13s %-13s %-14s %5s %7ld %10.1f %-6s %8s %8.3f %8.3f %8.3f %7.2f %5ld %11s %7.2f %8.3f %8.3f %9.3f %7s %6s\n",
 	       bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
 	       bench_mode_name(r->cfg.mode), conc, r->items_done, r->throughput,
 	       orch ? "orch/s" : "cyc/s", act, r->p50_ms, r->p99_ms, r->ack_p99_ms,
@@ -72,7 +72,7 @@ void bench_print_row(const bench_row *r)
 
 void bench_print_inflight_header(void)
 {
-	printf("%-13s %-13s %-10s %4s %6s %8s %10s %8s %8s %8s %7s %7s %7s %9s %7s %8s %7s %8s %5s %9s\n",
+	printf("%-13s %-13s %-14s %4s %6s %8s %10s %8s %8s %8s %7s %7s %7s %9s %7s %8s %7s %8s %5s %9s\n",
 	       "provider", "workload", "mode", "W", "inflt", "done", "cycles/s", "p50_ms",
 	       "p99_ms", "e2e_p99", "ops/txn", "xsyncs", "flushes", "ops/fsync", "commit", "cpu/1k_s",
 	       "rss_MiB", "anon_MiB", "fail", "busy(h/s)");
@@ -85,12 +85,13 @@ void bench_print_inflight_row(const bench_row *r)
 	int pg = r->cfg.provider == PROV_PG;
 	char xs[32], fl[32], opf[32];
 	if (r->skipped) {
-		printf("%-13s %-13s %-10s %4d %6d  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
+		printf("%-13s %-13s %-14s %4d %6d  (skipped: %s)\n", bench_provider_name(r->cfg.provider),
 		       bench_workload_name(r->cfg.workload), bench_mode_name(r->cfg.mode),
 		       r->cfg.workers, r->cfg.in_flight, r->note);
 		return;
 	}
-	snprintf(busy, sizeof(busy), base ? "-" : "%llu/%llu",
+	/* sqlite-batched: its threads' busy-handler waits / SQLITE_BUSY retried */
+	snprintf(busy, sizeof(busy), base && r->cfg.mode != MODE_SQ_BATCHED ? "-" : "%llu/%llu",
 		 (unsigned long long)r->busy_retries, (unsigned long long)r->busy_surfaced);
 	snprintf(e2e, sizeof(e2e), r->cfg.workload == WL_QUEUE_PRODUCE ? "%.3f" : "-",
 		 r->e2e_p99_ms);
@@ -102,7 +103,7 @@ void bench_print_inflight_row(const bench_row *r)
 	snprintf(xs, sizeof(xs), pg ? "-" : "%llu", (unsigned long long)r->fsyncs);
 	snprintf(fl, sizeof(fl), pg ? "-" : "%llu", (unsigned long long)r->flushed_commits);
 	snprintf(opf, sizeof(opf), pg ? "-" : "%.1f", r->ops_per_fsync);
-	printf("%-13s %-13s %-10s %4d %6s %8ld %10.1f %8.3f %8.3f %8s %7.2f %7s %7s %9s %7.3f %8.3f %7s %8s %5ld %9s\n",
+	printf("%-13s %-13s %-14s %4d %6s %8ld %10.1f %8.3f %8.3f %8s %7.2f %7s %7s %9s %7.3f %8.3f %7s %8s %5ld %9s\n",
 	       bench_provider_name(r->cfg.provider), bench_workload_name(r->cfg.workload),
 	       bench_mode_name(r->cfg.mode), r->cfg.workers, inflt, r->items_done, r->throughput,
 	       r->p50_ms, r->p99_ms, e2e, r->ops_per_txn, xs, fl, opf, r->commit_ms_mean,
@@ -249,7 +250,7 @@ static int plot_panel(FILE *d, FILE *g, const char *dat, const bench_row *rows, 
 	/* colour = mode, line and point style = provider (file solid/filled circles, memory
 	 * dashed/open circles, postgresql dash-dot/filled squares) */
 	static const char *const colors[BENCH_NMODES] = {"#1f77b4", "#d62728", "#2ca02c",
-							 "#9467bd", "#ff7f0e"};
+							 "#9467bd", "#ff7f0e", "#8c564b"};
 	static const int dash[3] = {1, 2, 4}, point[3] = {7, 6, 5};
 	char plots[8192] = "";
 	size_t pl = 0;
