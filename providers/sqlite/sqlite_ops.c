@@ -613,16 +613,34 @@ static int item_changed(sq_conn *c, sqlite3_stmt *s, int64_t now, const char *wh
 	return hit;
 }
 
-static int work_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+/* Delete an item without a session; 1 = deleted, 0 = no such row (a session's item, or the
+ * lease is lost). */
+static int work_ack_plain(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
-	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK);
+	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK_PLAIN);
 	if (!s)
 		return DURQ_EIO;
 	sq_bind_int64(c, s, 1, op->u.work_ack.id);
 	sq_bind_token(c, s, 2, op->u.work_ack.token);
 	sq_bind_int64(c, s, 3, ctx->now_ms);
-	int hit = item_changed(c, s, ctx->now_ms, "ack work item");
+	TRY(sq_exec(c, s, "ack work item"));
+	return sqlite3_changes(c->db) == 1;
+}
+
+static int work_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+{
+	int hit = work_ack_plain(c, op, ctx);
 	TRY(hit);
+	if (!hit) { /* an item of a session (its ack touches the session), or a lost lease */
+		sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK);
+		if (!s)
+			return DURQ_EIO;
+		sq_bind_int64(c, s, 1, op->u.work_ack.id);
+		sq_bind_token(c, s, 2, op->u.work_ack.token);
+		sq_bind_int64(c, s, 3, ctx->now_ms);
+		hit = item_changed(c, s, ctx->now_ms, "ack work item");
+		TRY(hit);
+	}
 	if (!hit)
 		return lease_lost(op->u.work_ack.id);
 	if (op->u.work_ack.completion)

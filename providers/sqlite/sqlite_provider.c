@@ -133,6 +133,10 @@ static const char *const sql_text[SQ__COUNT] = {
 	/* the item's session (G1): an ack or a renew is activity of it */
 	[SQ_WORK_ACK] = "DELETE FROM work_queue WHERE id = ?1 AND lock_token = ?2 AND locked_until > ?3 "
 			"RETURNING session_id",
+	/* the common case, an item without a session: no RETURNING (which builds an ephemeral
+	 * table per statement, ~40% of an ack's time) */
+	[SQ_WORK_ACK_PLAIN] = "DELETE FROM work_queue WHERE id = ?1 AND lock_token = ?2 AND "
+			      "locked_until > ?3 AND session_id IS NULL",
 	[SQ_WORK_ABANDON] = "UPDATE work_queue SET lock_token = NULL, locked_until = NULL, "
 			    "visible_at = CASE WHEN ?4 > 0 THEN ?3 + ?4 ELSE visible_at END, "
 			    "attempt = CASE WHEN ?5 THEN max(attempt - 1, 0) ELSE attempt END "
