@@ -816,9 +816,11 @@ DURQ_EXTERN int durq_orch_renew(durq *db, int64_t *lease_until_ms, const char *i
  *   - the committer thread ("durq-commit"), group mode, otherwise (also a lone op on a
  *     handle that flushes after COMMIT: it is flushed where it committed);
  *   - the submitting thread, before the submit call returns: always in per-op mode; in
- *     group mode when the handle commits without a flush (the in-memory database, or an
- *     SQLite file with synchronous below FULL) and nothing else is queued or committing
- *     (the op is then committed on the submitting thread, saving the hand-off). A submit
+ *     group mode when nothing else is queued, committing or awaiting its flush and either
+ *     the handle commits without a flush (the in-memory database, or an SQLite file with
+ *     synchronous below FULL) or the thread submits one op at a time (its previous async
+ *     submit was not followed by another within a commit time): the op is then committed
+ *     (and flushed) on the submitting thread, saving the hand-off. A submit
  *     made from inside such a callback is queued for the committer and never completes
  *     before it returns, so callbacks that submit again do not nest. A callback must not
  *     take a lock that its submitter holds across the submit call.

@@ -465,6 +465,7 @@ static bool wants_deferred(const durq *db)
 int durq_committer_start(durq_committer *c, durq *db)
 {
 	c->db = db;
+	c->started_ns = durq_clock_mono_ns();
 	c->deferred = wants_deferred(db);
 	c->recovered = false;
 	memset(&c->syncer, 0, sizeof(c->syncer));
@@ -656,6 +657,11 @@ static _Thread_local unsigned int inline_depth;
  * when the submit call ended (see post_direct). A synchronous write clears it. */
 static _Thread_local const durq_committer *last_async_c;
 static _Thread_local uint64_t last_async_ns;
+/* Async ops of this thread to burst_c in its current burst and in its previous one (0: not
+ * known yet), see post_direct. */
+static _Thread_local const durq_committer *burst_c;
+static _Thread_local uint64_t burst_c_started;
+static _Thread_local unsigned int burst_ops, last_burst_ops;
 
 /*
  * An async op takes the direct path too when the commit is cheap (commits_without_flush)
@@ -663,9 +669,9 @@ static _Thread_local uint64_t last_async_ns;
  * thread, and its callback runs there before the submit returns, as in per-op mode: after
  * COMMIT, with the connection released and the thread no longer a writer, so the callback
  * may do what a per-op one may. At one op in flight that saves the two thread wake-ups of
- * the hand-off, which cost more than an unflushed commit. With a flush at COMMIT it never
- * does: the submitter would block for an fsync instead of submitting its next acks, which
- * the committer batches meanwhile.
+ * the hand-off, which cost more than an unflushed commit. With a flush at COMMIT only for
+ * a thread that submits one op at a time (below): any other submitter would block for an
+ * fsync instead of submitting its next acks, which the committer batches meanwhile.
  *
  * Only a lone op: an empty ring and an idle committer do not tell one from the first of a
  * burst (the acks of a fetched batch, submitted back to back), and a burst committed op by
@@ -683,13 +689,35 @@ static _Thread_local uint64_t last_async_ns;
 static bool post_direct(durq_committer *c, durq_pending *p)
 {
 	if (inline_depth > 0 || durq_in_writer() || p->op.kind >= DURQ_OP__COUNT ||
-	    durq_op_is_claim(&p->op) || !commits_without_flush(c->db))
+	    durq_op_is_claim(&p->op))
 		return false;
 	uint64_t now = durq_clock_mono_ns();
 	bool burst = last_async_c == c && now - last_async_ns < ck_pr_load_64(&c->commit_ewma_ns);
 	last_async_c = c;
 	last_async_ns = now;
-	if (burst || has_ovf(c))
+	if (burst_c != c || burst_c_started != c->started_ns) {
+		/* another handle: how this thread submits to it is not known yet */
+		burst_c = c;
+		burst_c_started = c->started_ns;
+		burst_ops = last_burst_ops = 0;
+	}
+	if (burst) {
+		burst_ops++;
+	} else {
+		last_burst_ops = burst_ops;
+		burst_ops = 1;
+	}
+	/* A commit that flushes takes the direct path only for a thread whose last burst was a
+	 * single op: one that keeps one op in flight (submit, wait for it, submit again), for
+	 * which the committer has nothing to batch it with and the hand-off is two thread
+	 * wake-ups on top of the commit. A thread that submits bursts (the acks of a fetched
+	 * batch) keeps the committer for the first op of each too: blocking it for an fsync
+	 * would hold back the rest of its burst. So does any thread while the committer is
+	 * awake: other threads keep it busy, and an op that waits on its submitter's thread for
+	 * a flush would hold that thread back from work the committer could overlap with it
+	 * (a dispatcher's next fetch, a starter's next start). */
+	bool lone_thread = last_burst_ops == 1 && ck_pr_load_int(&c->sleeping);
+	if (burst || has_ovf(c) || (!commits_without_flush(c->db) && !lone_thread))
 		return false;
 	p->state = DURQ_PENDING_WAITING;
 	p->async = false; /* so run_txn only marks it done: it is completed below */

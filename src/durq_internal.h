@@ -189,6 +189,8 @@ typedef struct durq_committer {
 	int spinners;                /* ck_pr: callers spinning for their completion */
 	int max_spinners;            /* online CPUs - 1: one core stays for the committer */
 	uint64_t spin_ns;            /* ck_pr: caller spin budget, follows commit time */
+	uint64_t started_ns;         /* when it started: tells this committer from an earlier one
+				      * at the same address (post_direct's per-thread state) */
 	uint64_t commit_ewma_ns;     /* ck_pr: committer and syncer threads */
 	unsigned int expect;         /* committer thread only: callers expected back */
 	bool stop;                   /* under mu */

@@ -584,8 +584,41 @@ static void test_a_burst_of_async_acks_goes_to_the_committer(void **state)
 	durq_work_items_free(it, n);
 }
 
-/* A file with synchronous=FULL flushes at every commit: an async op never blocks its
- * submitter for that, it completes on the committer (lone op) or the flush thread. */
+/* A file with synchronous=FULL flushes at every commit: an async op of a thread not yet
+ * known to submit one op at a time (its first to this handle, or one of a burst) never
+ * blocks its submitter for that, it completes on the committer (lone op) or the flush
+ * thread. */
+/* The shape of one item in flight on a FULL file: fetch one, ack it asynchronously, wait,
+ * fetch the next. Nothing can share the ack's commit, so from the thread's second ack on
+ * (its previous burst was one op) the ack commits and flushes on the thread itself, its
+ * callback before the submit returns, instead of two thread wake-ups around the commit.
+ * The first, and every ack of a burst, go to the write threads (tests around this one). */
+static void test_thread_with_one_op_in_flight_commits_its_ack_itself(void **state)
+{
+	fx *f = *state;
+	durq *db = open_url(f, f->url, DURQ_SYNC_FULL);
+	enqueue_n(db, 3);
+	seen s[3];
+	for (int i = 0; i < 3; i++) {
+		durq_work_item *it;
+		size_t n;
+		assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 1, 60000, 0), DURQ_OK);
+		committer_asleep(db);
+		s[i] = (seen){.db = db, .rc = 99};
+		durq_async a = {.done = seen_done, .ctx = &s[i]};
+		assert_int_equal(durq_work_ack_async(db, it[0].id, &it[0].token, NULL, &a), DURQ_OK);
+		if (i > 0) { /* completed before the submit returned, on this thread */
+			assert_int_equal(ck_pr_load_int(&s[i].calls), 1);
+			assert_true(pthread_equal(s[i].thread, pthread_self()));
+		}
+		assert_int_equal(durq_flush(db, -1), DURQ_OK);
+		assert_int_equal(ck_pr_load_int(&s[i].calls), 1);
+		assert_int_equal(s[i].rc, DURQ_OK);
+		durq_work_items_free(it, n);
+	}
+	assert_false(pthread_equal(s[0].thread, pthread_self()));
+}
+
 static void test_async_op_on_a_full_file_completes_on_a_write_thread(void **state)
 {
 	fx *f = *state;
@@ -712,6 +745,7 @@ int main(void)
 		T(test_lone_async_op_completes_inline_on_a_file_without_full),
 		T(test_a_burst_of_async_acks_goes_to_the_committer),
 		T(test_async_op_on_a_full_file_completes_on_a_write_thread),
+		T(test_thread_with_one_op_in_flight_commits_its_ack_itself),
 		T(test_inline_callback_that_submits_again_does_not_recurse),
 #undef T
 	};
