@@ -436,8 +436,8 @@ static void fetch_leave(durq *db, int ch)
 {
 	pthread_mutex_lock(&db->wake_mu);
 	db->wake_fetchers[ch]--;
-	if (db->wake_credit[ch] > (uint64_t)db->wake_fetchers[ch] * (ch == DURQ_WAKE_ORCH ? 1u : 1024u))
-		db->wake_credit[ch] = (uint64_t)db->wake_fetchers[ch] * (ch == DURQ_WAKE_ORCH ? 1u : 1024u);
+	if (db->wake_credit[ch] > durq_wake_credit_cap(db, ch))
+		db->wake_credit[ch] = durq_wake_credit_cap(db, ch);
 	pthread_mutex_unlock(&db->wake_mu);
 }
 

@@ -244,8 +244,8 @@ struct durq {
 	pthread_cond_t wake_cv[DURQ_WAKE__COUNT]; /* long-polling fetchers, per channel */
 	uint64_t wake_seq[DURQ_WAKE__COUNT];      /* bumped after commits that may make work
 						   * of that channel visible */
-	/* Wake credits (api.c, claim_credit_*): how many things commits of this process made
-	 * fetchable that no claim has taken yet, capped by the fetchers inside a fetch. A
+	/* Wake credits (api.c, await_claim): how many things commits of this process made
+	 * fetchable that no claim has taken yet, capped (durq_wake_credit_cap). A
 	 * fetcher claims again after finding nothing only by taking credit, so N fetchers do
 	 * not each claim once per commit. Under wake_mu, like the rest of the wake state. */
 	uint64_t wake_credit[DURQ_WAKE__COUNT];
@@ -339,9 +339,12 @@ void durq_publish_done(durq *db, int rc, const char *msg);
 int durq_publish_apply(durq *db, durq_conn *conn, const durq_op_ctx *ctx, bool with_claims);
 /* The counters text of a publication, and back (admin.c). */
 int durq_publish_decode(const char *text, size_t len, durq_handle_stats *out);
-/* Count, per wake channel, what this committed op made fetchable now; later visibility
- * lowers *due. */
-void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
-			   unsigned int ready[DURQ_WAKE__COUNT]);
+
+/* Under wake_mu: the most credit a channel holds. An orchestration claim takes one turn,
+ * so one per fetcher inside a fetch is of use; a work claim takes many items. */
+static inline uint64_t durq_wake_credit_cap(const durq *db, int ch)
+{
+	return (uint64_t)db->wake_fetchers[ch] * (ch == DURQ_WAKE_ORCH ? 1u : 1024u);
+}
 
 #endif /* DURQ_INTERNAL_H */

@@ -247,9 +247,7 @@ static void wake_channels(durq *db, const unsigned int ready[DURQ_WAKE__COUNT])
 		if (!ready[ch])
 			continue;
 		db->wake_seq[ch]++;
-		/* credit: orchestration claims take one turn each, so at most one per fetcher is
-		 * of use; work claims take many items each */
-		uint64_t cap = (uint64_t)db->wake_fetchers[ch] * (ch == DURQ_WAKE_ORCH ? 1u : 1024u);
+		uint64_t cap = durq_wake_credit_cap(db, ch);
 		uint64_t credit = db->wake_credit[ch] + ready[ch];
 		db->wake_credit[ch] = credit < cap ? credit : cap;
 		/* worker queues share a channel: a signal could wake a fetcher of another queue,
@@ -351,16 +349,50 @@ int64_t durq_work_visible_at(const durq_work *w, int64_t now_ms)
 	return now_ms + (w->delay_ms > 0 ? w->delay_ms : 0);
 }
 
-/* Count messages visible now; lower *due for the delayed ones. */
-static unsigned int due_msgs(const durq_message *m, size_t n, int64_t now, int64_t *due)
+/* The instances a batch made a turn fetchable for. A fetcher claims a whole instance (all
+ * its visible messages), so five activity results for one instance in one batch are one
+ * turn to wake a fetcher for, not five. */
+typedef struct ready_ids {
+	const char *id[256];
+	size_t n;
+	bool unknown; /* something without an instance id, or more than id[] holds */
+} ready_ids;
+
+static void note_id(ready_ids *ids, const char *id)
+{
+	if (!id || ids->n == sizeof(ids->id) / sizeof(ids->id[0]))
+		ids->unknown = true;
+	else
+		ids->id[ids->n++] = id;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static size_t distinct_ids(ready_ids *ids)
+{
+	qsort(ids->id, ids->n, sizeof(ids->id[0]), cmp_str);
+	size_t distinct = ids->n ? 1 : 0;
+	for (size_t i = 1; i < ids->n; i++)
+		distinct += strcmp(ids->id[i - 1], ids->id[i]) != 0;
+	return distinct;
+}
+
+/* Count messages visible now (noting their instances); lower *due for the delayed ones. */
+static unsigned int due_msgs(const durq_message *m, size_t n, int64_t now, int64_t *due,
+			     ready_ids *ids)
 {
 	unsigned int vis = 0;
 	for (size_t i = 0; i < n; i++) {
 		int64_t d = durq_message_visible_at(&m[i], now);
-		if (d <= now)
+		if (d <= now) {
 			vis++;
-		else if (d < *due)
+			note_id(ids, m[i].instance_id);
+		} else if (d < *due) {
 			*due = d;
+		}
 	}
 	return vis;
 }
@@ -388,14 +420,16 @@ static unsigned int due_abandon(int64_t delay_ms, int64_t now, int64_t *due)
 }
 
 /* Add to ready[channel] how many things this committed op made fetchable now (each worth
- * waking one fetcher for); later visibility lowers *due. */
-void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
-			   unsigned int ready[DURQ_WAKE__COUNT])
+ * waking one fetcher for; ids: the instances of the orchestration ones); later visibility
+ * lowers *due. */
+static void op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
+			     unsigned int ready[DURQ_WAKE__COUNT], ready_ids *ids)
 {
 	const durq_turn_result *r;
 	switch (op->kind) {
 	case DURQ_OP_ORCH_ENQUEUE:
-		ready[DURQ_WAKE_ORCH] += due_msgs(op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now, due);
+		ready[DURQ_WAKE_ORCH] +=
+			due_msgs(op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now, due, ids);
 		break;
 	case DURQ_OP_WORK_ENQUEUE:
 		ready[DURQ_WAKE_WORK] += due_work(op->u.work_enqueue.items, op->u.work_enqueue.n, now, due);
@@ -403,12 +437,13 @@ void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
 	case DURQ_OP_ORCH_ACK:
 		r = op->u.orch_ack.result;
 		ready[DURQ_WAKE_ORCH] += 1; /* lease released: messages that came mid-turn */
-		ready[DURQ_WAKE_ORCH] += due_msgs(r->messages, r->n_messages, now, due);
+		note_id(ids, op->u.orch_ack.instance_id);
+		ready[DURQ_WAKE_ORCH] += due_msgs(r->messages, r->n_messages, now, due, ids);
 		ready[DURQ_WAKE_WORK] += due_work(r->work, r->n_work, now, due);
 		break;
 	case DURQ_OP_WORK_ACK:
 		if (op->u.work_ack.completion)
-			ready[DURQ_WAKE_ORCH] += due_msgs(op->u.work_ack.completion, 1, now, due);
+			ready[DURQ_WAKE_ORCH] += due_msgs(op->u.work_ack.completion, 1, now, due, ids);
 		break;
 	case DURQ_OP_ORCH_CLAIM: /* the lease's expiry makes the turn fetchable again */
 		if (op->u.orch_claim.out && op->u.orch_claim.out->instance_id &&
@@ -424,13 +459,17 @@ void durq_op_makes_visible(const durq_op *op, int64_t now, int64_t *due,
 			*due = now + op->u.work_claim.session_lock_ms;
 		break;
 	case DURQ_OP_ORCH_ABANDON:
-		ready[DURQ_WAKE_ORCH] += due_abandon(op->u.orch_abandon.delay_ms, now, due);
+		if (due_abandon(op->u.orch_abandon.delay_ms, now, due)) {
+			ready[DURQ_WAKE_ORCH]++;
+			note_id(ids, op->u.orch_abandon.instance_id);
+		}
 		break;
 	case DURQ_OP_WORK_ABANDON:
 		ready[DURQ_WAKE_WORK] += due_abandon(op->u.work_abandon.delay_ms, now, due);
 		break;
 	case DURQ_OP_DEAD_REQUEUE:
 		ready[DURQ_WAKE_ORCH]++;
+		ids->unknown = true; /* a dead letter's instance, if it is one, is not in the op */
 		ready[DURQ_WAKE_WORK]++;
 		break;
 	default:
@@ -444,70 +483,15 @@ bool durq_op_is_claim(const durq_op *op)
 	       (op->kind == DURQ_OP_HANDLE_STATS && op->u.handle_stats.with_claims);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static size_t add_msg_ids(const char **ids, size_t k, size_t cap, const durq_message *m,
-			  size_t n, int64_t now)
-{
-	for (size_t i = 0; i < n && k <= cap; i++)
-		if (durq_message_visible_at(&m[i], now) <= now) {
-			if (k < cap)
-				ids[k] = m[i].instance_id;
-			k++;
-		}
-	return k;
-}
-
-/* How many distinct instances the batch's ops made fetchable by a turn now: a fetcher
- * claims a whole instance (all its visible messages), so five activity results for one
- * instance in one batch are one turn to wake a fetcher for, not five. SIZE_MAX if there
- * are too many to tell (the per-message count stands then). */
-static size_t orch_ready_instances(durq_op *const *ops, size_t n, int64_t now)
-{
-	const char *ids[256];
-	size_t k = 0, cap = sizeof(ids) / sizeof(ids[0]);
-	for (size_t i = 0; i < n && k <= cap; i++) {
-		const durq_op *op = ops[i];
-		if (op->kind == DURQ_OP_ORCH_ENQUEUE) {
-			k = add_msg_ids(ids, k, cap, op->u.orch_enqueue.msgs, op->u.orch_enqueue.n, now);
-		} else if (op->kind == DURQ_OP_ORCH_ACK) {
-			if (k < cap)
-				ids[k] = op->u.orch_ack.instance_id; /* its lease is released */
-			k++;
-			k = add_msg_ids(ids, k, cap, op->u.orch_ack.result->messages,
-					op->u.orch_ack.result->n_messages, now);
-		} else if (op->kind == DURQ_OP_WORK_ACK && op->u.work_ack.completion) {
-			k = add_msg_ids(ids, k, cap, op->u.work_ack.completion, 1, now);
-		} else if (op->kind == DURQ_OP_ORCH_ABANDON || op->kind == DURQ_OP_DEAD_REQUEUE) {
-			return SIZE_MAX; /* counted without an id (abandon: only if not delayed) */
-		}
-	}
-	if (k > cap)
-		return SIZE_MAX;
-	for (size_t i = 0; i < k; i++)
-		if (!ids[i])
-			return SIZE_MAX;
-	qsort(ids, k, sizeof(ids[0]), cmp_str);
-	size_t distinct = k ? 1 : 0;
-	for (size_t i = 1; i < k; i++)
-		distinct += strcmp(ids[i - 1], ids[i]) != 0;
-	return distinct;
-}
-
 void durq_notify_commit(durq *db, durq_op *const *ops, size_t n, int64_t now)
 {
 	unsigned int ready[DURQ_WAKE__COUNT] = {0, 0};
 	int64_t due = INT64_MAX;
+	ready_ids ids = {.n = 0};
 	for (size_t i = 0; i < n; i++)
-		durq_op_makes_visible(ops[i], now, &due, ready);
-	if (ready[DURQ_WAKE_ORCH] > 1) {
-		size_t distinct = orch_ready_instances(ops, n, now);
-		if (distinct < ready[DURQ_WAKE_ORCH])
-			ready[DURQ_WAKE_ORCH] = (unsigned int)distinct;
-	}
+		op_makes_visible(ops[i], now, &due, ready, &ids);
+	if (ready[DURQ_WAKE_ORCH] > 1 && !ids.unknown)
+		ready[DURQ_WAKE_ORCH] = (unsigned int)distinct_ids(&ids);
 	if (due != INT64_MAX) {
 		/* a new earliest timer: waiters recompute their deadline (both channels) */
 		pthread_mutex_lock(&db->wake_mu);
