@@ -613,31 +613,29 @@ static int item_changed(sq_conn *c, sqlite3_stmt *s, int64_t now, const char *wh
 	return hit;
 }
 
-/* Delete an item without a session; 1 = deleted, 0 = no such row (a session's item, or the
- * lease is lost). */
-static int work_ack_plain(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
+/* The work ack statement id (SQ_WORK_ACK or SQ_WORK_ACK_PLAIN) with op's item bound. */
+static sqlite3_stmt *ack_stmt(sq_conn *c, int id, const durq_op *op, const durq_op_ctx *ctx)
 {
-	sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK_PLAIN);
-	if (!s)
-		return DURQ_EIO;
-	sq_bind_int64(c, s, 1, op->u.work_ack.id);
-	sq_bind_token(c, s, 2, op->u.work_ack.token);
-	sq_bind_int64(c, s, 3, ctx->now_ms);
-	TRY(sq_exec(c, s, "ack work item"));
-	return sqlite3_changes(c->db) == 1;
+	sqlite3_stmt *s = sq_stmt(c, id);
+	if (s) {
+		sq_bind_int64(c, s, 1, op->u.work_ack.id);
+		sq_bind_token(c, s, 2, op->u.work_ack.token);
+		sq_bind_int64(c, s, 3, ctx->now_ms);
+	}
+	return s;
 }
 
 static int work_ack(sq_conn *c, durq_op *op, const durq_op_ctx *ctx)
 {
-	int hit = work_ack_plain(c, op, ctx);
-	TRY(hit);
+	/* an item without a session first: a plain DELETE (1 = deleted) */
+	sqlite3_stmt *s = ack_stmt(c, SQ_WORK_ACK_PLAIN, op, ctx);
+	if (!s)
+		return DURQ_EIO;
+	TRY(sq_exec(c, s, "ack work item"));
+	int hit = sqlite3_changes(c->db) == 1;
 	if (!hit) { /* an item of a session (its ack touches the session), or a lost lease */
-		sqlite3_stmt *s = sq_stmt(c, SQ_WORK_ACK);
-		if (!s)
+		if (!(s = ack_stmt(c, SQ_WORK_ACK, op, ctx)))
 			return DURQ_EIO;
-		sq_bind_int64(c, s, 1, op->u.work_ack.id);
-		sq_bind_token(c, s, 2, op->u.work_ack.token);
-		sq_bind_int64(c, s, 3, ctx->now_ms);
 		hit = item_changed(c, s, ctx->now_ms, "ack work item");
 		TRY(hit);
 	}
