@@ -62,44 +62,14 @@ static void finish_one(octx *o)
 	pthread_mutex_unlock(&o->lock);
 }
 
-/* An asynchronous start (--orch-async): its message lives until its callback. */
-typedef struct start_msg {
-	octx *o;
-	char id[64];
-	unsigned char payload[];
-} start_msg;
-
 static void start_done(void *ctx, const durq_completion *c)
 {
-	start_msg *sm = ctx;
+	octx *o = ctx;
 	if (c->rc != DURQ_OK) {
-		atomic_fetch_add(&sm->o->failures, 1);
-		bench_note_msg(sm->o->row, "durq_orch_enqueue_async", c->rc, c->message);
-		finish_one(sm->o);
+		atomic_fetch_add(&o->failures, 1);
+		bench_note_msg(o->row, "durq_orch_enqueue_async", c->rc, c->message);
+		finish_one(o);
 	}
-	free(sm);
-}
-
-/* Submit one start without waiting for its commit, as a runtime's client would that
- * starts many: the starter then keeps the level in flight instead of being bound by one
- * commit-and-flush per start. */
-static int start_async(octx *o, long seq, size_t plen)
-{
-	start_msg *sm = malloc(sizeof(*sm) + plen);
-	if (!sm)
-		return DURQ_ENOMEM;
-	sm->o = o;
-	snprintf(sm->id, sizeof(sm->id), "orch-%08ld", seq);
-	memset(sm->payload, 0, plen);
-	uint64_t now = bench_now_ns();
-	memcpy(sm->payload, &now, sizeof(now));
-	durq_message m = {.instance_id = sm->id, .kind = MSG_START, .payload = sm->payload,
-			  .payload_len = plen};
-	durq_async a = {.done = start_done, .ctx = sm};
-	int rc = durq_orch_enqueue_async(o->db, &m, 1, &a);
-	if (rc < 0)
-		free(sm);
-	return rc;
 }
 
 static void *starter_main(void *arg)
@@ -127,26 +97,21 @@ static void *starter_main(void *arg)
 		if (atomic_load(&o->stop))
 			break;
 		long seq = atomic_fetch_add(&o->started, 1);
-		if (o->row->cfg.orch_async) {
-			int rc = start_async(o, seq, plen);
-			if (rc < 0) {
-				atomic_fetch_add(&o->failures, 1);
-				bench_note_error(o->row, "durq_orch_enqueue_async", rc);
-				finish_one(o);
-				if (rc == DURQ_ECLOSED)
-					break;
-			}
-			continue;
-		}
 		snprintf(id, sizeof(id), "orch-%08ld", seq);
 		uint64_t now = bench_now_ns();
 		memcpy(payload, &now, sizeof(now));
 		durq_message m = {.instance_id = id, .kind = MSG_START, .payload = payload,
 				  .payload_len = plen};
-		int rc = durq_orch_enqueue(o->db, &m, 1);
+		/* --orch-async: without waiting for the commit (the message is copied at submit),
+		 * as a runtime's client that starts many would: one commit-and-flush per start
+		 * would bound the row */
+		durq_async a = {.done = start_done, .ctx = o};
+		int rc = o->row->cfg.orch_async ? durq_orch_enqueue_async(o->db, &m, 1, &a)
+						: durq_orch_enqueue(o->db, &m, 1);
 		if (rc < 0) {
 			atomic_fetch_add(&o->failures, 1);
-			bench_note_error(o->row, "durq_orch_enqueue", rc);
+			bench_note_error(o->row, o->row->cfg.orch_async ? "durq_orch_enqueue_async"
+									: "durq_orch_enqueue", rc);
 			finish_one(o);
 			if (rc == DURQ_ECLOSED)
 				break;
