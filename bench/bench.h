@@ -163,6 +163,21 @@ void bench_rmdir(const char *dir);
 void bench_run_queue(bench_row *row);       /* wl_queue.c: queue and queue-produce */
 void bench_run_inflight(bench_row *row);    /* wl_inflight.c: the same, asynchronous acks */
 void bench_run_orch(bench_row *row);        /* wl_orch.c */
+/* What one thread of a hand-written baseline (pg-naive, pg-batched, sqlite-batched) counts;
+ * util.c. */
+typedef struct bench_tally {
+	long done, failures;
+	uint64_t txns, txn_ns;
+	bench_lat lat, acklat, fetchlat; /* claim start -> delete committed; the delete; the claim */
+} bench_tally;
+/* k items claimed from t0 (claim committed at t1) and deleted (committed at t2). */
+void bench_tally_items(bench_tally *t, int k, uint64_t t0, uint64_t t1, uint64_t t2);
+void bench_tally_add(bench_tally *sum, const bench_tally *t);
+/* The row's counts, rates and latencies from the threads' sum over elapsed_ns; frees sum. */
+void bench_tally_fill(bench_row *row, bench_tally *sum, int threads, uint64_t elapsed_ns,
+		      double cpu);
+void bench_tally_free(bench_tally *t);
+
 void bench_run_ceiling(bench_row *row);     /* ceiling.c */
 void bench_run_sq_baseline(bench_row *row); /* sq_baseline.c: sqlite-batched */
 void bench_run_pg_baseline(bench_row *row); /* pg_baseline.c: pg-naive, pg-batched */

@@ -65,9 +65,7 @@ typedef struct pworker {
 	PGconn *c;
 	pthread_t th;
 	int started;
-	long done, failures;
-	uint64_t txns, txn_ns;
-	bench_lat lat, acklat, fetchlat;
+	bench_tally t;
 } pworker;
 
 typedef struct pctx {
@@ -172,11 +170,9 @@ static int naive_one(pworker *w)
 	if (cmd(w->c, "COMMIT", row) < 0)
 		return -1;
 	uint64_t t2 = bench_now_ns();
-	bench_lat_add(&w->lat, t2 - t0);
-	bench_lat_add(&w->acklat, t2 - t1);
-	bench_lat_add(&w->fetchlat, t1 - t0);
-	w->txns++;
-	w->txn_ns += t2 - t0;
+	bench_tally_items(&w->t, 1, t0, t1, t2);
+	w->t.txns++;
+	w->t.txn_ns += t2 - t0;
 	return 1;
 fail:
 	PQclear(r);
@@ -221,13 +217,9 @@ static int batched_one(pworker *w, char *ids, size_t idlen)
 	if (!ok)
 		return -1;
 	uint64_t t2 = bench_now_ns();
-	for (int i = 0; i < k; i++) {
-		bench_lat_add(&w->lat, t2 - t0);
-		bench_lat_add(&w->acklat, t2 - t1);
-		bench_lat_add(&w->fetchlat, t1 - t0);
-	}
-	w->txns += 2;
-	w->txn_ns += t2 - t0;
+	bench_tally_items(&w->t, k, t0, t1, t2);
+	w->t.txns += 2;
+	w->t.txn_ns += t2 - t0;
 	return k;
 }
 
@@ -241,12 +233,12 @@ static void *worker_main(void *arg)
 		if (k == 0)
 			break; /* drained */
 		if (k < 0) {
-			w->failures++;
+			w->t.failures++;
 			if (PQstatus(w->c) != CONNECTION_OK)
 				break;
 			continue;
 		}
-		w->done += k;
+		w->t.done += k;
 		atomic_fetch_add(&q->done, k);
 	}
 	uint64_t now = bench_now_ns(), prev = atomic_load(&q->last_exit_ns);
@@ -301,40 +293,11 @@ static int setup_workers(pctx *q, const char *url)
 
 static void collect(pctx *q, bench_row *row, uint64_t t0, double cpu)
 {
-	bench_lat lat = {0}, acklat = {0}, fetchlat = {0};
-	uint64_t txns = 0, txn_ns = 0;
-	for (int i = 0; i < q->nw; i++) {
-		pworker *w = &q->w[i];
-		row->items_done += w->done;
-		row->failures += w->failures;
-		txns += w->txns;
-		txn_ns += w->txn_ns;
-		bench_lat_merge(&lat, &w->lat);
-		bench_lat_merge(&acklat, &w->acklat);
-		bench_lat_merge(&fetchlat, &w->fetchlat);
-	}
+	bench_tally sum = {0};
+	for (int i = 0; i < q->nw; i++)
+		bench_tally_add(&sum, &q->w[i].t);
 	uint64_t t1 = atomic_load(&q->last_exit_ns);
-	row->elapsed_s = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
-	row->throughput = row->elapsed_s > 0 ? (double)row->items_done / row->elapsed_s : 0;
-	row->success_rate = row->items_done + row->failures > 0
-				    ? (double)row->items_done / (double)(row->items_done + row->failures)
-				    : 0;
-	row->p50_ms = bench_lat_quantile_ms(&lat, 0.50);
-	row->p99_ms = bench_lat_quantile_ms(&lat, 0.99);
-	row->ack_p50_ms = bench_lat_quantile_ms(&acklat, 0.50);
-	row->ack_p99_ms = bench_lat_quantile_ms(&acklat, 0.99);
-	row->fetch_p50_ms = bench_lat_quantile_ms(&fetchlat, 0.50);
-	row->fetch_p99_ms = bench_lat_quantile_ms(&fetchlat, 0.99);
-	row->transactions = txns;
-	/* ops = a claim and a delete per item, as the ceiling counts them */
-	row->ops_per_txn = txns ? 2.0 * (double)row->items_done / (double)txns : 0;
-	row->txn_per_item = row->items_done ? (double)txns / (double)row->items_done : 0;
-	row->commit_ms_mean = txns ? (double)txn_ns / (double)txns / 1e6 : 0;
-	row->cpu_s_per_1k = row->items_done ? cpu * 1000.0 / (double)row->items_done : 0;
-	row->workers_run = q->nw;
-	bench_lat_free(&lat);
-	bench_lat_free(&acklat);
-	bench_lat_free(&fetchlat);
+	bench_tally_fill(row, &sum, q->nw, t1 > t0 ? t1 - t0 : 0, cpu);
 }
 
 void bench_run_pg_baseline(bench_row *row)
@@ -403,9 +366,7 @@ void bench_run_pg_baseline(bench_row *row)
 out:
 	for (int i = 0; q.w && i < q.nw; i++) {
 		PQfinish(q.w[i].c);
-		bench_lat_free(&q.w[i].lat);
-		bench_lat_free(&q.w[i].acklat);
-		bench_lat_free(&q.w[i].fetchlat);
+		bench_tally_free(&q.w[i].t);
 	}
 	free(q.w);
 	PQfinish(admin);

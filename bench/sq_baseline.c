@@ -56,10 +56,8 @@ typedef struct sworker {
 	pthread_t th;
 	int started;
 	uint64_t seed;
-	long done, failures;
-	uint64_t txns, txn_ns;            /* lock held (BEGIN returned) -> COMMIT returned */
+	bench_tally t; /* txn_ns: lock held (BEGIN returned) -> COMMIT returned */
 	uint64_t busy_waits, busy_errors; /* busy handler sleeps; SQLITE_BUSY from BEGIN */
-	bench_lat lat, acklat, fetchlat;
 } sworker;
 
 typedef struct sctx {
@@ -120,14 +118,23 @@ static int begin(sworker *w)
 	}
 }
 
-static int commit(sworker *w)
-{
-	return bench_sq_exec(w->db, "COMMIT", w->q->row) == SQLITE_OK ? 0 : -1;
-}
-
 static void rollback(sworker *w)
 {
 	sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* COMMIT the transaction whose lock was taken at tl, counting it; the time it returned, or
+ * 0 if it failed (rolled back). */
+static uint64_t commit(sworker *w, uint64_t tl)
+{
+	if (bench_sq_exec(w->db, "COMMIT", w->q->row) != SQLITE_OK) {
+		rollback(w);
+		return 0;
+	}
+	uint64_t t = bench_now_ns();
+	w->t.txns++;
+	w->t.txn_ns += t - tl;
+	return t;
 }
 
 /* One batch: items deleted (0 = the queue is empty), -1 = an error (noted; the thread
@@ -158,13 +165,9 @@ static int batch(sworker *w)
 		rollback(w);
 		return -1;
 	}
-	if (commit(w) < 0) {
-		rollback(w);
+	uint64_t t1 = commit(w, tl);
+	if (!t1)
 		return -1;
-	}
-	uint64_t t1 = bench_now_ns();
-	w->txns++;
-	w->txn_ns += t1 - tl;
 	if (k == 0)
 		return 0;
 
@@ -187,19 +190,11 @@ static int batch(sworker *w)
 			bench_sq_note(row, "delete", "no row with that id and token");
 		}
 	}
-	if (commit(w) < 0) {
-		rollback(w);
+	uint64_t t2 = commit(w, tl);
+	if (!t2)
 		return -1;
-	}
-	uint64_t t2 = bench_now_ns();
-	w->txns++;
-	w->txn_ns += t2 - tl;
-	for (int i = 0; i < k; i++) {
-		bench_lat_add(&w->lat, t2 - t0);
-		bench_lat_add(&w->acklat, t2 - t1);
-		bench_lat_add(&w->fetchlat, t1 - t0);
-	}
-	w->failures += lost;
+	bench_tally_items(&w->t, k, t0, t1, t2);
+	w->t.failures += lost;
 	return k - lost;
 }
 
@@ -210,10 +205,10 @@ static void *worker_main(void *arg)
 	while (!past_deadline(q)) {
 		int k = batch(w);
 		if (k < 0)
-			w->failures++;
+			w->t.failures++;
 		if (k <= 0)
 			break; /* drained, or an error */
-		w->done += k;
+		w->t.done += k;
 		atomic_fetch_add(&q->done, k);
 	}
 	uint64_t now = bench_now_ns(), prev = atomic_load(&q->last_exit_ns);
@@ -248,42 +243,14 @@ static int setup_workers(sctx *q, const char *dir)
 
 static void collect(sctx *q, bench_row *row, uint64_t t0, double cpu)
 {
-	bench_lat lat = {0}, acklat = {0}, fetchlat = {0};
-	uint64_t txns = 0, txn_ns = 0;
+	bench_tally sum = {0};
 	for (int i = 0; i < q->nw; i++) {
-		sworker *w = &q->w[i];
-		row->items_done += w->done;
-		row->failures += w->failures;
-		row->busy_retries += w->busy_waits;
-		row->busy_surfaced += w->busy_errors;
-		txns += w->txns;
-		txn_ns += w->txn_ns;
-		bench_lat_merge(&lat, &w->lat);
-		bench_lat_merge(&acklat, &w->acklat);
-		bench_lat_merge(&fetchlat, &w->fetchlat);
+		bench_tally_add(&sum, &q->w[i].t);
+		row->busy_retries += q->w[i].busy_waits;
+		row->busy_surfaced += q->w[i].busy_errors;
 	}
 	uint64_t t1 = atomic_load(&q->last_exit_ns);
-	row->elapsed_s = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
-	row->throughput = row->elapsed_s > 0 ? (double)row->items_done / row->elapsed_s : 0;
-	row->success_rate = row->items_done + row->failures > 0
-				    ? (double)row->items_done / (double)(row->items_done + row->failures)
-				    : 0;
-	row->p50_ms = bench_lat_quantile_ms(&lat, 0.50);
-	row->p99_ms = bench_lat_quantile_ms(&lat, 0.99);
-	row->ack_p50_ms = bench_lat_quantile_ms(&acklat, 0.50);
-	row->ack_p99_ms = bench_lat_quantile_ms(&acklat, 0.99);
-	row->fetch_p50_ms = bench_lat_quantile_ms(&fetchlat, 0.50);
-	row->fetch_p99_ms = bench_lat_quantile_ms(&fetchlat, 0.99);
-	row->transactions = txns;
-	/* ops = a claim and a delete per item, as the ceiling counts them */
-	row->ops_per_txn = txns ? 2.0 * (double)row->items_done / (double)txns : 0;
-	row->txn_per_item = row->items_done ? (double)txns / (double)row->items_done : 0;
-	row->commit_ms_mean = txns ? (double)txn_ns / (double)txns / 1e6 : 0;
-	row->cpu_s_per_1k = row->items_done ? cpu * 1000.0 / (double)row->items_done : 0;
-	row->workers_run = q->nw;
-	bench_lat_free(&lat);
-	bench_lat_free(&acklat);
-	bench_lat_free(&fetchlat);
+	bench_tally_fill(row, &sum, q->nw, t1 > t0 ? t1 - t0 : 0, cpu);
 }
 
 void bench_run_sq_baseline(bench_row *row)
@@ -360,9 +327,7 @@ out:
 		sqlite3_finalize(q.w[i].del);
 		if (q.w[i].db)
 			sqlite3_close(q.w[i].db);
-		bench_lat_free(&q.w[i].lat);
-		bench_lat_free(&q.w[i].acklat);
-		bench_lat_free(&q.w[i].fetchlat);
+		bench_tally_free(&q.w[i].t);
 	}
 	free(q.w);
 	if (admin)

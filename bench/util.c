@@ -88,6 +88,59 @@ void bench_lat_free(bench_lat *l)
 	l->n = l->cap = 0;
 }
 
+void bench_tally_items(bench_tally *t, int k, uint64_t t0, uint64_t t1, uint64_t t2)
+{
+	for (int i = 0; i < k; i++) {
+		bench_lat_add(&t->lat, t2 - t0);
+		bench_lat_add(&t->acklat, t2 - t1);
+		bench_lat_add(&t->fetchlat, t1 - t0);
+	}
+}
+
+void bench_tally_add(bench_tally *sum, const bench_tally *t)
+{
+	sum->done += t->done;
+	sum->failures += t->failures;
+	sum->txns += t->txns;
+	sum->txn_ns += t->txn_ns;
+	bench_lat_merge(&sum->lat, &t->lat);
+	bench_lat_merge(&sum->acklat, &t->acklat);
+	bench_lat_merge(&sum->fetchlat, &t->fetchlat);
+}
+
+void bench_tally_fill(bench_row *row, bench_tally *sum, int threads, uint64_t elapsed_ns,
+		      double cpu)
+{
+	row->items_done += sum->done;
+	row->failures += sum->failures;
+	row->elapsed_s = (double)elapsed_ns / 1e9;
+	row->throughput = row->elapsed_s > 0 ? (double)row->items_done / row->elapsed_s : 0;
+	row->success_rate = row->items_done + row->failures > 0
+				    ? (double)row->items_done / (double)(row->items_done + row->failures)
+				    : 0;
+	row->p50_ms = bench_lat_quantile_ms(&sum->lat, 0.50);
+	row->p99_ms = bench_lat_quantile_ms(&sum->lat, 0.99);
+	row->ack_p50_ms = bench_lat_quantile_ms(&sum->acklat, 0.50);
+	row->ack_p99_ms = bench_lat_quantile_ms(&sum->acklat, 0.99);
+	row->fetch_p50_ms = bench_lat_quantile_ms(&sum->fetchlat, 0.50);
+	row->fetch_p99_ms = bench_lat_quantile_ms(&sum->fetchlat, 0.99);
+	row->transactions = sum->txns;
+	/* ops = a claim and a delete per item, as the ceiling counts them */
+	row->ops_per_txn = sum->txns ? 2.0 * (double)row->items_done / (double)sum->txns : 0;
+	row->txn_per_item = row->items_done ? (double)sum->txns / (double)row->items_done : 0;
+	row->commit_ms_mean = sum->txns ? (double)sum->txn_ns / (double)sum->txns / 1e6 : 0;
+	row->cpu_s_per_1k = row->items_done ? cpu * 1000.0 / (double)row->items_done : 0;
+	row->workers_run = threads;
+	bench_tally_free(sum);
+}
+
+void bench_tally_free(bench_tally *t)
+{
+	bench_lat_free(&t->lat);
+	bench_lat_free(&t->acklat);
+	bench_lat_free(&t->fetchlat);
+}
+
 static unsigned hist_index(uint64_t v)
 {
 	const unsigned sub = 1u << BENCH_HIST_SUB_BITS;
