@@ -82,6 +82,9 @@ typedef struct bench_row {
 	double ops_per_txn;
 	double txn_per_item;
 	double cpu_s_per_1k;
+	/* CPU of the whole machine per item, us (/proc/stat: every process, the database
+	 * server's included; async and pg baseline rows; 0 = not measured) */
+	double machine_us_per_item;
 	double commit_ms_mean;
 	uint64_t fsyncs;        /* xSync calls through the bench's VFS in the window */
 	uint64_t db_fsyncs;     /* of which on the database file (WAL mode: checkpoints) */
@@ -100,6 +103,8 @@ typedef struct bench_row {
 
 uint64_t bench_now_ns(void);         /* CLOCK_MONOTONIC */
 void bench_sleep_us(long us);
+/* CPU seconds the whole machine spent (every process, /proc/stat), 0 if unknown */
+double bench_machine_cpu_seconds(void);
 double bench_cpu_seconds(void);      /* user + system of this process */
 
 /* A growable array of latency samples (ns). One per thread; merged at the end. */

@@ -667,6 +667,10 @@ static void print_pg_checks(const bench_row *rows, size_t n, const opts *o)
 	print_ratio(what, ag, naive);
 	snprintf(what, sizeof(what), "in flight %d async, %d workers: group/pg-batched", hi, wk);
 	print_ratio(what, ag, batched);
+	if (ag && batched && ag->machine_us_per_item > 0 && batched->machine_us_per_item > 0)
+		printf("    in flight %d async: CPU per item, whole machine (server included): group "
+		       "%.1f us, pg-batched %.1f us\n", hi, ag->machine_us_per_item,
+		       batched->machine_us_per_item);
 	snprintf(what, sizeof(what), "in flight %d async, %d workers: per-op/pg-naive", hi, wk);
 	print_ratio(what, ap, naive);
 	print_ratio("pg-batched/pg-naive", batched, naive);

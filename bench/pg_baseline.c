@@ -338,7 +338,7 @@ void bench_run_pg_baseline(bench_row *row)
 		goto out;
 	}
 
-	double cpu0 = bench_cpu_seconds();
+	double cpu0 = bench_cpu_seconds(), mcpu0 = bench_machine_cpu_seconds();
 	uint64_t t0 = bench_now_ns();
 	if (cfg->duration_s > 0)
 		q.deadline_ns = t0 + (uint64_t)(cfg->duration_s * 1e9);
@@ -362,7 +362,10 @@ void bench_run_pg_baseline(bench_row *row)
 	for (int i = 0; i < q.nw; i++)
 		if (q.w[i].started)
 			pthread_join(q.w[i].th, NULL);
+	double mcpu = bench_machine_cpu_seconds() - mcpu0;
 	collect(&q, row, t0, bench_cpu_seconds() - cpu0);
+	if (row->items_done > 0)
+		row->machine_us_per_item = mcpu * 1e6 / (double)row->items_done;
 out:
 	for (int i = 0; q.w && i < q.nw; i++) {
 		PQfinish(q.w[i].c);

@@ -169,9 +169,10 @@ int bench_write_json(const char *path, const bench_row *rows, size_t n, const ch
 			r->success_rate, r->failures, (unsigned long long)r->busy_retries,
 			(unsigned long long)r->busy_surfaced);
 		fprintf(f, "\"transactions\": %llu, \"ops_per_txn\": %.3f, \"txn_per_item\": %.4f, "
-			   "\"cpu_s_per_1k\": %.4f, \"commit_ms_mean\": %.4f, ",
+			   "\"cpu_s_per_1k\": %.4f, \"machine_us_per_item\": %.2f, "
+			   "\"commit_ms_mean\": %.4f, ",
 			(unsigned long long)r->transactions, r->ops_per_txn, r->txn_per_item,
-			r->cpu_s_per_1k, r->commit_ms_mean);
+			r->cpu_s_per_1k, r->machine_us_per_item, r->commit_ms_mean);
 		fprintf(f, "\"commit_ms\": %.4f, \"fsyncs\": %llu, \"db_fsyncs\": %llu, "
 			   "\"flushed_commits\": %llu, \"flushed_ops\": %llu, \"ops_per_fsync\": %.3f, ",
 			r->commit_ms_mean, (unsigned long long)r->fsyncs, (unsigned long long)r->db_fsyncs,

@@ -547,7 +547,7 @@ void bench_run_inflight(bench_row *row)
 	memset(&after, 0, sizeof(after));
 	durq_stats_get(db, &before);
 	bench_syncs syncs0 = bench_syncs_now();
-	double cpu0 = bench_cpu_seconds();
+	double cpu0 = bench_cpu_seconds(), mcpu0 = bench_machine_cpu_seconds();
 	q.t0 = bench_now_ns();
 	start_threads(&q);
 	wait_window(&q, cfg->duration_s);
@@ -555,7 +555,7 @@ void bench_run_inflight(bench_row *row)
 	/* The window is closed: measure it before the drain adds commits of its own. */
 	bench_syncs syncs1 = bench_syncs_now();
 	durq_stats_get(db, &after);
-	double cpu = bench_cpu_seconds() - cpu0;
+	double cpu = bench_cpu_seconds() - cpu0, mcpu = bench_machine_cpu_seconds() - mcpu0;
 	bench_rss_mib(&row->rss_mib, &row->rss_anon_mib);
 	join_threads(&q);
 	int frc = durq_flush(db, FLUSH_TIMEOUT_MS); /* every callback has run after this */
@@ -566,6 +566,8 @@ void bench_run_inflight(bench_row *row)
 		row->failures++;
 	bench_fill_stats(row, &before, &after, cpu, row->items_done);
 	bench_fill_fsyncs(row, &before, &after, &syncs0, &syncs1);
+	if (row->items_done > 0)
+		row->machine_us_per_item = mcpu * 1e6 / (double)row->items_done;
 out:
 	bench_close(db, cfg, dir);
 	teardown(&q);
