@@ -71,6 +71,8 @@ enum pg_stmt_id {
 	PG_HSTATS_PUBLISH, PG_HSTATS_DELETE,
 	/* activity sessions (G1) */
 	PG_WORK_CLAIM_SESSION, PG_SESSION_RENEW, PG_SESSION_CLEANUP,
+	/* a run of acks none of which carries a completion */
+	PG_WORK_ACK_PLAIN,
 	PG__COUNT
 };
 

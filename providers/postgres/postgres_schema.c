@@ -269,6 +269,13 @@ static const char *const stmt_sql[PG__COUNT] = {
 	/* The same for a run of one, with scalar parameters: PostgreSQL then keeps one generic
 	 * plan, where the arrays' statements would be planned anew for every single op (0.26 ms
 	 * of planning for 0.06 ms of execution, per-op mode at 256 in flight). */
+	/* PG_WORK_ACK for a run of acks without completions: two arrays instead of six, no
+	 * materialised input and no insert to plan around (the ack half of a worker's cycle) */
+	[PG_WORK_ACK_PLAIN] =
+		"WITH d AS (DELETE FROM durq_work_queue w USING unnest($1::int8[], $2::bytea[]) AS "
+		"u(id, tok) WHERE w.id = u.id AND w.lock_token IS NOT DISTINCT FROM u.tok AND "
+		"w.locked_until > $3::int8 RETURNING w.id, w.session_id), "
+		"s AS (" SESSION_TOUCH("d") ") SELECT id FROM d",
 	[PG_WORK_ACK1] =
 		"WITH d AS (DELETE FROM durq_work_queue WHERE id = $1::int8 AND lock_token IS NOT "
 		"DISTINCT FROM $2::bytea AND locked_until > $3::int8 RETURNING id, session_id), "
@@ -430,6 +437,7 @@ static const char *const stmt_names[PG__COUNT] = {
 	[PG_HSTATS_PUBLISH] = "durq_hstats_publish", [PG_HSTATS_DELETE] = "durq_hstats_delete",
 	[PG_WORK_CLAIM_SESSION] = "durq_work_claim_session",
 	[PG_SESSION_RENEW] = "durq_session_renew", [PG_SESSION_CLEANUP] = "durq_session_cleanup",
+	[PG_WORK_ACK_PLAIN] = "durq_work_ack_plain",
 };
 
 const char *pg_stmt_sql(enum pg_stmt_id id)
