@@ -1068,6 +1068,37 @@ typedef struct durq_work_ack_req {
  */
 DURQ_EXTERN int durq_work_ack_many(durq *db, const durq_work_ack_req *reqs, size_t n, int *rcs);
 
+/**
+ * Ack the items a worker finished and lease the next ones, as one step: the loop a worker
+ * writes by hand ("delete what I did, claim more"). Each ack succeeds or fails alone
+ * (rcs[i]); every ack is durable (or failed) when this returns, whatever the fetch found.
+ * The fetch is durq_work_fetch(items, n, queue, max, lease_ms, timeout_ms).
+ *
+ * In group mode on a provider whose writers run side by side (PostgreSQL), the acks and the
+ * first claim are one transaction on the caller's pool connection, flushed at COMMIT: one
+ * round trip and one flush per cycle, where separate acks cost a batch transaction and its
+ * flush beside the claim. A claim that finds nothing still commits the acks, then waits as
+ * durq_work_fetch does. Elsewhere (SQLite, per-op mode) the acks go through the write path
+ * as durq_work_ack_many(), then the fetch runs.
+ * @param db an open handle
+ * @param acks the acks (copied; NULL if n_acks is 0)
+ * @param n_acks how many (<= max_turn_entries; 0 = just fetch)
+ * @param rcs n_acks result codes, one per ack (required when n_acks > 0): DURQ_OK,
+ *        DURQ_ELOCKLOST (lease lost or item gone), DURQ_EIO (outcome unknown), ...
+ * @param items set to a new array of *n items (free with durq_work_items_free())
+ * @param n set to the number of entries
+ * @param queue queue name, NULL or "" for the default queue
+ * @param max most items to lease (1..1024)
+ * @param lease_ms lease length in ms (> 0)
+ * @param timeout_ms how long to wait for an item, 0 = not at all
+ * @return the fetch's result, as durq_work_fetch() (DURQ_OK with at least one item,
+ *         DURQ_EMPTY, ...); DURQ_EINVAL for bad input: nothing acked, nothing fetched
+ */
+DURQ_EXTERN int durq_work_ack_fetch(durq *db, const durq_work_ack_req *acks, size_t n_acks,
+				    int *rcs, durq_work_item **items, size_t *n,
+				    const char *queue, size_t max, int64_t lease_ms,
+				    int timeout_ms);
+
 /* ---- reads and management ----------------------------------------------------------- */
 
 /** An orchestration instance as stored (durq_instance_get()); free with durq_instance_info_free(). */

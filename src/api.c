@@ -1105,6 +1105,106 @@ int durq_work_ack_many(durq *db, const durq_work_ack_req *reqs, size_t n, int *r
 	return leave(db, durq_exec_ack_many(db, reqs, n, rcs));
 }
 
+/* durq_work_ack_fetch's first step where claims run beside the committer: the acks and a
+ * claim in one flushed transaction. Returns the claim's result (its items in claim); each
+ * ack's in rcs. */
+static int acks_with_claim(durq *db, durq_op *ops, size_t n_acks, int *rcs, durq_op *claim)
+{
+	size_t total = n_acks + 1;
+	durq_op **all = calloc(total, sizeof(*all));
+	durq_op_result *res = calloc(total, sizeof(*res));
+	int rc = all && res ? durq_token_random(&claim->token)
+			    : durq_error_set(DURQ_ENOMEM, "out of memory");
+	bool ran = false; /* the transaction committed: each op has its own result */
+	if (rc == DURQ_OK) {
+		for (size_t i = 0; i < n_acks; i++)
+			all[i] = &ops[i];
+		all[n_acks] = claim;
+		fetch_enter(db, DURQ_WAKE_WORK, claim);
+		rc = durq_exec_beside(db, all, res, total);
+		if ((ran = rc == DURQ_OK) && (rc = res[n_acks].rc) < 0 && rc != DURQ_EMPTY)
+			durq_error_set(rc, "%s", res[n_acks].message);
+		credit_settle(db, DURQ_WAKE_WORK, 0, claimed(claim, rc));
+		fetch_leave(db, DURQ_WAKE_WORK);
+	}
+	for (size_t i = 0; i < n_acks; i++)
+		rcs[i] = ran ? res[i].rc : rc;
+	free(all);
+	free(res);
+	return rc;
+}
+
+/* The rest of durq_work_ack_fetch once its arguments are checked: inside the API (ENTER
+ * done), it leaves it. */
+static int ack_fetch(durq *db, const durq_work_ack_req *acks, durq_op *ops, size_t n_acks,
+		     int *rcs, durq_op *claim, int timeout_ms, durq_work_item **items, size_t *n)
+{
+	size_t max = claim->u.work_claim.max;
+	if (n_acks == 0 || !durq_claims_beside(db)) {
+		for (size_t i = 0; i < n_acks; i++)
+			rcs[i] = DURQ_ENOMEM; /* overwritten once each ack is submitted */
+		if (n_acks)
+			durq_exec_ack_many(db, acks, n_acks, rcs);
+		return work_claim(db, claim, max, timeout_ms, items, n);
+	}
+	claim->u.work_claim.items = calloc(max, sizeof(durq_work_item));
+	int rc = claim->u.work_claim.items ? acks_with_claim(db, ops, n_acks, rcs, claim)
+					   : durq_error_set(DURQ_ENOMEM, "out of memory");
+	if (!claim->u.work_claim.items)
+		for (size_t i = 0; i < n_acks; i++)
+			rcs[i] = rc;
+	if (rc == DURQ_EMPTY && timeout_ms > 0) { /* the acks are in; wait for work */
+		free(claim->u.work_claim.items);
+		claim->u.work_claim.items = NULL;
+		claim->u.work_claim.n = 0;
+		return work_claim(db, claim, max, timeout_ms, items, n);
+	}
+	durq_api_leave(db);
+	if (rc < 0 || claim->u.work_claim.n == 0) {
+		free(claim->u.work_claim.items);
+		return rc < 0 ? rc : durq_error_set(DURQ_EMPTY, "nothing to fetch");
+	}
+	*items = claim->u.work_claim.items;
+	*n = claim->u.work_claim.n;
+	return DURQ_OK;
+}
+
+int durq_work_ack_fetch(durq *db, const durq_work_ack_req *acks, size_t n_acks, int *rcs,
+			durq_work_item **items, size_t *n, const char *queue, size_t max,
+			int64_t lease_ms, int timeout_ms)
+{
+	int rc;
+	durq_op *ops = NULL;
+	ENTER(db);
+	if (!items || !n || max == 0)
+		rc = durq_error_set(DURQ_EINVAL, "durq_work_ack_fetch: items/n NULL or max 0");
+	else if (n_acks && !rcs)
+		rc = durq_error_set(DURQ_EINVAL, "durq_work_ack_fetch: rcs is NULL with %zu acks",
+				    n_acks);
+	else if (durq_in_writer())
+		rc = durq_error_set(DURQ_EINVAL, "durq_work_ack_fetch called from a durq callback "
+				    "on the writing thread; it would wait for itself");
+	else if ((rc = check_queue(queue)) == DURQ_OK && (rc = check_fetch_args(lease_ms, timeout_ms)) == DURQ_OK &&
+		 (rc = check_array(acks, n_acks, "acks")) == DURQ_OK)
+		rc = check_count(db, n_acks, "acks");
+	if (rc == DURQ_OK && n_acks && !(ops = calloc(n_acks, sizeof(*ops))))
+		rc = durq_error_set(DURQ_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == DURQ_OK && i < n_acks; i++) /* all checked before any is sent */
+		rc = prep_work_ack(db, &ops[i], acks[i].id, acks[i].token, acks[i].completion);
+	if (rc < 0) {
+		free(ops);
+		return leave(db, rc);
+	}
+	*items = NULL;
+	*n = 0;
+	durq_op claim = {.kind = DURQ_OP_WORK_CLAIM,
+			 .u.work_claim = {.queue = queue ? queue : "", .lease_ms = lease_ms,
+					  .max = max > 1024 ? 1024 : max}};
+	rc = ack_fetch(db, acks, ops, n_acks, rcs, &claim, timeout_ms, items, n);
+	free(ops);
+	return rc;
+}
+
 /* ---- reads -------------------------------------------------------------------------- */
 
 #define READ(db, call)                                                                   \

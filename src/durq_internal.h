@@ -295,6 +295,13 @@ int durq_check_session_id(const char *id, const char *what);
 /* DURQ_OK if the provider has activity sessions (DURQ_PROVIDER_SESSIONS), else EINVAL. */
 int durq_check_sessions(durq *db);
 int durq_exec(durq *db, durq_op *op);
+/* Group mode on a provider with DURQ_PROVIDER_CONCURRENT_WRITERS and a batch method: claims
+ * run beside the committer, on the caller's pool connection. */
+bool durq_claims_beside(const durq *db);
+/* ops[0..n) in one flushed transaction on the caller's pool connection, beside the
+ * committer (only where durq_claims_beside): durq_work_ack_fetch's acks and claim. Each
+ * op's result in res[i]; < 0: the transaction failed, no op took effect. */
+int durq_exec_beside(durq *db, durq_op *const *ops, durq_op_result *res, size_t n);
 /* Called after a commit: wake fetchers if the ops may have made work visible. */
 /* ---- watch.c ---- */
 /* Open the watch connection (and thread, for change_wait). Never fails the open: without

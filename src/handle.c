@@ -579,6 +579,65 @@ static int claim_txn(durq *db, durq_conn *conn, durq_op *op)
 	return durq_error_set(rc, "%s", msg);
 }
 
+/* ops[0..n) in one flushed transaction through the batch method (see durq_exec_beside);
+ * each op's result in res. Returns DURQ_OK once committed, else the transaction's error
+ * (then no op took effect and their outputs are dropped). */
+static int batch_txn(durq *db, durq_conn *conn, durq_op *const *ops, durq_op_result *res,
+		     size_t n)
+{
+	uint64_t t0 = durq_clock_mono_ns();
+	char msg[DURQ_ERRMSG_MAX];
+	int rc = db->provider->txn_begin(conn, 0);
+	if (rc < 0)
+		return rc;
+	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
+	durq_error_clear();
+	rc = db->provider->op_apply_batch(conn, ops, res, n, &ctx);
+	if (rc == DURQ_OK && (rc = db->provider->txn_commit(conn)) == DURQ_OK) {
+		durq_stats_txn(&db->counters, n, durq_clock_mono_ns() - t0, 1);
+		durq_op *done[n];
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (res[i].rc >= 0)
+				done[k++] = ops[i];
+			else if (res[i].rc != DURQ_EMPTY)
+				durq_op_discard_outputs(ops[i]);
+		}
+		durq_notify_commit(db, done, k, ctx.now_ms);
+		return DURQ_OK;
+	}
+	durq_error_copy(msg, sizeof(msg));
+	for (size_t i = 0; i < n; i++)
+		durq_op_discard_outputs(ops[i]);
+	db->provider->txn_rollback(conn);
+	return durq_error_set(rc, "%s", msg);
+}
+
+bool durq_claims_beside(const durq *db)
+{
+	return db->opts.commit_mode == DURQ_COMMIT_GROUP &&
+	       (db->provider->flags & DURQ_PROVIDER_CONCURRENT_WRITERS) &&
+	       db->provider->op_apply_batch;
+}
+
+int durq_exec_beside(durq *db, durq_op *const *ops, durq_op_result *res, size_t n)
+{
+	durq_conn *conn;
+	if (durq_in_writer())
+		return durq_error_set(DURQ_EINVAL, "durq write called from a durq callback (log) on "
+				      "the writing thread; it would wait for itself");
+	int rc = durq_pool_checkout(&db->pool, &conn);
+	if (rc < 0)
+		return rc;
+	durq_writer_enter();
+	rc = batch_txn(db, conn, ops, res, n);
+	durq_writer_leave();
+	durq_pool_checkin(&db->pool, conn, rc == DURQ_EIO || rc == DURQ_ECORRUPT);
+	for (size_t i = 0; i < n; i++)
+		durq_stats_op(&db->counters, ops[i]->kind, rc == DURQ_OK ? res[i].rc : rc);
+	return rc;
+}
+
 /* The classic approach: one BEGIN IMMEDIATE per op on the caller's thread; waits for the
  * write lock are the provider's busy handler (backoff + jitter, counted). Kept for the
  * bench's side-by-side comparison. The thread is a writer meanwhile (see durq_in_writer). */

@@ -303,6 +303,133 @@ static void test_acked_item_is_never_redelivered(void **state)
 	assert_int_equal(d.work_ready + d.work_delayed + d.work_leased, 0);
 }
 
+/* durq_work_ack_fetch: the acks of the last items and the lease of the next ones. */
+static void fetch_n(conf_ctx *c, durq_work_item **it, size_t *n, size_t max)
+{
+	assert_int_equal(durq_work_fetch(c->db, it, n, NULL, max, CONF_LEASE, 0), DURQ_OK);
+}
+
+static void acks_of(const durq_work_item *it, size_t n, durq_work_ack_req *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (durq_work_ack_req){.id = it[i].id, .token = &it[i].token};
+}
+
+static void assert_queue_empty(conf_ctx *c)
+{
+	durq_queue_depths d;
+	conf_advance(c, 10 * CONF_LEASE); /* an item not acked would be claimable again */
+	conf_assert_no_work(c, NULL);
+	assert_int_equal(durq_queue_depths_get(c->db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready + d.work_delayed + d.work_leased, 0);
+}
+
+static void test_ack_fetch_acks_and_leases_the_next_items(void **state)
+{
+	conf_ctx *c = *state;
+	const char *p[5] = {"a", "b", "c", "d", "e"};
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(conf_work(c, NULL, p[i], 0, 0), DURQ_OK);
+	durq_work_item *it = NULL, *next = NULL;
+	size_t n = 0, m = 0;
+	durq_work_ack_req acks[2];
+	int rcs[2] = {-1, -1};
+	fetch_n(c, &it, &n, 2);
+	acks_of(it, n, acks);
+	assert_int_equal(durq_work_ack_fetch(c->db, acks, n, rcs, &next, &m, NULL, 2, CONF_LEASE, 0),
+			 DURQ_OK);
+	assert_int_equal(rcs[0], DURQ_OK);
+	assert_int_equal(rcs[1], DURQ_OK);
+	assert_int_equal(m, 2); /* FIFO goes on: c, d */
+	assert_payload(next[0].payload, next[0].payload_len, "c");
+	assert_payload(next[1].payload, next[1].payload_len, "d");
+	durq_work_items_free(it, n);
+	it = next, n = m;
+	acks_of(it, n, acks);
+	assert_int_equal(durq_work_ack_fetch(c->db, acks, n, rcs, &next, &m, NULL, 4, CONF_LEASE, 0),
+			 DURQ_OK);
+	assert_int_equal(m, 1);
+	assert_payload(next[0].payload, next[0].payload_len, "e");
+	durq_work_items_free(it, n);
+	acks_of(next, 1, acks);
+	/* nothing left: the ack still commits, the fetch reports DURQ_EMPTY */
+	assert_int_equal(durq_work_ack_fetch(c->db, acks, 1, rcs, &it, &n, NULL, 4, CONF_LEASE, 0),
+			 DURQ_EMPTY);
+	assert_int_equal(rcs[0], DURQ_OK);
+	assert_null(it);
+	assert_int_equal(n, 0);
+	durq_work_items_free(next, 1);
+	assert_queue_empty(c);
+}
+
+static void test_ack_fetch_a_failed_ack_fails_alone(void **state)
+{
+	conf_ctx *c = *state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(conf_work(c, NULL, "x", 0, 0), DURQ_OK);
+	durq_work_item *it = NULL, *next = NULL;
+	size_t n = 0, m = 0;
+	fetch_n(c, &it, &n, 2);
+	durq_token forged = conf_forged_token();
+	durq_work_ack_req acks[3] = {{.id = it[0].id, .token = &forged},
+				     {.id = it[1].id, .token = &it[1].token},
+				     {.id = INT64_C(987654321), .token = &it[1].token}};
+	int rcs[3] = {0, -1, 0};
+	assert_int_equal(durq_work_ack_fetch(c->db, acks, 3, rcs, &next, &m, NULL, 5, CONF_LEASE, 0),
+			 DURQ_OK);
+	assert_int_equal(rcs[0], DURQ_ELOCKLOST); /* wrong token: the item keeps its lease */
+	assert_int_equal(rcs[1], DURQ_OK);
+	assert_int_equal(rcs[2], DURQ_ELOCKLOST); /* no such item */
+	assert_int_equal(m, 1);                     /* the third item; the first is still leased */
+	durq_work_ack_req ok[2] = {{.id = it[0].id, .token = &it[0].token},
+				   {.id = next[0].id, .token = &next[0].token}};
+	assert_int_equal(durq_work_ack_many(c->db, ok, 2, NULL), DURQ_OK);
+	durq_work_items_free(it, n);
+	durq_work_items_free(next, m);
+	assert_queue_empty(c);
+}
+
+static void test_ack_fetch_bad_input_acks_nothing(void **state)
+{
+	conf_ctx *c = *state;
+	assert_int_equal(conf_work(c, NULL, "x", 0, 0), DURQ_OK);
+	assert_int_equal(conf_work(c, NULL, "y", 0, 0), DURQ_OK);
+	durq_work_item *it = NULL, *next = NULL;
+	size_t n = 0, m = 0;
+	fetch_n(c, &it, &n, 1);
+	durq_work_ack_req good = {.id = it[0].id, .token = &it[0].token};
+	durq_work_ack_req two[2] = {good, {.id = it[0].id, .token = NULL}};
+	int rcs[2];
+	assert_int_equal(durq_work_ack_fetch(c->db, &good, 1, NULL, &next, &m, NULL, 1, CONF_LEASE, 0),
+			 DURQ_EINVAL); /* rcs required with acks */
+	assert_int_equal(durq_work_ack_fetch(c->db, &good, 1, rcs, &next, &m, NULL, 0, CONF_LEASE, 0),
+			 DURQ_EINVAL); /* max 0 */
+	assert_int_equal(durq_work_ack_fetch(c->db, &good, 1, rcs, &next, &m, NULL, 1, 0, 0),
+			 DURQ_EINVAL); /* lease 0 */
+	assert_int_equal(durq_work_ack_fetch(c->db, NULL, 1, rcs, &next, &m, NULL, 1, CONF_LEASE, 0),
+			 DURQ_EINVAL); /* acks NULL with a count */
+	assert_int_equal(durq_work_ack_fetch(c->db, two, 2, rcs, &next, &m, NULL, 1, CONF_LEASE, 0),
+			 DURQ_EINVAL); /* a NULL token: the good ack is not applied either */
+	assert_int_equal(durq_work_ack_fetch(c->db, &good, 1, rcs, NULL, &m, NULL, 1, CONF_LEASE, 0),
+			 DURQ_EINVAL);
+	/* nothing was acked or leased: after the lease, both items are there */
+	durq_work_items_free(it, n);
+	conf_advance(c, 2 * CONF_LEASE);
+	fetch_n(c, &it, &n, 5);
+	assert_int_equal(n, 2);
+	/* no acks: a plain fetch */
+	assert_int_equal(durq_work_ack_fetch(c->db, NULL, 0, NULL, &next, &m, NULL, 1, CONF_LEASE, 0),
+			 DURQ_EMPTY);
+	durq_work_ack_req both[2];
+	acks_of(it, n, both);
+	assert_int_equal(durq_work_ack_fetch(c->db, both, 2, rcs, &next, &m, NULL, 1, CONF_LEASE, 0),
+			 DURQ_EMPTY);
+	assert_int_equal(rcs[0], DURQ_OK);
+	assert_int_equal(rcs[1], DURQ_OK);
+	durq_work_items_free(it, n);
+	assert_queue_empty(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +451,9 @@ int main(void)
 		T(test_work_ack_with_completion_feeds_the_orchestrator),
 		T(test_expired_item_does_not_jump_priority_order),
 		T(test_acked_item_is_never_redelivered),
+		T(test_ack_fetch_acks_and_leases_the_next_items),
+		T(test_ack_fetch_a_failed_ack_fails_alone),
+		T(test_ack_fetch_bad_input_acks_nothing),
 	};
 	return cmocka_run_group_tests_name("conf_queue", tests, conf_group_setup,
 					   conf_group_teardown);

@@ -631,6 +631,47 @@ static void test_one_batch_of_merged_runs_gives_each_op_its_own_result(void **st
 	durq_free(db);
 }
 
+/* durq_work_ack_fetch in group mode: the acks and the claim are one transaction on the
+ * caller's pool connection (one round trip and one flush); acks through the committer and
+ * a claim beside it would be two. */
+static void test_ack_fetch_is_one_transaction_with_the_claim(void **state)
+{
+	(void)state;
+	char url[1200];
+	db_create(url, sizeof(url), fixture_url(), "ackfetch");
+	durq *db;
+	assert_int_equal(durq_open(&db, url, NULL), DURQ_OK);
+	durq_work w[6];
+	for (int i = 0; i < 6; i++)
+		w[i] = (durq_work){.payload = "f", .payload_len = 1};
+	assert_int_equal(durq_work_enqueue(db, w, 6), DURQ_OK);
+	durq_work_item *it, *next;
+	size_t n, m;
+	assert_int_equal(durq_work_fetch(db, &it, &n, NULL, 3, 600000, 0), DURQ_OK);
+	assert_int_equal(n, 3);
+	durq_work_ack_req acks[3];
+	for (size_t i = 0; i < n; i++)
+		acks[i] = (durq_work_ack_req){.id = it[i].id, .token = &it[i].token};
+	int rcs[3];
+	durq_stats before, after;
+	assert_int_equal(durq_stats_get(db, &before), DURQ_OK);
+	assert_int_equal(durq_work_ack_fetch(db, acks, 3, rcs, &next, &m, NULL, 3, 600000, 0),
+			 DURQ_OK);
+	assert_int_equal(durq_stats_get(db, &after), DURQ_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rcs[i], DURQ_OK);
+	assert_int_equal(m, 3);
+	assert_int_equal(after.transactions - before.transactions, 1);
+	assert_int_equal(after.txn_ops - before.txn_ops, 4); /* 3 acks + the claim */
+	durq_queue_depths d;
+	assert_int_equal(durq_queue_depths_get(db, &d, NULL), DURQ_OK);
+	assert_int_equal(d.work_ready + d.work_delayed, 0);
+	assert_int_equal(d.work_leased, 3); /* the first three are gone */
+	durq_work_items_free(it, n);
+	durq_work_items_free(next, m);
+	durq_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_bad_urls_fail_clearly_without_the_password),
 		cmocka_unit_test(test_wrong_password_is_refused_without_the_password),
 		cmocka_unit_test(test_one_batch_of_merged_runs_gives_each_op_its_own_result),
+		cmocka_unit_test(test_ack_fetch_is_one_transaction_with_the_claim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
