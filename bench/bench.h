@@ -21,13 +21,15 @@ enum bench_workload { WL_QUEUE = 0, WL_QUEUE_PRODUCE = 1, WL_ORCH = 2 };
 /* The baselines (no durq): the raw-SQLite ceiling; on SQLite, the sqlite3 API by hand with
  * 128 items per transaction (sqlite-batched, issue #8's bar); on PostgreSQL, libpq by hand
  * one item per transaction (pg-naive) and 128 per transaction (pg-batched). */
+/* ack-fetch: durq in group mode, each worker acking its items and fetching the next ones
+ * with one durq_work_ack_fetch call (async rows of the queue workload only). */
 enum bench_mode { MODE_GROUP = 0, MODE_PER_OP = 1, MODE_CEILING = 2, MODE_PG_NAIVE = 3,
-		  MODE_PG_BATCHED = 4, MODE_SQ_BATCHED = 5 };
-#define BENCH_NMODES 6
+		  MODE_PG_BATCHED = 4, MODE_SQ_BATCHED = 5, MODE_ACK_FETCH = 6 };
+#define BENCH_NMODES 7
 
 static inline int bench_mode_is_baseline(int m)
 {
-	return m >= MODE_CEILING;
+	return m >= MODE_CEILING && m != MODE_ACK_FETCH;
 }
 
 typedef struct bench_pg bench_pg; /* pg_server.c: the bench's PostgreSQL server */

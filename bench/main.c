@@ -51,7 +51,9 @@ static void usage(FILE *f)
 		"                       --in-flight, 'ceiling' adds sqlite-batched (sqlite3 by hand,\n"
 		"                       2 threads x 128 items/txn: issue #8's bar); on postgresql\n"
 		"                       'ceiling' = the libpq baselines pg-naive,pg-batched (each\n"
-		"                       also selectable by name)\n"
+		"                       also selectable by name); 'ack-fetch' = group commit with\n"
+		"                       workers that ack and fetch in one durq_work_ack_fetch call\n"
+		"                       (--in-flight queue rows only)\n"
 		"  --workers LIST       queue workers, e.g. 1,2,4,8 (default)\n"
 		"  --concurrency LIST   orchestration dispatchers/activity workers, e.g. 1/1,2/2,4/4,8/8\n"
 		"  --items N            queue: items per row (default 20000); orchestration: orchestrations\n"
@@ -142,6 +144,8 @@ static int one_mode(const char *s, int *v)
 		*v = MODE_PG_BATCHED;
 	else if (!strcmp(s, "sqlite-batched"))
 		*v = MODE_SQ_BATCHED;
+	else if (!strcmp(s, "ack-fetch"))
+		*v = MODE_ACK_FETCH;
 	else
 		return -1;
 	return 0;
@@ -448,6 +452,8 @@ static size_t add_rows(bench_row *rows, const opts *o, int p, int w, int m, cons
 		       const char *mem_vfs, bench_pg *pg)
 {
 	size_t n = 0;
+	if (m == MODE_ACK_FETCH)
+		return 0; /* async rows only (add_async_rows) */
 	if (m == MODE_PG_NAIVE || m == MODE_PG_BATCHED)
 		return p == PROV_PG && w == WL_QUEUE ? add_pg_baseline(rows, o, m, pg) : 0;
 	if (m == MODE_SQ_BATCHED)
@@ -503,6 +509,8 @@ static size_t add_async_rows(bench_row *rows, const opts *o, int p, int w, int m
 			     const char *vfs, const char *mem_vfs, bench_pg *pg)
 {
 	size_t n = 0;
+	if (m == MODE_ACK_FETCH && w != WL_QUEUE)
+		return 0; /* its workers fetch what they ack: no producer, no orchestrations */
 	for (int wi = 0; !bench_mode_is_baseline(m) && wi < o->nlvw; wi++)
 		for (int li = 0; li < o->nlv; li++, n++) {
 			bench_row_cfg *c = &rows[n].cfg;
@@ -653,7 +661,8 @@ static void print_pg_checks(const bench_row *rows, size_t n, const opts *o)
 	const bench_row *p = find(rows, n, PROV_PG, WL_QUEUE, MODE_PER_OP, wmax);
 	const bench_row *ag = find_async(rows, n, PROV_PG, WL_QUEUE, MODE_GROUP, wk, hi);
 	const bench_row *ap = find_async(rows, n, PROV_PG, WL_QUEUE, MODE_PER_OP, wk, hi);
-	if (!g && !p && !ag && !ap && !naive && !batched)
+	const bench_row *af = find_async(rows, n, PROV_PG, WL_QUEUE, MODE_ACK_FETCH, wk, hi);
+	if (!g && !p && !ag && !ap && !af && !naive && !batched)
 		return;
 	printf("  queue postgresql (baselines: pg-naive %d connections x 1 item/txn, pg-batched "
 	       "%d x %d items/txn):\n", BENCH_PG_BASE_WORKERS, BENCH_PG_BASE_WORKERS, BENCH_PG_BATCH);
@@ -667,9 +676,15 @@ static void print_pg_checks(const bench_row *rows, size_t n, const opts *o)
 	print_ratio(what, ag, naive);
 	snprintf(what, sizeof(what), "in flight %d async, %d workers: group/pg-batched", hi, wk);
 	print_ratio(what, ag, batched);
-	if (ag && batched && ag->machine_us_per_item > 0 && batched->machine_us_per_item > 0)
-		printf("    in flight %d async: CPU per item, whole machine (server included): group "
-		       "%.1f us, pg-batched %.1f us\n", hi, ag->machine_us_per_item,
+	snprintf(what, sizeof(what), "in flight %d, %d workers: ack-fetch/pg-batched", hi, wk);
+	print_ratio(what, af, batched);
+	snprintf(what, sizeof(what), "in flight %d, %d workers: ack-fetch/group", hi, wk);
+	print_ratio(what, af, ag);
+	if (batched && batched->machine_us_per_item > 0 &&
+	    ((ag && ag->machine_us_per_item > 0) || (af && af->machine_us_per_item > 0)))
+		printf("    in flight %d: CPU per item, whole machine (server included): group %.1f us, "
+		       "ack-fetch %.1f us, pg-batched %.1f us (0 = no row)\n", hi,
+		       ag ? ag->machine_us_per_item : 0, af ? af->machine_us_per_item : 0,
 		       batched->machine_us_per_item);
 	snprintf(what, sizeof(what), "in flight %d async, %d workers: per-op/pg-naive", hi, wk);
 	print_ratio(what, ap, naive);

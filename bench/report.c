@@ -24,7 +24,8 @@ const char *bench_workload_name(int w)
 const char *bench_mode_name(int m)
 {
 	static const char *const names[BENCH_NMODES] = {"group",    "per-op",     "ceiling",
-							"pg-naive", "pg-batched", "sqlite-batched"};
+							"pg-naive", "pg-batched", "sqlite-batched",
+							"ack-fetch"};
 	return m >= 0 && m < BENCH_NMODES ? names[m] : "?";
 }
 
@@ -251,7 +252,8 @@ static int plot_panel(FILE *d, FILE *g, const char *dat, const bench_row *rows, 
 	/* colour = mode, line and point style = provider (file solid/filled circles, memory
 	 * dashed/open circles, postgresql dash-dot/filled squares) */
 	static const char *const colors[BENCH_NMODES] = {"#1f77b4", "#d62728", "#2ca02c",
-							 "#9467bd", "#ff7f0e", "#8c564b"};
+							 "#9467bd", "#ff7f0e", "#8c564b",
+							 "#17becf"};
 	static const int dash[3] = {1, 2, 4}, point[3] = {7, 6, 5};
 	char plots[8192] = "";
 	size_t pl = 0;

@@ -8,7 +8,8 @@
 # use another server):
 #   - the queue workload with synchronous acks at 1,2,4,8 workers, durq group vs per-op;
 #   - the queue workload with asynchronous acks at 1,8,64,256,1024 items in flight over 2
-#     workers, durq group vs per-op;
+#     workers, durq group vs per-op, and ack-fetch (group commit, each worker acking and
+#     fetching in one durq_work_ack_fetch call, as a hand-written loop does);
 #   - the libpq baselines pg-naive (2 connections, one item per transaction) and pg-batched
 #     (2 connections, 128 items per claim and per delete transaction = 256 in flight);
 # and prints the ratios (durq group vs per-op, vs pg-naive, vs pg-batched). Writes
@@ -45,7 +46,7 @@ start=$(date +%s)
 "$build/bench/durq-bench" \
 	--provider postgresql \
 	--workload queue \
-	--mode group,per-op,ceiling \
+	--mode group,per-op,ceiling,ack-fetch \
 	--workers 1,2,4,8 \
 	--items 10000 --duration 3 \
 	--in-flight 1,8,64,256,1024 --in-flight-workers 2 \

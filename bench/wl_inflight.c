@@ -10,6 +10,9 @@
  *                 callbacks bring the count down to limit_i/2. The window ends at --duration,
  *                 or earlier when fewer than L prefilled items are left unfetched (the queue
  *                 could no longer hold the level; the note says so).
+ *  (ack-fetch)    mode ack-fetch of the queue row: worker i holds at most limit_i items, and
+ *                 one durq_work_ack_fetch call acks all it holds and leases the next ones
+ *                 (max = limit_i): the hand-written loop's shape. Latency = that call.
  *  queue-produce  the same consumers, fed by one producer thread that submits one
  *                 durq_work_enqueue_async per item with at most L enqueues pending and at most
  *                 3L items enqueued and not yet acked (a bounded backlog). No prefill.
@@ -309,6 +312,70 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ack-fetch rows: a worker holds at most its limit of items, and one durq_work_ack_fetch
+ * call acks all of them and leases the next ones (the hand-written loop's shape). Latency =
+ * that call (its acks are durable when it returns). The items held when the window closes
+ * are acked after it, not counted. */
+static void ack_fetch_count(iworker *w, const durq_work_item *held, size_t n, const int *rcs,
+			    uint64_t took_ns)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] == DURQ_OK) {
+			bench_hist_add(&w->lat, took_ns);
+			ck_pr_inc_64(&w->acked);
+		} else {
+			ck_pr_inc_64(&w->failed);
+			bench_note_msg(w->q->row, "durq_work_ack_fetch (an ack)", rcs[i],
+				       durq_error_name(rcs[i]));
+		}
+	}
+	(void)held;
+}
+
+static void *worker_ack_fetch(void *arg)
+{
+	iworker *w = arg;
+	ictx *q = w->q;
+	durq_work_item *held = NULL, *next = NULL;
+	size_t nh = 0, nn = 0;
+	durq_work_ack_req *acks = calloc((size_t)w->limit, sizeof(*acks));
+	int *rcs = calloc((size_t)w->limit, sizeof(*rcs));
+	if (!acks || !rcs) {
+		bench_note_error(q->row, "worker", DURQ_ENOMEM);
+		ck_pr_inc_64(&w->failed);
+	}
+	while (acks && rcs && !stopped(q)) {
+		for (size_t i = 0; i < nh; i++)
+			acks[i] = (durq_work_ack_req){.id = held[i].id, .token = &held[i].token};
+		uint64_t t0 = bench_now_ns();
+		int rc = durq_work_ack_fetch(q->db, acks, nh, rcs, &next, &nn, NULL,
+					     (size_t)w->limit, LEASE_MS, FETCH_WAIT_MS);
+		ack_fetch_count(w, held, nh, rcs, bench_now_ns() - t0);
+		durq_work_items_free(held, nh);
+		held = next;
+		nh = rc == DURQ_OK ? nn : 0;
+		next = NULL;
+		if (rc < 0 && rc != DURQ_EMPTY) {
+			ck_pr_inc_64(&w->failed);
+			bench_note_error(q->row, "durq_work_ack_fetch", rc);
+			if (rc == DURQ_ECLOSED)
+				break;
+			bench_sleep_us(1000);
+			continue;
+		}
+		note_fetched(q, nh, rc);
+	}
+	if (nh && acks) { /* after the window: not counted */
+		for (size_t i = 0; i < nh; i++)
+			acks[i] = (durq_work_ack_req){.id = held[i].id, .token = &held[i].token};
+		durq_work_ack_many(q->db, acks, nh, NULL);
+	}
+	durq_work_items_free(held, nh);
+	free(acks);
+	free(rcs);
+	return NULL;
+}
+
 /* ---- producer (queue-produce) ------------------------------------------------------ */
 
 static bool producer_may_submit(void *arg)
@@ -435,9 +502,9 @@ static void start_threads(ictx *q)
 {
 	if (q->produce)
 		q->p.started = pthread_create(&q->p.th, NULL, producer_main, q) == 0 ? 1 : -1;
+	void *(*fn)(void *) = q->row->cfg.mode == MODE_ACK_FETCH ? worker_ack_fetch : worker_main;
 	for (int i = 0; i < q->nw; i++)
-		q->w[i].started =
-			pthread_create(&q->w[i].th, NULL, worker_main, &q->w[i]) == 0 ? 1 : -1;
+		q->w[i].started = pthread_create(&q->w[i].th, NULL, fn, &q->w[i]) == 0 ? 1 : -1;
 }
 
 static void join_threads(ictx *q)
