@@ -1121,7 +1121,12 @@ static int acks_with_claim(durq *db, durq_op *ops, size_t n_acks, int *rcs, durq
 			all[i] = &ops[i];
 		all[n_acks] = claim;
 		fetch_enter(db, DURQ_WAKE_WORK, claim);
+		uint64_t t0 = durq_clock_mono_ns();
 		rc = durq_exec_beside(db, all, res, total);
+		uint64_t took = durq_clock_mono_ns() - t0;
+		for (size_t i = 0; rc == DURQ_OK && i < n_acks; i++) /* as a synchronous ack's */
+			if (res[i].rc == DURQ_OK)
+				durq_stats_ack(&db->counters, DURQ_OP_WORK_ACK, took);
 		if ((ran = rc == DURQ_OK) && (rc = res[n_acks].rc) < 0 && rc != DURQ_EMPTY)
 			durq_error_set(rc, "%s", res[n_acks].message);
 		credit_settle(db, DURQ_WAKE_WORK, 0, claimed(claim, rc));
@@ -1184,7 +1189,8 @@ int durq_work_ack_fetch(durq *db, const durq_work_ack_req *acks, size_t n_acks, 
 	else if (durq_in_writer())
 		rc = durq_error_set(DURQ_EINVAL, "durq_work_ack_fetch called from a durq callback "
 				    "on the writing thread; it would wait for itself");
-	else if ((rc = check_queue(queue)) == DURQ_OK && (rc = check_fetch_args(lease_ms, timeout_ms)) == DURQ_OK &&
+	else if ((rc = check_queue(queue)) == DURQ_OK &&
+		 (rc = check_fetch_args(lease_ms, timeout_ms)) == DURQ_OK &&
 		 (rc = check_array(acks, n_acks, "acks")) == DURQ_OK)
 		rc = check_count(db, n_acks, "acks");
 	if (rc == DURQ_OK && n_acks && !(ops = calloc(n_acks, sizeof(*ops))))
