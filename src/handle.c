@@ -1,7 +1,8 @@
 /*
  * handle.c — the durq handle's life: open by URL or by provider, close (drain + join),
- * free; entering/leaving the API; running one write op (committer or per-op); waking
- * fetchers after commits. Does not own: argument checks and reads (api.c).
+ * free; entering/leaving the API; running one write op (committer, per-op, or a claim or
+ * ack-and-claim transaction beside the committer); waking fetchers after commits. Does not
+ * own: argument checks and reads (api.c).
  */
 #include <limits.h>
 #include <stdlib.h>
