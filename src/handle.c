@@ -541,67 +541,30 @@ static int per_op_txn(durq *db, durq_conn *conn, durq_op *op)
 	return durq_error_set(rc, "%s", msg);
 }
 
-/* A claim of group mode run beside the batch (see via_committer): one transaction through
- * the provider's batch method when it has one, which may send the COMMIT with the op (one
- * round trip on PostgreSQL instead of two). */
-static int claim_txn(durq *db, durq_conn *conn, durq_op *op)
-{
-	if (!db->provider->op_apply_batch)
-		return per_op_txn(db, conn, op);
-	uint64_t t0 = durq_clock_mono_ns();
-	durq_op pub, *ops[2] = {op, &pub}; /* the stats publication, if due, rides along */
-	durq_op_result res[2] = {{0}};
-	size_t n = durq_publish_take(db, &pub, true) ? 2 : 1;
-	char msg[DURQ_ERRMSG_MAX];
-	int rc = db->provider->txn_begin(conn, DURQ_TXN_NO_FLUSH);
-	if (rc == DURQ_OK) {
-		durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
-		durq_error_clear();
-		rc = db->provider->op_apply_batch(conn, ops, res, n, &ctx);
-		if (rc == DURQ_OK && (rc = db->provider->txn_commit(conn)) == DURQ_OK) {
-			if (n > 1)
-				durq_publish_done(db, res[1].rc, res[1].message);
-			durq_stats_txn(&db->counters, 1, durq_clock_mono_ns() - t0, 1);
-			if (res[0].rc >= 0)
-				durq_notify_commit(db, ops, 1, ctx.now_ms);
-			if (res[0].rc >= 0 || res[0].rc == DURQ_EMPTY)
-				return res[0].rc;
-			durq_op_discard_outputs(op);
-			return durq_error_set(res[0].rc, "%s", res[0].message);
-		}
-		durq_error_copy(msg, sizeof(msg));
-		durq_op_discard_outputs(op);
-		db->provider->txn_rollback(conn);
-	} else {
-		durq_error_copy(msg, sizeof(msg));
-	}
-	if (n > 1)
-		durq_publish_done(db, rc, msg);
-	return durq_error_set(rc, "%s", msg);
-}
-
-/* ops[0..n) in one flushed transaction through the batch method (see durq_exec_beside);
- * each op's result in res. Returns DURQ_OK once committed, else the transaction's error
- * (then no op took effect and their outputs are dropped). */
+/* ops[0..n) in one transaction (flags: DURQ_TXN_*) through the batch method; each op's
+ * result in res. The first `counted` ops are the caller's: the transaction counts them and
+ * wakes fetchers for them; the rest ride along (the stats publication). Returns DURQ_OK once
+ * committed (a failed op's outputs dropped), else the transaction's error (no op took
+ * effect, every output dropped). */
 static int batch_txn(durq *db, durq_conn *conn, durq_op *const *ops, durq_op_result *res,
-		     size_t n)
+		     size_t n, size_t counted, unsigned int flags)
 {
 	uint64_t t0 = durq_clock_mono_ns();
 	char msg[DURQ_ERRMSG_MAX];
-	int rc = db->provider->txn_begin(conn, 0);
+	int rc = db->provider->txn_begin(conn, flags);
 	if (rc < 0)
 		return rc;
 	durq_op_ctx ctx = {durq_clock_now(db), db->opts.max_attempts};
 	durq_error_clear();
 	rc = db->provider->op_apply_batch(conn, ops, res, n, &ctx);
 	if (rc == DURQ_OK && (rc = db->provider->txn_commit(conn)) == DURQ_OK) {
-		durq_stats_txn(&db->counters, n, durq_clock_mono_ns() - t0, 1);
+		durq_stats_txn(&db->counters, counted, durq_clock_mono_ns() - t0, 1);
 		durq_op *done[n];
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
-			if (res[i].rc >= 0)
+			if (res[i].rc >= 0 && i < counted)
 				done[k++] = ops[i];
-			else if (res[i].rc != DURQ_EMPTY)
+			else if (res[i].rc < 0 && res[i].rc != DURQ_EMPTY)
 				durq_op_discard_outputs(ops[i]);
 		}
 		durq_notify_commit(db, done, k, ctx.now_ms);
@@ -612,6 +575,29 @@ static int batch_txn(durq *db, durq_conn *conn, durq_op *const *ops, durq_op_res
 		durq_op_discard_outputs(ops[i]);
 	db->provider->txn_rollback(conn);
 	return durq_error_set(rc, "%s", msg);
+}
+
+/* A claim of group mode run beside the batch (see via_committer): one transaction through
+ * the provider's batch method when it has one, which may send the COMMIT with the op (one
+ * round trip on PostgreSQL instead of two). */
+static int claim_txn(durq *db, durq_conn *conn, durq_op *op)
+{
+	if (!db->provider->op_apply_batch)
+		return per_op_txn(db, conn, op);
+	durq_op pub, *ops[2] = {op, &pub}; /* the stats publication, if due, rides along */
+	durq_op_result res[2] = {{0}};
+	size_t n = durq_publish_take(db, &pub, true) ? 2 : 1;
+	int rc = batch_txn(db, conn, ops, res, n, 1, DURQ_TXN_NO_FLUSH);
+	char msg[DURQ_ERRMSG_MAX];
+	durq_error_copy(msg, sizeof(msg));
+	if (n > 1)
+		durq_publish_done(db, rc == DURQ_OK ? res[1].rc : rc,
+				  rc == DURQ_OK ? res[1].message : msg);
+	if (rc < 0)
+		return durq_error_set(rc, "%s", msg);
+	if (res[0].rc >= 0 || res[0].rc == DURQ_EMPTY)
+		return res[0].rc;
+	return durq_error_set(res[0].rc, "%s", res[0].message);
 }
 
 bool durq_claims_beside(const durq *db)
@@ -631,7 +617,7 @@ int durq_exec_beside(durq *db, durq_op *const *ops, durq_op_result *res, size_t 
 	if (rc < 0)
 		return rc;
 	durq_writer_enter();
-	rc = batch_txn(db, conn, ops, res, n);
+	rc = batch_txn(db, conn, ops, res, n, n, 0);
 	durq_writer_leave();
 	durq_pool_checkin(&db->pool, conn, rc == DURQ_EIO || rc == DURQ_ECORRUPT);
 	for (size_t i = 0; i < n; i++)
