@@ -778,10 +778,10 @@ static int send_acks(pg_conn *c, durq_op *const *ops, size_t n, const durq_op_ct
 		pg_param_i64(&p, m ? durq_message_visible_at(m, ctx->now_ms) : 0);
 		return send1(c, PG_WORK_ACK1, &p, st);
 	}
-	size_t with = 0;
-	for (size_t i = 0; i < n; i++)
-		with += ops[i]->u.work_ack.completion != NULL;
-	if (!with)
+	size_t k = 0;
+	while (k < n && !ops[k]->u.work_ack.completion)
+		k++;
+	if (k == n) /* no completion in the run */
 		return send1(c, PG_WORK_ACK_PLAIN, &p, st);
 	pg_arr inst, kind, pay, vis;
 	pg_arr_init(&inst, PG_OID_TEXT);
