@@ -282,6 +282,18 @@ static void note_fetched(ictx *q, size_t n, int rc)
 		window_end(q, 1);
 }
 
+/* A fetch failed other than DURQ_EMPTY: counted and noted; 1 = the handle is closed and
+ * the worker stops, else it backs off 1 ms. */
+static int fetch_failed(iworker *w, const char *call, int rc)
+{
+	ck_pr_inc_64(&w->failed);
+	bench_note_error(w->q->row, call, rc);
+	if (rc == DURQ_ECLOSED)
+		return 1;
+	bench_sleep_us(1000);
+	return 0;
+}
+
 static void *worker_main(void *arg)
 {
 	iworker *w = arg;
@@ -300,11 +312,8 @@ static void *worker_main(void *arg)
 			submit_acks(w, items, n);
 		durq_work_items_free(items, n);
 		if (rc < 0 && rc != DURQ_EMPTY) {
-			ck_pr_inc_64(&w->failed);
-			bench_note_error(q->row, "durq_work_fetch", rc);
-			if (rc == DURQ_ECLOSED)
+			if (fetch_failed(w, "durq_work_fetch", rc))
 				break;
-			bench_sleep_us(1000);
 			continue;
 		}
 		note_fetched(q, rc == DURQ_OK ? n : 0, rc);
@@ -316,8 +325,7 @@ static void *worker_main(void *arg)
  * call acks all of them and leases the next ones (the hand-written loop's shape). Latency =
  * that call (its acks are durable when it returns). The items held when the window closes
  * are acked after it, not counted. */
-static void ack_fetch_count(iworker *w, const durq_work_item *held, size_t n, const int *rcs,
-			    uint64_t took_ns)
+static void ack_fetch_count(iworker *w, size_t n, const int *rcs, uint64_t took_ns)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] == DURQ_OK) {
@@ -329,7 +337,12 @@ static void ack_fetch_count(iworker *w, const durq_work_item *held, size_t n, co
 				       durq_error_name(rcs[i]));
 		}
 	}
-	(void)held;
+}
+
+static void acks_for(durq_work_ack_req *acks, const durq_work_item *held, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		acks[i] = (durq_work_ack_req){.id = held[i].id, .token = &held[i].token};
 }
 
 static void *worker_ack_fetch(void *arg)
@@ -345,29 +358,24 @@ static void *worker_ack_fetch(void *arg)
 		ck_pr_inc_64(&w->failed);
 	}
 	while (acks && rcs && !stopped(q)) {
-		for (size_t i = 0; i < nh; i++)
-			acks[i] = (durq_work_ack_req){.id = held[i].id, .token = &held[i].token};
+		acks_for(acks, held, nh);
 		uint64_t t0 = bench_now_ns();
 		int rc = durq_work_ack_fetch(q->db, acks, nh, rcs, &next, &nn, NULL,
 					     (size_t)w->limit, LEASE_MS, FETCH_WAIT_MS);
-		ack_fetch_count(w, held, nh, rcs, bench_now_ns() - t0);
+		ack_fetch_count(w, nh, rcs, bench_now_ns() - t0);
 		durq_work_items_free(held, nh);
 		held = next;
 		nh = rc == DURQ_OK ? nn : 0;
 		next = NULL;
 		if (rc < 0 && rc != DURQ_EMPTY) {
-			ck_pr_inc_64(&w->failed);
-			bench_note_error(q->row, "durq_work_ack_fetch", rc);
-			if (rc == DURQ_ECLOSED)
+			if (fetch_failed(w, "durq_work_ack_fetch", rc))
 				break;
-			bench_sleep_us(1000);
 			continue;
 		}
 		note_fetched(q, nh, rc);
 	}
 	if (nh && acks) { /* after the window: not counted */
-		for (size_t i = 0; i < nh; i++)
-			acks[i] = (durq_work_ack_req){.id = held[i].id, .token = &held[i].token};
+		acks_for(acks, held, nh);
 		durq_work_ack_many(q->db, acks, nh, NULL);
 	}
 	durq_work_items_free(held, nh);
